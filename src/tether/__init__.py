@@ -1,0 +1,1 @@
+"""tether: replay HTTP request records, check every response, account for every connection."""

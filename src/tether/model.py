@@ -1,0 +1,131 @@
+"""Pure data passed between the stages of a run. No I/O here.
+
+A :class:`Record` says what to send and what to expect; the engine turns it into an
+:class:`Outcome`; :mod:`tether.check` compares the two into :class:`Mismatch` items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+HeaderRule = Literal["equals", "regex", "absent"]
+BodyRule = Literal["equals", "contains", "sha256", "json"]
+
+
+class BodyNeed(Enum):
+    """How much of a response body the engine must keep for the checks.
+
+    The engine always reads a body to the end (that is what lets a connection be reused);
+    this only says what it does with the bytes on the way.
+    """
+
+    DISCARD = 0
+    HASH = 1
+    KEEP = 2
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderExpect:
+    """One expected response header. ``name`` is lower-case."""
+
+    name: str
+    rule: HeaderRule
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyExpect:
+    """One expectation on the response body.
+
+    ``equals`` and ``contains`` hold text, ``sha256`` a hex digest, ``json`` any JSON value
+    matched as a subset (objects may have more keys than expected).
+    """
+
+    rule: BodyRule
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a record expects of its response. Empty means anything goes."""
+
+    status: tuple[int, ...] = ()
+    headers: tuple[HeaderExpect, ...] = ()
+    body: tuple[BodyExpect, ...] = ()
+
+    @property
+    def body_need(self) -> BodyNeed:
+        """The least the engine must keep of the body for these checks."""
+        rules = {b.rule for b in self.body}
+        if rules - {"sha256"}:
+            return BodyNeed.KEEP
+        return BodyNeed.HASH if rules else BodyNeed.DISCARD
+
+
+NO_EXPECT = Expect()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One request to send and what its response should be.
+
+    ``url`` is absolute or a path to be joined to the run's target. ``line`` is where the
+    record stands in ``source`` (1-based), so every message can point back at it.
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    expect: Expect = NO_EXPECT
+    line: int = 0
+    source: str = ""
+
+    @property
+    def where(self) -> str:
+        """``source:line`` for messages."""
+        return f"{self.source or '<records>'}:{self.line}"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one record: the response, or the error, and the connection that
+    carried it.
+
+    ``headers`` has lower-case names; repeated headers are joined with ``", "``.
+    ``latency`` is seconds from the first attempt's start to the end of the body.
+    ``conn_id`` is 0 when no connection was had. ``reused`` is true when the request went out
+    on a connection that had carried an earlier request.
+    """
+
+    record: Record
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    body_sha256: str | None = None
+    body_size: int = 0
+    body_truncated: bool = False
+    latency: float = 0.0
+    conn_id: int = 0
+    reused: bool = False
+    retried: bool = False
+    redirects: int = 0
+    url: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def ok_response(self) -> bool:
+        """True when a response arrived (whatever its status)."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One way a response differs from its record's expectation."""
+
+    field: str
+    expected: str
+    got: str
