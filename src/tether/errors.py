@@ -49,7 +49,7 @@ class ConnectError(RequestError):
     kind = "connect"
 
 
-class TimeoutError_(RequestError):  # noqa: N801 - avoids shadowing the builtin TimeoutError
+class TimeoutError_(RequestError):
     """A response-header or total timeout ran out."""
 
     kind = "timeout"

@@ -1,0 +1,323 @@
+"""The command line. ``main(argv) -> exit status`` is the only place where exceptions become
+exit codes:
+
+- 0: every response matched its record;
+- 1: mismatches or failed requests;
+- 2: a usage or input error (also: malformed records were skipped);
+- 3: a gate (``--min-reuse``, ``--max-connections``) failed;
+- 130: interrupted (Ctrl-C); the summary of what was done is still printed and written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+from collections.abc import Iterator
+from enum import IntEnum
+from typing import IO, Any
+
+import click
+from rich.console import Console
+
+from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
+from tether.engine.request import split_url
+from tether.engine.runner import RunOptions, run
+from tether.errors import InputError
+from tether.gates import Gates, failures
+from tether.metrics.summary import Summary
+from tether.records import file_source
+from tether.report import json_report, text
+from tether.report.results import ResultsWriter
+
+
+class ExitStatus(IntEnum):
+    """The process exit codes."""
+
+    OK = 0
+    FAILED = 1
+    INPUT = 2
+    GATE = 3
+    INTERRUPTED = 130
+
+
+def parse_size(value: str) -> int:
+    """``262144``, ``256k``, ``1m``, ``1g`` (powers of 1024) to bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text_ = value.strip().lower().removesuffix("b").removesuffix("i")
+    scale = units.get(text_[-1:], 1)
+    number = text_[:-1] if scale != 1 else text_
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size like 262144, 256k or 1m") from None
+    if size < 0:
+        raise click.BadParameter("a size cannot be negative")
+    return size
+
+
+class Size(click.ParamType):  # type: ignore[type-arg]
+    """A byte size with an optional k/m/g suffix."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return value if isinstance(value, int) else parse_size(str(value))
+
+
+POSITIVE = click.IntRange(min=1)
+SECONDS = click.FloatRange(min=0)
+
+# The run command's options, declared once: (flags, keyword arguments for click.option).
+RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--target", "-t"), {"help": "Base URL that record paths are joined to."}),
+    (("--concurrency", "-c"), {"type": POSITIVE, "default": 1, "help": "Workers (closed model)."}),
+    (("--requests", "-n"), {"type": POSITIVE, "help": "Send this many (records cycle)."}),
+    (("--duration", "-d"), {"type": SECONDS, "help": "Stop sending after this many seconds."}),
+    (
+        ("--strict",),
+        {"is_flag": True, "help": "Check every record first; any bad one stops the run."},
+    ),
+    (
+        ("--json", "json_path"),
+        {"metavar": "PATH", "help": "Write the summary as JSON ('-': stdout)."},
+    ),
+    (("--results",), {"metavar": "PATH", "help": "Write one JSON line per request."}),
+    (
+        ("--min-reuse",),
+        {
+            "type": click.FloatRange(0, 1),
+            "help": "Gate: least fraction of requests on a reused connection.",
+        },
+    ),
+    (
+        ("--max-connections",),
+        {"type": click.IntRange(min=0), "help": "Gate: most connections opened."},
+    ),
+    (
+        ("--leak",),
+        {
+            "is_flag": True,
+            "help": "Behave like a leaky client: never read bodies nor return connections.",
+        },
+    ),
+    (
+        ("--max-idle-per-host",),
+        {
+            "type": click.IntRange(min=0),
+            "help": "Idle connections kept per host [default: concurrency].",
+        },
+    ),
+    (
+        ("--max-idle",),
+        {
+            "type": click.IntRange(min=0),
+            "default": 0,
+            "help": "Idle connections kept in all (0: no limit).",
+        },
+    ),
+    (
+        ("--max-conns-per-host",),
+        {
+            "type": click.IntRange(min=0),
+            "default": 0,
+            "help": "Connections per host (0: no limit).",
+        },
+    ),
+    (
+        ("--idle-timeout",),
+        {"type": SECONDS, "default": 90.0, "help": "Close connections idle this long (0: never)."},
+    ),
+    (
+        ("--connect-timeout",),
+        {"type": SECONDS, "default": 10.0, "help": "Seconds to connect (0: none)."},
+    ),
+    (
+        ("--response-header-timeout",),
+        {
+            "type": SECONDS,
+            "default": 0.0,
+            "help": "Seconds from request to response headers (0: none).",
+        },
+    ),
+    (
+        ("--timeout",),
+        {"type": SECONDS, "default": 30.0, "help": "Seconds for a whole request (0: none)."},
+    ),
+    (("--disable-keep-alives",), {"is_flag": True, "help": "One request per connection."}),
+    (
+        ("--follow-redirects",),
+        {
+            "type": click.IntRange(min=0),
+            "default": 0,
+            "metavar": "N",
+            "help": "Follow up to N redirects (0: off).",
+        },
+    ),
+    (
+        ("--drain-limit",),
+        {
+            "type": Size(),
+            "default": DEFAULT_DRAIN_LIMIT,
+            "help": "Read bodies up to this size, else close [default: 256k].",
+        },
+    ),
+    (
+        ("--drain-timeout",),
+        {"type": SECONDS, "default": 5.0, "help": "Seconds to read a body, else close."},
+    ),
+    (("--insecure", "-k"), {"is_flag": True, "help": "Do not verify TLS certificates."}),
+    (
+        ("--cacert",),
+        {"type": click.Path(exists=True, dir_okay=False), "help": "Trust this CA file."},
+    ),
+    (("--quiet", "-q"), {"is_flag": True, "help": "No text summary."}),
+]
+
+
+def _with_run_options(func: Any) -> Any:
+    for flags, kwargs in reversed(RUN_OPTIONS):
+        func = click.option(*flags, **({"show_default": "default" in kwargs} | kwargs))(func)
+    return func
+
+
+@click.group()
+@click.version_option(package_name="tether")
+def cli() -> None:
+    """Replay HTTP request records, check every response, account for every connection."""
+
+
+@cli.command("run")
+@click.argument("records")
+@_with_run_options
+def run_command(records: str, **opts: Any) -> None:
+    """Send RECORDS (a JSONL file, '-' for stdin) and check every response."""
+    raise SystemExit(execute(records, opts))
+
+
+def client_options(opts: dict[str, Any]) -> ClientOptions:
+    """The engine's settings from the run command's options."""
+    return ClientOptions(
+        max_idle_per_host=opts["max_idle_per_host"],
+        max_idle=opts["max_idle"],
+        max_conns_per_host=opts["max_conns_per_host"],
+        idle_timeout=opts["idle_timeout"],
+        connect_timeout=opts["connect_timeout"],
+        response_header_timeout=opts["response_header_timeout"],
+        timeout=opts["timeout"],
+        disable_keep_alives=opts["disable_keep_alives"],
+        follow_redirects=opts["follow_redirects"],
+        drain_limit=opts["drain_limit"],
+        drain_timeout=opts["drain_timeout"],
+        insecure=opts["insecure"],
+        cacert=opts["cacert"],
+        leak=opts["leak"],
+    )
+
+
+def execute(records: str, opts: dict[str, Any]) -> int:
+    """Run, report, and decide the exit status."""
+    if opts["target"]:
+        split_url(opts["target"])  # a bad target is a usage error before anything is sent
+    if records != "-" and not os.path.isfile(records):
+        raise InputError(f"records file {records!r} not found")
+    raise_fd_limit()
+    run_opts = RunOptions(
+        target=opts["target"],
+        concurrency=opts["concurrency"],
+        requests=opts["requests"],
+        duration=opts["duration"],
+        strict=opts["strict"],
+    )
+    with _results_sink(opts["results"]) as sink:
+        summary = run(
+            file_source(records), run_opts, client_options(opts), sink=sink, handle_sigint=True
+        )
+    return report(summary, opts)
+
+
+def report(summary: Summary, opts: dict[str, Any]) -> int:
+    """Print and write the summary; return the exit status it calls for."""
+    doc = summary.to_dict()
+    gate_failures = failures(Gates(opts["min_reuse"], opts["max_connections"]), doc)
+    doc["gate_failures"] = gate_failures
+    if opts["json_path"]:
+        json_report.write(doc, opts["json_path"])
+    if not opts["quiet"]:
+        # With the JSON on stdout, the text goes to stderr so the two never mix.
+        console = Console(stderr=opts["json_path"] == "-")
+        text.print_summary(doc, gate_failures, console)
+    return exit_status(doc, gate_failures)
+
+
+def exit_status(doc: dict[str, Any], gate_failures: list[str]) -> int:
+    """The exit code for a finished run (see the module docstring)."""
+    if doc["interrupted"]:
+        return ExitStatus.INTERRUPTED
+    if doc["input_errors"]:
+        return ExitStatus.INPUT
+    if gate_failures:
+        return ExitStatus.GATE
+    if doc["mismatches"] or doc["errors"]:
+        return ExitStatus.FAILED
+    return ExitStatus.OK
+
+
+@contextlib.contextmanager
+def _results_sink(path: str | None) -> Iterator[ResultsWriter | None]:
+    if not path:
+        yield None
+        return
+    stream: IO[str]
+    with open(path, "w", encoding="utf-8") as stream:
+        yield ResultsWriter(stream)
+
+
+def raise_fd_limit() -> None:
+    """Leak mode and high concurrency need many sockets: lift the soft limit to the hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@cli.command("demo")
+@click.option("--records", "records_path", help="Records to replay [default: the bundled ones].")
+def demo_command(records_path: str | None) -> None:
+    """Run the bundled demo: a leaky harness and tether, side by side, on a demo service."""
+    from tether.demo.showcase import run_demo
+
+    raise SystemExit(run_demo(records_path, Console()))
+
+
+@cli.command("serve-demo")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve_demo_command(port: int) -> None:
+    """Serve the demo service on 127.0.0.1 until Ctrl-C."""
+    from tether.demo.server import main as serve
+
+    raise SystemExit(serve(["--port", str(port)]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv``; return the exit status, never raise."""
+    try:
+        cli.main(args=argv, prog_name="tether", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else ExitStatus.OK
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return ExitStatus.INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return ExitStatus.INPUT
+    except InputError as exc:
+        click.echo(f"tether: {exc}", err=True)
+        return ExitStatus.INPUT
+    return ExitStatus.OK
+
+
+def entry() -> None:
+    """The console script."""
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""One HTTP/1.1 connection: an asyncio Protocol driving httptools' response parser.
+
+A connection carries one request at a time. Its :class:`Exchange` is resolved from the
+parser's callbacks, and the connection goes back to its pool in the same callback that sees
+the body's last byte, so a response can never be "done" while its connection is still busy.
+
+What httptools (llhttp) does at the edges, and what we do about it:
+
+- HEAD and 304 responses may carry a Content-Length with no body; the parser would wait for
+  those bytes and eat the next response as the body. We end such a message at
+  headers-complete and start a fresh parser (one request in flight means nothing else can be
+  in that read).
+- 1xx responses arrive as complete messages of their own: interim, skipped.
+- A body delimited by the connection's close never gets message-complete; we finish it in
+  ``connection_lost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, Any, cast
+
+import httptools
+
+from tether.errors import (
+    ConnectionClosed,
+    ProtocolError,
+    RequestError,
+    StaleConnection,
+    TimeoutError_,
+)
+from tether.metrics.ledger import CloseReason
+from tether.model import BodyNeed
+
+if TYPE_CHECKING:
+    from tether.engine.options import ClientOptions
+
+
+class State(Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "CONNECTING"
+    IDLE = "IDLE"
+    ACTIVE = "ACTIVE"
+    LEAKED = "LEAKED"
+    CLOSED = "CLOSED"
+
+
+class Response:
+    """A response as read off the wire (one hop: redirects and retries are the client's)."""
+
+    __slots__ = (
+        "body",
+        "body_size",
+        "conn_id",
+        "headers",
+        "reused",
+        "sha256",
+        "status",
+        "truncated",
+    )
+
+    def __init__(self, conn_id: int, reused: bool) -> None:
+        self.conn_id = conn_id
+        self.reused = reused
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body: bytes | None = None
+        self.sha256: str | None = None
+        self.body_size = 0
+        self.truncated = False
+
+
+class Exchange:
+    """One request in flight on a connection, and the parse state of its response."""
+
+    __slots__ = (
+        "_buf",
+        "_hasher",
+        "closes_with_connection",
+        "deadline",
+        "future",
+        "got_bytes",
+        "headers_done",
+        "method",
+        "need",
+        "response",
+        "timer",
+        "trailers",
+    )
+
+    def __init__(
+        self, method: str, need: BodyNeed, response: Response, future: asyncio.Future[Response]
+    ) -> None:
+        self.method = method
+        self.need = need
+        self.response = response
+        self.future = future
+        self.deadline = 0.0  # the whole request's, on the loop's clock; 0 = none
+        self.got_bytes = False
+        self.headers_done = False
+        self.closes_with_connection = False
+        self.trailers: dict[str, str] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self._hasher = hashlib.sha256() if need is BodyNeed.HASH else None
+        self._buf = bytearray() if need is BodyNeed.KEEP else None
+
+    def add_header(self, name: bytes, value: bytes) -> None:
+        """Record a header (or, after the head, a trailer); repeats are joined with ", "."""
+        target = self.trailers if self.headers_done else self.response.headers
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        target[key] = f"{target[key]}, {text}" if key in target else text
+
+    def add_body(self, chunk: bytes, limit: int) -> bool:
+        """Take a piece of body; False once the body is over ``limit`` (then stop reading)."""
+        resp = self.response
+        room = limit - resp.body_size
+        resp.body_size += len(chunk)
+        if len(chunk) > room:
+            chunk = chunk[: max(room, 0)]
+            resp.truncated = True
+        if self._hasher is not None:
+            self._hasher.update(chunk)
+        elif self._buf is not None:
+            self._buf += chunk
+        return not resp.truncated
+
+    def finish(self) -> None:
+        """Resolve with the response (once)."""
+        self.cancel_timer()
+        if self.future.done():
+            return
+        resp = self.response
+        if self._hasher is not None:
+            resp.sha256 = self._hasher.hexdigest()
+        if self._buf is not None:
+            resp.body = bytes(self._buf)
+        self.future.set_result(resp)
+
+    def fail(self, error: RequestError) -> None:
+        """Resolve with an error (once)."""
+        self.cancel_timer()
+        if not self.future.done():
+            self.future.set_exception(error)
+
+    def cancel_timer(self) -> None:
+        """Stop the pending deadline, if any."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class Connection(asyncio.Protocol):
+    """An HTTP/1.1 client connection. ``on_released`` hands it back to its pool."""
+
+    def __init__(
+        self,
+        conn_id: int,
+        key: tuple[Any, ...],
+        options: ClientOptions,
+        on_open: Callable[[Connection], None],
+        on_released: Callable[[Connection], None],
+        on_closed: Callable[[Connection, CloseReason], None],
+    ) -> None:
+        self.id = conn_id
+        self.key = key
+        self.options = options
+        self.state = State.CONNECTING
+        self.requests = 0
+        self.idle_since = 0.0
+        self.transport: asyncio.Transport | None = None
+        self._on_open = on_open
+        self._on_released = on_released
+        self._on_closed = on_closed
+        self._close_reason: CloseReason | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._fresh_parser = False
+        self._ex: Exchange | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def __repr__(self) -> str:
+        host = ":".join(str(part) for part in self.key[1:3])
+        return f"<Connection #{self.id} {host} {self.state.value} requests={self.requests}>"
+
+    # -- the pool's side -----------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        """Idle and still open as far as we can see."""
+        t = self.transport
+        return self.state is State.IDLE and t is not None and not t.is_closing()
+
+    def send(self, request: bytes, method: str, need: BodyNeed, deadline: float) -> Exchange:
+        """Write one request; the returned exchange's future resolves with its response."""
+        future: asyncio.Future[Response] = self._loop.create_future()
+        ex = Exchange(method, need, Response(self.id, self.requests > 0), future)
+        t = self.transport
+        if t is None or t.is_closing():
+            # Nothing was written: Go retries this whatever the method.
+            ex.fail(StaleConnection("connection closed before the request", written=False))
+            return ex
+        self.state = State.ACTIVE
+        self.requests += 1
+        self._ex = ex
+        ex.deadline = deadline
+        self._arm(ex, self.options.response_header_timeout, "header")
+        t.write(request)
+        return ex
+
+    def close(self, reason: CloseReason) -> None:
+        """Close with ``reason`` (the first reason given wins); the ledger hears of it once,
+        from ``connection_lost``."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        elif self.transport is None:
+            self.state = State.CLOSED
+
+    def abort(self, reason: CloseReason) -> None:
+        """Close at once, dropping unsent data (timeouts, leaked connections)."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport, but implement it.
+        self.transport = cast("asyncio.Transport", transport)
+        self.state = State.IDLE
+        self._on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        ex = self._ex
+        if ex is None:
+            # Bytes nobody asked for (a leaked connection's body, or a server talking out of
+            # turn). A leaked connection stays as it is; anything else cannot be trusted.
+            if self.state is State.IDLE:
+                self.close(CloseReason.PROTOCOL)
+            return
+        ex.got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ProtocolError(f"invalid response: {exc}"), CloseReason.PROTOCOL)
+        if self._fresh_parser:
+            self._parser = httptools.HttpResponseParser(self)
+            self._fresh_parser = False
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost decides what the EOF meant
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = self._close_reason or self._lost_reason(exc)
+        ex = self._ex
+        if ex is not None:
+            self._ex = None
+            self._end_with_connection(ex, exc)
+        was_open = self.transport is not None
+        self.state = State.CLOSED
+        if was_open:
+            self._on_closed(self, reason)
+
+    # -- httptools callbacks ------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._ex is not None:
+            self._ex.add_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        ex = self._ex
+        if ex is None:
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            return  # interim; its message-complete follows and is skipped too
+        ex.response.status = status
+        ex.headers_done = True
+        if self.options.leak:
+            self._leak(ex)
+        elif ex.method == "HEAD" or status in (204, 304):
+            self._fresh_parser = True
+            self._complete(ex)
+        else:
+            self._start_body(ex)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self._ex
+        if ex is not None and not ex.add_body(body, self.options.drain_limit):
+            self._undrained(ex)
+
+    def on_message_complete(self) -> None:
+        ex = self._ex
+        if ex is not None and ex.headers_done:
+            self._complete(ex)
+        elif ex is not None:
+            ex.response.headers.clear()  # a 1xx: its headers are not the answer's
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _start_body(self, ex: Exchange) -> None:
+        """Headers are in: the body gets the drain deadline, or is refused outright when its
+        declared length is already over the drain limit."""
+        headers = ex.response.headers
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.options.drain_limit:
+            ex.response.body_size = 0
+            ex.response.truncated = True
+            self._undrained(ex)
+            return
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        ex.closes_with_connection = not length and not chunked
+        self._arm(ex, self.options.drain_timeout, "drain")
+
+    def _complete(self, ex: Exchange) -> None:
+        """The response is whole: resolve it and give the connection back (or close it)."""
+        keep = self._parser.should_keep_alive() and not self.options.disable_keep_alives
+        self._ex = None
+        ex.finish()
+        if not keep:
+            reason = (
+                CloseReason.KEEP_ALIVE_OFF
+                if self.options.disable_keep_alives
+                else CloseReason.SERVER_CLOSE
+            )
+            self.close(reason)
+            return
+        self.state = State.IDLE
+        self.idle_since = time.monotonic()
+        self._on_released(self)
+
+    def _undrained(self, ex: Exchange) -> None:
+        """Stop reading a body that is too big or too slow: the response stands, the
+        connection is closed instead of drained."""
+        ex.response.truncated = True
+        self._ex = None
+        ex.finish()
+        self.abort(CloseReason.UNDRAINED)
+
+    def _leak(self, ex: Exchange) -> None:
+        """Leak mode: answer at the headers, never read the body, never give the connection
+        back. The server keeps it open until the run ends."""
+        self._ex = None
+        self.state = State.LEAKED
+        ex.response.truncated = True
+        ex.finish()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def _fail(self, error: RequestError, reason: CloseReason) -> None:
+        ex = self._ex
+        self._ex = None
+        if ex is not None:
+            ex.fail(error)
+        self.abort(reason)
+
+    def _end_with_connection(self, ex: Exchange, exc: Exception | None) -> None:
+        """The connection is gone with a response in flight: a close-delimited body ends
+        here; anything else is an error, the stale kind when nothing at all came back."""
+        if ex.headers_done and ex.closes_with_connection and exc is None:
+            ex.finish()
+        elif not ex.got_bytes and ex.response.reused:
+            ex.fail(StaleConnection("server closed the reused connection", written=True))
+        elif not ex.got_bytes:
+            ex.fail(ConnectionClosed(_lost_text("before responding", exc)))
+        elif self._close_reason is None:
+            where = "during the body" if ex.headers_done else "during the headers"
+            ex.fail(ConnectionClosed(_lost_text(where, exc)))
+        else:
+            ex.fail(ConnectionClosed(f"connection closed: {self._close_reason.text}"))
+
+    def _lost_reason(self, exc: Exception | None) -> CloseReason:
+        ex = self._ex
+        if ex is None:
+            return CloseReason.SERVER_IDLE
+        if ex.headers_done and ex.closes_with_connection and exc is None:
+            return CloseReason.SERVER_CLOSE
+        if not ex.got_bytes and ex.response.reused:
+            return CloseReason.STALE
+        return CloseReason.SERVER_RESET
+
+    def _arm(self, ex: Exchange, step: float, phase: str) -> None:
+        """(Re)arm the exchange's one timer at the earlier of its total deadline and ``step``
+        from now (``phase`` names what the step guards). Timers run on the loop's clock."""
+        ex.cancel_timer()
+        when = ex.deadline
+        if step > 0 and (not when or self._loop.time() + step < when):
+            when = self._loop.time() + step
+        else:
+            phase = "total"
+        if when:
+            ex.timer = self._loop.call_at(when, self._on_deadline, ex, phase)
+
+    def _on_deadline(self, ex: Exchange, phase: str) -> None:
+        if self._ex is not ex:
+            return
+        if phase == "drain":
+            self._undrained(ex)
+            return
+        what = {
+            "header": f"no response headers within {self.options.response_header_timeout:g}s",
+            "total": f"request not complete within {self.options.timeout:g}s",
+        }[phase]
+        self._fail(TimeoutError_(what), CloseReason.TIMEOUT)
+
+
+def _lost_text(where: str, exc: Exception | None) -> str:
+    how = "reset" if isinstance(exc, ConnectionResetError) else "closed"
+    return f"server {how} the connection {where}"

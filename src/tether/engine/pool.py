@@ -1,0 +1,236 @@
+"""The connection pool: which connection carries the next request, and all the accounting.
+
+Connections are keyed by (scheme, host, port, TLS settings), as Go's Transport and aiohttp's
+connector do. The pool alone decides when a connection is opened, reused, parked or closed,
+and tells the ledger each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections import deque
+from typing import Any
+
+from tether.engine.connection import Connection, State
+from tether.engine.options import GO_DEFAULT_MAX_IDLE_PER_HOST, ClientOptions
+from tether.engine.request import Url
+from tether.errors import ConnectError, TimeoutError_
+from tether.metrics.ledger import CloseReason, Ledger
+
+Key = tuple[Any, ...]
+
+
+def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
+    """Verification on by default; ``cacert`` trusts that CA file instead of the system's."""
+    context = ssl.create_default_context(cafile=options.cacert)
+    if options.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class Pool:
+    """Pooled HTTP/1.1 connections for any number of hosts."""
+
+    def __init__(self, options: ClientOptions, ledger: Ledger) -> None:
+        self.options = options
+        self.ledger = ledger
+        self._tls_key = (options.insecure, options.cacert)
+        per_host = options.max_idle_per_host
+        self._max_idle_per_host = GO_DEFAULT_MAX_IDLE_PER_HOST if per_host is None else per_host
+        self._max_idle = options.max_idle or float("inf")
+        self._ssl: ssl.SSLContext | None = None
+        self._idle: dict[Key, list[Connection]] = {}
+        self._idle_total = 0
+        self._open: dict[Key, int] = {}  # connecting or open, busy or idle, per key
+        self._waiters: dict[Key, deque[asyncio.Future[Connection | None]]] = {}
+        self._live: set[Connection] = set()
+        self._next_id = 1
+        self._sweep: asyncio.TimerHandle | None = None
+        self._all_closed: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Pool live={len(self._live)} idle={self._idle_total}>"
+
+    def idle_count(self, key: Key | None = None) -> int:
+        """Idle connections, for one key or in all."""
+        if key is None:
+            return self._idle_total
+        return len(self._idle.get(key, ()))
+
+    def key_of(self, url: Url) -> Key:
+        """The pool key of a URL: TLS settings matter only for https."""
+        return (*url.key, self._tls_key if url.scheme == "https" else None)
+
+    async def acquire(self, url: Url, deadline: float, *, fresh: bool = False) -> Connection:
+        """A connection for ``url``, in the order Go's Transport chooses:
+
+        1. the most recently parked idle connection (the least likely to have gone stale),
+           unless ``fresh`` (a retry after a stale one) asks for a new dial;
+        2. a new connection, while the per-host limit allows;
+        3. otherwise wait for a connection to be released or closed.
+        """
+        key = self.key_of(url)
+        if not fresh:
+            conn = self._take_idle(key)
+            if conn is not None:
+                return conn
+        limit = self.options.max_conns_per_host
+        if not limit or self._open.get(key, 0) < limit:
+            return await self._dial(url, key, deadline)
+        handed = await self._wait(key, deadline)
+        return handed if handed is not None else await self._dial(url, key, deadline)
+
+    async def close(self, wait: float = 2.0) -> None:
+        """Close every connection (leaked ones included) and wait, bounded, until each has
+        reported its close to the ledger."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+        for conn in list(self._live):
+            leaked = conn.state is State.LEAKED
+            conn.abort(CloseReason.LEAKED) if leaked else conn.close(CloseReason.SHUTDOWN)
+        if self._live:
+            self._all_closed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), wait)
+
+    # -- choosing ---------------------------------------------------------------------------
+
+    def _take_idle(self, key: Key) -> Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        timeout = self.options.idle_timeout
+        while idle:
+            conn = idle.pop()
+            self._idle_total -= 1
+            if timeout and now - conn.idle_since >= timeout:
+                conn.close(CloseReason.IDLE_TIMEOUT)
+            elif conn.usable:
+                return conn
+        return None
+
+    async def _wait(self, key: Key, deadline: float) -> Connection | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Connection | None] = loop.create_future()
+        self._waiters.setdefault(key, deque()).append(future)
+        budget = deadline - loop.time() if deadline else None
+        try:
+            return await asyncio.wait_for(future, budget)
+        except TimeoutError:
+            raise TimeoutError_("no connection free within the timeout") from None
+
+    async def _dial(self, url: Url, key: Key, deadline: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        conn = Connection(
+            self._next_id, key, self.options, self._opened, self._released, self._closed
+        )
+        self._next_id += 1
+        self._open[key] = self._open.get(key, 0) + 1
+        tls = self._tls() if url.scheme == "https" else None
+        budget = self.options.connect_timeout or None
+        if deadline:
+            budget = min(budget or 1e9, max(deadline - loop.time(), 0.0))
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: conn,
+                    url.host,
+                    url.port,
+                    ssl=tls,
+                    server_hostname=url.host if tls else None,
+                ),
+                budget,
+            )
+        except (OSError, TimeoutError) as exc:
+            self._dial_failed(key)
+            raise ConnectError(_connect_text(url, exc)) from None
+        return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = make_ssl_context(self.options)
+        return self._ssl
+
+    # -- connection events ------------------------------------------------------------------
+
+    def _opened(self, conn: Connection) -> None:
+        self._live.add(conn)
+        self.ledger.on_open()
+
+    def _released(self, conn: Connection) -> None:
+        """A connection finished a response and may carry another: hand it to a waiter,
+        park it, or close it when the idle pool is full."""
+        waiters = self._waiters.get(conn.key)
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(conn)
+                return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self._max_idle_per_host or self._idle_total >= self._max_idle:
+            conn.close(CloseReason.POOL_FULL)
+            return
+        idle.append(conn)
+        self._idle_total += 1
+        self._schedule_sweep()
+
+    def _closed(self, conn: Connection, reason: CloseReason) -> None:
+        self._live.discard(conn)
+        self.ledger.on_close(reason)
+        self._forget(conn.key, conn)
+        if self._all_closed is not None and not self._live:
+            self._all_closed.set()
+
+    def _dial_failed(self, key: Key) -> None:
+        self.ledger.connect_failed += 1
+        self._forget(key, None)
+
+    def _forget(self, key: Key, conn: Connection | None) -> None:
+        """A connection (or a dial) is gone: free its slot and wake one waiter to dial."""
+        self._open[key] -= 1
+        idle = self._idle.get(key)
+        if conn is not None and idle and conn in idle:
+            idle.remove(conn)
+            self._idle_total -= 1
+        waiters = self._waiters.get(key)
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+
+    # -- idle timeout -------------------------------------------------------------------------
+
+    def _schedule_sweep(self) -> None:
+        timeout = self.options.idle_timeout
+        if timeout and self._sweep is None:
+            loop = asyncio.get_running_loop()
+            self._sweep = loop.call_later(timeout, self._sweep_idle)
+
+    def _sweep_idle(self) -> None:
+        """Close idle connections past the idle timeout, so they do not sit open on the
+        server either; reschedule while any stay parked."""
+        self._sweep = None
+        now = time.monotonic()
+        for idle in self._idle.values():
+            for conn in [c for c in idle if now - c.idle_since >= self.options.idle_timeout]:
+                conn.close(CloseReason.IDLE_TIMEOUT)
+        if self._idle_total:
+            self._schedule_sweep()
+
+
+def _connect_text(url: Url, exc: BaseException) -> str:
+    where = f"{url.host}:{url.port}"
+    if isinstance(exc, TimeoutError):
+        return f"connect to {where} timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS to {where}: certificate verification failed ({exc.verify_message})"
+    return (
+        f"connect to {where} failed: {exc.strerror or exc}"
+        if isinstance(exc, OSError)
+        else str(exc)
+    )

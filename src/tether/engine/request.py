@@ -1,0 +1,110 @@
+"""Turning a record into bytes on the wire: target joining, URL splitting, the request head.
+Pure functions; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from tether.errors import InputError
+
+# Go's Request.isReplayable: only these methods may be sent again after the request may have
+# reached the server (unless the request carries an Idempotency-Key).
+REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class Url:
+    """A split http(s) URL. ``key`` is the pool key without TLS settings."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as sent in the request line
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(scheme, host, port): one pool per key."""
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def authority(self) -> str:
+        """The Host header's value: the default port is left out, IPv6 is bracketed."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+
+def split_url(url: str) -> Url:
+    """Split an absolute http(s) URL; raise InputError for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"bad URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"bad URL {url!r}: need http:// or https:// and a host")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    default = 443 if parts.scheme == "https" else 80
+    return Url(parts.scheme, parts.hostname, port or default, target)
+
+
+def resolve(url: str, base: Url | None) -> Url:
+    """A record's URL: absolute as is, or a path appended to the target's path."""
+    if url.startswith(("http://", "https://")):
+        return split_url(url)
+    if base is None:
+        raise InputError(f"relative URL {url!r} needs a target (--target)")
+    prefix = base.target.split("?", 1)[0].rstrip("/")
+    return Url(base.scheme, base.host, base.port, prefix + url)
+
+
+def redirect_url(current: Url, location: str) -> Url:
+    """Where a redirect's Location points, relative references resolved against ``current``."""
+    return split_url(urljoin(str(current), location))
+
+
+def redirect_method(status: int, method: str) -> tuple[str, bool]:
+    """(method, keep body) for the next hop, as browsers and Go do: 307/308 keep both;
+    301/302/303 turn anything but HEAD into a GET without a body."""
+    if status in (307, 308):
+        return method, True
+    return ("HEAD" if method == "HEAD" else "GET"), False
+
+
+def encode_head(
+    method: str,
+    url: Url,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    *,
+    user_agent: str,
+    close: bool,
+) -> bytes:
+    """The request head and body as bytes. The record's own headers win over defaults."""
+    given = {name.lower() for name, _ in headers}
+    lines = [f"{method} {url.target} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {url.authority}")
+    if "user-agent" not in given and user_agent:
+        lines.append(f"User-Agent: {user_agent}")
+    if (body or method in _BODY_METHODS) and "content-length" not in given:
+        lines.append(f"Content-Length: {len(body)}")
+    if close:
+        lines.append("Connection: close")
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
+    """Go's rule for sending a request again after it may have reached the server."""
+    if method in REPLAYABLE_METHODS:
+        return True
+    names = {name.lower() for name, _ in headers}
+    return bool(names & {"idempotency-key", "x-idempotency-key"})

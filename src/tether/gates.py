@@ -1,0 +1,39 @@
+"""Pass/fail gates on a finished run's summary document. Pure: document in, sentences out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """Limits a run must stay within. ``None`` leaves a gate off.
+
+    ``min_reuse`` is the fraction of requests that went out on an already-used connection
+    (a sequential run of N requests on one connection reaches (N-1)/N).
+    """
+
+    min_reuse: float | None = None
+    max_connections: int | None = None
+
+
+def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
+    """One plain sentence per breached gate; empty when all hold."""
+    found: list[str] = []
+    conns = doc["connections"]
+    requests = doc["requests"]
+    if gates.min_reuse is not None and requests:
+        fraction = conns["reused"] / requests
+        if fraction < gates.min_reuse:
+            found.append(
+                f"connection reuse was {fraction:.1%} ({conns['reused']:,} of {requests:,} "
+                f"requests on an already-used connection), below the required "
+                f"{gates.min_reuse:.1%}; {conns['opened']:,} connections were opened"
+            )
+    if gates.max_connections is not None and conns["opened"] > gates.max_connections:
+        found.append(
+            f"{conns['opened']:,} connections were opened for {requests:,} requests, "
+            f"more than the allowed {gates.max_connections:,}"
+        )
+    return found

@@ -1,0 +1,161 @@
+"""The run's summary: outcomes stream in through ``add`` (O(1), constant memory), and
+``close`` computes the report document once.
+
+The document's keys are a contract (see the README): add keys, never rename them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.errors import RecordError
+from tether.metrics.histogram import Histogram
+from tether.metrics.ledger import Ledger
+from tether.model import Mismatch, Outcome
+
+MAX_EXAMPLES = 20
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counts, a latency histogram, the connection ledger and a few examples of each
+    problem. Nothing in it grows with the number of requests."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    latency: Histogram = field(default_factory=Histogram)
+    requests: int = 0
+    ok: int = 0
+    mismatched: int = 0
+    errors: int = 0
+    reused: int = 0
+    retried: int = 0
+    redirects: int = 0
+    undrained_responses: int = 0
+    status: Counter[int] = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    mismatch_examples: list[dict[str, Any]] = field(default_factory=list)
+    error_examples: list[dict[str, Any]] = field(default_factory=list)
+    input_errors: int = 0
+    input_error_examples: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+    interrupted: bool = False
+    concurrency: int = 1
+    target: str | None = None
+
+    def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        """Count one outcome and its check result."""
+        self.requests += 1
+        self.reused += outcome.reused
+        self.retried += outcome.retried
+        self.redirects += outcome.redirects
+        if outcome.error is not None:
+            self._add_error(outcome)
+            return
+        self.status[outcome.status] += 1
+        self.latency.record(int(outcome.latency * 1e6))
+        self.undrained_responses += outcome.body_truncated
+        if mismatches:
+            self._add_mismatches(outcome, mismatches)
+        else:
+            self.ok += 1
+
+    def add_input_error(self, error: RecordError) -> None:
+        """Count a record that could not be sent (it is skipped, never guessed at)."""
+        self.input_errors += 1
+        if len(self.input_error_examples) < MAX_EXAMPLES:
+            self.input_error_examples.append(
+                {"source": error.source, "line": error.line, "error": error.problem}
+            )
+
+    def _add_error(self, outcome: Outcome) -> None:
+        self.errors += 1
+        self.error_kinds[outcome.error_kind or "request"] += 1
+        if len(self.error_examples) < MAX_EXAMPLES:
+            rec = outcome.record
+            self.error_examples.append(
+                {
+                    "line": rec.line,
+                    "method": rec.method,
+                    "url": outcome.url,
+                    "kind": outcome.error_kind,
+                    "error": outcome.error,
+                }
+            )
+
+    def _add_mismatches(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        self.mismatched += 1
+        room = MAX_EXAMPLES - len(self.mismatch_examples)
+        rec = outcome.record
+        for m in mismatches[: max(room, 0)]:
+            self.mismatch_examples.append(
+                {
+                    "line": rec.line,
+                    "method": rec.method,
+                    "url": outcome.url,
+                    "field": m.field,
+                    "expected": m.expected,
+                    "got": m.got,
+                }
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary document (what ``--json`` writes)."""
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "mismatches": self.mismatched,
+            "errors": self.errors,
+            "duration_s": round(self.duration, 6),
+            "rate": round(self.requests / self.duration, 1) if self.duration > 0 else 0.0,
+            "status": {str(code): n for code, n in sorted(self.status.items())},
+            "latency_ms": self._latency_ms(),
+            "connections": self._connections(),
+            "mismatch_examples": self.mismatch_examples,
+            "error_kinds": dict(sorted(self.error_kinds.items())),
+            "error_examples": self.error_examples,
+            "input_errors": self.input_errors,
+            "input_error_examples": self.input_error_examples,
+            "redirects_followed": self.redirects,
+            "undrained_responses": self.undrained_responses,
+            "concurrency": self.concurrency,
+            "target": self.target,
+            "interrupted": self.interrupted,
+        }
+
+    def _latency_ms(self) -> dict[str, float]:
+        h = self.latency
+        if not h.count:
+            return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
+
+        def ms(us: float) -> float:
+            return round(us / 1000, 3)
+
+        return {
+            "min": ms(h.min),
+            "p50": ms(h.percentile(50)),
+            "p90": ms(h.percentile(90)),
+            "p99": ms(h.percentile(99)),
+            "max": ms(h.max),
+            "mean": ms(h.mean),
+        }
+
+    def _connections(self) -> dict[str, Any]:
+        led = self.ledger
+        return {
+            "opened": led.opened,
+            "reused": self.reused,
+            "closed_by_server": led.closed_by_server,
+            "closed_undrained": led.closed_undrained,
+            "retried_stale": led.retried_stale,
+            "peak_open": led.peak_open,
+            "connect_failed": led.connect_failed,
+            "requests_per_connection": round(self.requests / led.opened, 2) if led.opened else 0,
+            "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
+            "closed": {r.name.lower(): n for r, n in sorted(led.closed.items(), key=_by_name)},
+        }
+
+
+def _by_name(item: tuple[Any, int]) -> str:
+    return str(item[0].name)

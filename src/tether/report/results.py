@@ -1,0 +1,40 @@
+"""The optional results file: one JSON line per outcome, written as the run goes."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from tether.model import Mismatch, Outcome
+
+
+def outcome_line(outcome: Outcome, mismatches: list[Mismatch]) -> dict[str, Any]:
+    """One outcome as a JSON-ready dict."""
+    rec = outcome.record
+    return {
+        "line": rec.line,
+        "method": rec.method,
+        "url": outcome.url,
+        "status": outcome.status,
+        "latency_ms": round(outcome.latency * 1000, 3),
+        "conn_id": outcome.conn_id,
+        "reused": outcome.reused,
+        "retried": outcome.retried,
+        "redirects": outcome.redirects,
+        "body_size": outcome.body_size,
+        "body_truncated": outcome.body_truncated,
+        "error": outcome.error,
+        "mismatches": [
+            {"field": m.field, "expected": m.expected, "got": m.got} for m in mismatches
+        ],
+    }
+
+
+class ResultsWriter:
+    """Writes outcomes to a text stream as they arrive (the sink of a run)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def __call__(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        self._stream.write(json.dumps(outcome_line(outcome, mismatches)) + "\n")

@@ -1,0 +1,49 @@
+"""Shared fixtures: real nginx servers (see ``servers.py`` for the machinery).
+
+Without nginx the nginx tests skip, except under CI (env ``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from servers import NginxFactory, NginxServer, require_nginx, start_nginx
+
+
+@pytest.fixture(scope="session")
+def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxFactory]:
+    """Start extra nginx servers: ``nginx_factory(http="", server="", locations="")``.
+
+    Each call starts a new nginx (own directory and free port) with the standard locations of
+    :class:`servers.NginxServer`; ``http``/``server`` are extra directives for the http/server
+    block (``server="keepalive_requests 10; keepalive_timeout 1s;"`` overrides the defaults),
+    ``locations`` extra location blocks. Returns a :class:`servers.NginxServer` (``url``,
+    ``port``, ``stub_status()``, ``stop()``); all are stopped at the end of the session.
+    """
+    binary = require_nginx()
+    started: list[NginxServer] = []
+
+    def factory(http: str = "", server: str = "", locations: str = "") -> NginxServer:
+        prefix = tmp_path_factory.mktemp("nginx")
+        srv = start_nginx(prefix, http=http, server=server, locations=locations, binary=binary)
+        started.append(srv)
+        return srv
+
+    yield factory
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def nginx(nginx_factory: NginxFactory) -> NginxServer:
+    """One real nginx for the session, on a free 127.0.0.1 port.
+
+    ``url``, ``port``, and ``stub_status() -> dict[str, int]`` (active, accepts, handled,
+    requests, reading, writing, waiting). Each ``stub_status()`` call is itself one new
+    connection and one request, already included in the numbers it returns: callers subtract
+    it (two calls around some traffic add 1 to accepts and requests beyond that traffic).
+    Keep-alive: ``keepalive_requests 100000; keepalive_timeout 75s``.
+    """
+    return nginx_factory()

@@ -1,0 +1,632 @@
+"""Real local servers for the tests: no mocks.
+
+:class:`ThreadServer` is a raw asyncio TCP (or TLS) server on 127.0.0.1 whose behaviour is an
+async handler written by the test, with the HTTP/1.1 building blocks :func:`read_request`,
+:func:`response`, :func:`chunked`, :func:`reset` and :func:`keepalive_handler`. It counts
+connections and requests so tests can check connection reuse.
+
+:class:`NginxServer` / :func:`start_nginx` run a real nginx on a free port (used by the
+``nginx`` and ``nginx_factory`` fixtures in ``conftest.py``).
+
+Import from tests as ``from servers import ...``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl as ssl_module
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+HOST = "127.0.0.1"
+MAX_HEAD = 64 * 1024
+
+# --- HTTP/1.1 building blocks --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as read by :func:`read_request`.
+
+    ``headers`` has lower-case names; repeated headers are joined with ", ".
+    ``raw_headers`` keeps every header line as sent, in order.
+    """
+
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+    raw_headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+async def read_request(reader: asyncio.StreamReader, max_head: int = MAX_HEAD) -> Request | None:
+    """Read one HTTP/1.x request head and its Content-Length body.
+
+    Returns None at a clean EOF before any byte of a request. Raises
+    ``asyncio.IncompleteReadError`` on EOF inside a request and ``ValueError`` on a malformed or
+    too large head (over ``max_head`` bytes, or over the stream's limit, 64 KiB by default).
+    Chunked request bodies are not supported (``ValueError``).
+    """
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise
+    except asyncio.LimitOverrunError as exc:
+        raise ValueError("request head too large") from exc
+    if len(head) > max_head:
+        raise ValueError("request head too large")
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        raise ValueError(f"bad request line {lines[0]!r}")
+    method, target, version = parts
+    raw: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise ValueError(f"bad header line {line!r}")
+        value = value.strip(" \t")
+        raw.append((name, value))
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise ValueError("chunked request bodies are not supported here")
+    length = int(headers.get("content-length", "0") or "0")
+    body = await reader.readexactly(length) if length else b""
+    return Request(method, target, version, headers, tuple(raw), body)
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def response(
+    status: int,
+    body: bytes = b"",
+    headers: Sequence[tuple[str, str]] = (),
+    reason: str | None = None,
+) -> bytes:
+    """Build an HTTP/1.1 response: status line, headers, blank line, body.
+
+    Adds ``Content-Length: len(body)`` unless ``headers`` has a Content-Length or
+    Transfer-Encoding already (then ``body`` is sent as given, e.g. from :func:`chunked`), or the
+    status is 1xx, 204 or 304, which carry no body. ``reason`` defaults to the standard phrase.
+    """
+    names = {name.lower() for name, _ in headers}
+    lines = [f"HTTP/1.1 {status} {reason if reason is not None else _reason(status)}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    no_body_status = status < 200 or status in (204, 304)
+    if not names & {"content-length", "transfer-encoding"} and not no_body_status:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def chunked(chunks: list[bytes], trailers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A chunked transfer-coding body: each non-empty chunk, the last chunk, trailers, CRLF.
+
+    Use with ``response(200, chunked([...]), [("Transfer-Encoding", "chunked")])``.
+    """
+    out = bytearray()
+    for chunk in chunks:
+        if chunk:
+            out += b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    out += b"0\r\n"
+    for name, value in trailers:
+        out += f"{name}: {value}\r\n".encode("latin-1")
+    out += b"\r\n"
+    return bytes(out)
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection so the peer sees a TCP RST (SO_LINGER on, timeout 0).
+
+    Anything still buffered for writing is dropped.
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+# --- the threaded server -------------------------------------------------------------------
+
+
+class ConnInfo:
+    """What a handler knows about its connection.
+
+    ``index`` is the 1-based accept order on the server, ``requests`` the requests served on
+    this connection so far (bumped by :meth:`count_request`), ``peer`` the client address.
+    """
+
+    def __init__(self, server: ThreadServer, index: int, peer: tuple[str, int]) -> None:
+        self.server = server
+        self.index = index
+        self.peer = peer
+        self.requests = 0
+
+    def count_request(self) -> int:
+        """Count one request served, on this connection and on the server; returns this
+        connection's count."""
+        self.requests += 1
+        self.server._bump_requests()
+        return self.requests
+
+    def __repr__(self) -> str:
+        return f"ConnInfo(index={self.index}, requests={self.requests})"
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, ConnInfo], Awaitable[None]]
+
+# Errors that mean "the client went away": not a handler bug.
+_QUIET = (ConnectionError, asyncio.IncompleteReadError, ssl_module.SSLError)
+
+
+class ThreadServer:
+    """An asyncio server on 127.0.0.1 (port 0) in its own event loop and daemon thread.
+
+    ``with ThreadServer(handler) as srv:`` starts it; leaving the block closes the listener
+    and every open client connection and joins the thread (bounded; ``RuntimeError`` if it
+    does not stop). The handler is called once per connection as
+    ``await handler(reader, writer, conn_info)``; when it returns the connection is closed.
+    Client-gone errors (``ConnectionError``, ``IncompleteReadError``, ``SSLError``) are
+    swallowed; any other exception is appended to ``errors``.
+
+    Counters, safe to read from any thread: ``accepted``, ``open_now``, ``peak_open``,
+    ``requests``. ``conns`` lists the :class:`ConnInfo` of every accepted connection.
+    """
+
+    def __init__(self, handler: Handler, ssl: ssl_module.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.ssl = ssl
+        self.host = HOST
+        self.port = 0
+        self.errors: list[BaseException] = []
+        self.conns: list[ConnInfo] = []
+        self._lock = threading.Lock()
+        self._accepted = 0
+        self._open_now = 0
+        self._peak_open = 0
+        self._requests = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    # counters
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``, or ``https://`` when serving TLS."""
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far."""
+        with self._lock:
+            return self._accepted
+
+    @property
+    def open_now(self) -> int:
+        """Connections whose handler has not returned yet."""
+        with self._lock:
+            return self._open_now
+
+    @property
+    def peak_open(self) -> int:
+        """The most connections open at once."""
+        with self._lock:
+            return self._peak_open
+
+    @property
+    def requests(self) -> int:
+        """Requests counted by handlers (:meth:`ConnInfo.count_request`)."""
+        with self._lock:
+            return self._requests
+
+    def conn_requests(self) -> list[int]:
+        """Requests served on each connection, in accept order."""
+        with self._lock:
+            return [c.requests for c in self.conns]
+
+    def _bump_requests(self) -> None:
+        with self._lock:
+            self._requests += 1
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll ``predicate`` until true or ``timeout`` seconds pass; returns its last value.
+
+        For counters that change just after the client sees something (e.g. ``open_now``
+        dropping after the client closed).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    # lifecycle
+
+    def start(self) -> ThreadServer:
+        """Start the loop thread and wait (10 s at most) until the port is listening."""
+        self._thread = threading.Thread(target=self._run, name="ThreadServer", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("ThreadServer did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError("ThreadServer failed to start") from self._startup_error
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listener and every connection, and join the thread (``timeout`` s)."""
+        loop, stop, thread = self._loop, self._stop, self._thread
+        if thread is None:
+            return
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already gone
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError(f"ThreadServer thread did not stop within {timeout} s")
+        self._thread = None
+
+    def __enter__(self) -> ThreadServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.stop()
+        except RuntimeError:
+            if exc is None:
+                raise
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        loop.set_exception_handler(self._on_loop_error)
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:
+            self._startup_error = exc
+        finally:
+            self._ready.set()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError | asyncio.IncompleteReadError):
+            return
+        self.errors.append(
+            exc if isinstance(exc, BaseException) else RuntimeError(str(context.get("message")))
+        )
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._on_conn, self.host, 0, ssl=self.ssl)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=2)
+            # let the transports run their connection_lost callbacks (which close the sockets)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1)
+
+    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        with self._lock:
+            self._accepted += 1
+            self._open_now += 1
+            self._peak_open = max(self._peak_open, self._open_now)
+            info = ConnInfo(self, self._accepted, writer.get_extra_info("peername"))
+            self.conns.append(info)
+        try:
+            await self.handler(reader, writer, info)
+        except _QUIET:
+            pass
+        except asyncio.CancelledError:
+            pass  # the server is stopping
+        except Exception as exc:
+            self.errors.append(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+            with self._lock:
+                self._open_now -= 1
+            # Keep the writer listed until its socket is really closed (a close may wait to
+            # flush, or for TLS close_notify), so that stopping the server can abort it.
+            try:
+                await writer.wait_closed()
+                self._writers.discard(writer)
+            except asyncio.CancelledError:
+                pass  # the server is stopping; it aborts what is still listed
+            except Exception:
+                self._writers.discard(writer)  # lost with an error: closed too
+            self._tasks.discard(task)
+
+
+def keepalive_handler(
+    body: bytes = b"ok", status: int = 200, headers: Sequence[tuple[str, str]] = ()
+) -> Handler:
+    """A handler serving every request on the connection with the same response until EOF.
+
+    Counts each request. HEAD gets the headers only. Honours ``Connection: close`` from the
+    client (answers with ``Connection: close`` and closes), and HTTP/1.0 without keep-alive.
+    """
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while True:
+            req = await read_request(reader)
+            if req is None:
+                return
+            conn.count_request()
+            connection = req.headers.get("connection", "").lower()
+            close = "close" in connection or (
+                req.version == "HTTP/1.0" and "keep-alive" not in connection
+            )
+            extra = [("Connection", "close")] if close else []
+            data = response(status, body, [*headers, *extra])
+            if req.method == "HEAD" and body:
+                data = data[: -len(body)]
+            writer.write(data)
+            await writer.drain()
+            if close:
+                return
+
+    return handler
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+BIG_SIZE = 1024 * 1024
+
+
+def find_nginx() -> str | None:
+    """The nginx binary: ``shutil.which("nginx")``, else ``/usr/sbin/nginx`` if executable."""
+    path = shutil.which("nginx")
+    if path:
+        return path
+    if os.access("/usr/sbin/nginx", os.X_OK):
+        return "/usr/sbin/nginx"
+    return None
+
+
+def require_nginx(finder: Callable[[], str | None] = find_nginx) -> str:
+    """The nginx binary, or skip the test; under CI (env ``CI`` set) fail instead of skipping."""
+    path = finder()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx not installed, and CI must not skip the nginx tests", pytrace=False)
+        pytest.skip("nginx not installed")
+    return path
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def big_body() -> bytes:
+    """The exact 1 MiB served at ``/big``: bytes 0..255 repeated."""
+    return bytes(range(256)) * (BIG_SIZE // 256)
+
+
+_STUB_RE = re.compile(
+    r"Active connections:\s*(\d+)\s*server accepts handled requests\s*(\d+)\s+(\d+)\s+(\d+)"
+    r"\s*Reading:\s*(\d+)\s*Writing:\s*(\d+)\s*Waiting:\s*(\d+)"
+)
+
+
+def parse_stub_status(text: str) -> dict[str, int]:
+    """Parse nginx's stub_status page into active, accepts, handled, requests, reading,
+    writing, waiting."""
+    m = _STUB_RE.search(text)
+    if not m:
+        raise ValueError(f"not a stub_status page: {text!r}")
+    keys = ("active", "accepts", "handled", "requests", "reading", "writing", "waiting")
+    return dict(zip(keys, map(int, m.groups()), strict=True))
+
+
+def nginx_config(
+    prefix: Path, port: int, http: str = "", server: str = "", locations: str = ""
+) -> str:
+    """The nginx.conf text for :func:`start_nginx` (see there)."""
+    user = "user root;\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
+    return f"""\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}pid {prefix}/nginx.pid;
+error_log {prefix}/error.log notice;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body_temp;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+    default_type application/octet-stream;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    {http}
+    server {{
+        listen {HOST}:{port};
+        server_name localhost;
+        {server}
+        location = /status {{ stub_status; }}
+        location / {{ default_type text/plain; return 200 "hello\\n"; }}
+        location /r/ {{ return 302 https://example.org$request_uri; }}
+        location = /big {{ alias {prefix}/big.bin; }}
+        location = /echo-method {{ default_type text/plain; return 200 "$request_method"; }}
+        {locations}
+    }}
+}}
+"""
+
+
+class NginxServer:
+    """A real nginx master + one worker on 127.0.0.1:``port``, started by :func:`start_nginx`.
+
+    Locations: ``= /status`` (stub_status), ``/`` (200 ``hello\\n``, text/plain), ``/r/...``
+    (302 to ``https://example.org/r/...``), ``= /big`` (the 1 MiB :func:`big_body`),
+    ``= /echo-method`` (200, the request method as body).
+    """
+
+    def __init__(self, binary: str, prefix: Path, port: int, proc: subprocess.Popen[bytes]):
+        self.binary = binary
+        self.prefix = prefix
+        self.port = port
+        self.host = HOST
+        self.url = f"http://{HOST}:{port}"
+        self.proc = proc
+        self.pid = proc.pid
+
+    def stub_status(self) -> dict[str, int]:
+        """nginx's own counters: active, accepts, handled, requests, reading, writing, waiting.
+
+        Fetched with urllib from ``/status`` on a new connection (urllib sends
+        ``Connection: close``), so each call is itself one connection and one request, and the
+        numbers it returns already include it: between two calls, ``accepts``/``handled`` and
+        ``requests`` grow by 1 more than the test's own traffic, and ``active`` and
+        ``writing`` count the status fetch itself. Callers subtract it.
+        """
+        with urllib.request.urlopen(f"{self.url}/status", timeout=5) as resp:
+            return parse_stub_status(resp.read().decode())
+
+    def error_log(self) -> str:
+        """The text of nginx's error log (notice level) so far."""
+        try:
+            return (self.prefix / "error.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def running(self) -> bool:
+        """True while the master process is alive."""
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Graceful stop (SIGQUIT, 5 s), then SIGTERM (3 s), then SIGKILL to its process
+        group (nginx is started in a session of its own, so that group is nginx's only)."""
+        proc = self.proc
+        for sig, wait in ((signal.SIGQUIT, 5.0), (signal.SIGTERM, 3.0)):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(wait)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def __repr__(self) -> str:
+        return f"NginxServer(url={self.url!r}, pid={self.pid})"
+
+
+def start_nginx(
+    prefix: Path,
+    http: str = "",
+    server: str = "",
+    locations: str = "",
+    binary: str | None = None,
+    attempts: int = 3,
+) -> NginxServer:
+    """Start nginx in the empty directory ``prefix`` on a free port and wait until it accepts.
+
+    ``http`` is extra directives for the http block, ``server`` for the server block (put
+    ``keepalive_requests``/``keepalive_timeout`` overrides there: the http block already sets
+    ``keepalive_requests 100000; keepalive_timeout 75s;``), ``locations`` extra location blocks.
+    Waits at most 10 s for the port (the readiness probe is one connection nginx counts in
+    ``accepts``). Retries on a new port if the chosen one was taken meanwhile.
+    """
+    binary = binary or require_nginx()
+    prefix.mkdir(parents=True, exist_ok=True)
+    big = prefix / "big.bin"
+    if not big.exists():
+        big.write_bytes(big_body())
+    last_error = ""
+    for _ in range(attempts):
+        port = free_port()
+        conf = prefix / "nginx.conf"
+        conf.write_text(nginx_config(prefix, port, http, server, locations))
+        (prefix / "error.log").write_text("")
+        with open(prefix / "stderr.log", "wb") as err:
+            proc = subprocess.Popen(
+                [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+        nginx = NginxServer(binary, prefix, port, proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection((HOST, port), timeout=1):
+                    return nginx
+            except OSError:
+                time.sleep(0.05)
+        nginx.stop()
+        stderr = (prefix / "stderr.log").read_text(errors="replace")
+        last_error = f"{stderr}\n{nginx.error_log()}".strip()
+        if "Address already in use" not in last_error:
+            break
+    raise RuntimeError(f"nginx did not start in {prefix}:\n{last_error}")
+
+
+NginxFactory = Callable[..., NginxServer]
+"""The ``nginx_factory`` fixture's type: ``(http="", server="", locations="") -> NginxServer``."""
