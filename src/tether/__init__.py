@@ -1,1 +1,96 @@
-"""tether: replay HTTP request records, check every response, account for every connection."""
+"""tether: replay HTTP request records, check every response, account for every connection.
+
+From Python::
+
+    import tether
+
+    summary = tether.run("records.jsonl", target="http://127.0.0.1:8080")
+    assert summary.mismatched == 0
+    assert summary.ledger.opened == 1
+
+or, for one request at a time inside async code, :class:`tether.Client`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from tether.check import check
+from tether.engine.client import Client
+from tether.engine.options import ClientOptions
+from tether.engine.runner import RecordSource, RunOptions, run_async
+from tether.engine.runner import run as _run
+from tether.errors import (
+    ConnectError,
+    ConnectionClosed,
+    InputError,
+    ProtocolError,
+    RecordError,
+    RequestError,
+    StaleConnection,
+    TetherError,
+    TimeoutError_,
+    TooManyRedirects,
+)
+from tether.gates import Gates, failures
+from tether.metrics.ledger import CloseReason, Ledger
+from tether.metrics.summary import Summary
+from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Record
+from tether.records import file_source
+
+__all__ = [
+    "BodyExpect",
+    "Client",
+    "ClientOptions",
+    "CloseReason",
+    "ConnectError",
+    "ConnectionClosed",
+    "Expect",
+    "Gates",
+    "HeaderExpect",
+    "InputError",
+    "Ledger",
+    "Mismatch",
+    "Outcome",
+    "ProtocolError",
+    "Record",
+    "RecordError",
+    "RequestError",
+    "RunOptions",
+    "StaleConnection",
+    "Summary",
+    "TetherError",
+    "TimeoutError_",
+    "TooManyRedirects",
+    "check",
+    "failures",
+    "run",
+    "run_async",
+]
+
+
+def run(
+    records: str | os.PathLike[str] | Iterable[Record],
+    *,
+    target: str | None = None,
+    concurrency: int = 1,
+    requests: int | None = None,
+    duration: float | None = None,
+    strict: bool = False,
+    **client_options: Any,
+) -> Summary:
+    """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
+
+    ``client_options`` are :class:`ClientOptions` fields (``timeout=5``, ``leak=True``, ...).
+    Blocking: it runs its own event loop, so call it from synchronous code (a test).
+    """
+    source: RecordSource
+    if isinstance(records, (str, os.PathLike)):
+        source = file_source(os.fspath(records))
+    else:
+        items = list(records)
+        source = items.__iter__
+    run_options = RunOptions(target, concurrency, requests, duration, strict)
+    return _run(source, run_options, ClientOptions(**client_options))
