@@ -62,6 +62,17 @@ class Feed:
         return record
 
     def _next_good(self) -> Record | None:
+        try:
+            return self._next_good_or_raise()
+        except InputError as fatal:
+            # The records cannot be read any further (say, not UTF-8): what was sent stands.
+            if not isinstance(fatal, RecordError):
+                fatal = RecordError("<records>", 0, str(fatal))
+            self._summary.add_input_error(fatal)
+            self.stopped = True
+            return None
+
+    def _next_good_or_raise(self) -> Record | None:
         for item in self._it:
             if isinstance(item, RecordError):
                 if self._cycle == 0:  # report each bad line once, not once per cycle
@@ -74,12 +85,16 @@ class Feed:
         self._cycle += 1
         self._good_in_cycle = 0
         self._it = iter(self._source())
-        return self._next_good()
+        return self._next_good_or_raise()
 
 
 def validate(source: RecordSource) -> None:
     """Strict mode: read every record before sending any; raise on the first bad ones."""
-    bad = [item for item in _errors_only(source()) if isinstance(item, RecordError)]
+    bad: list[RecordError] = []
+    try:
+        bad.extend(_errors_only(source()))
+    except RecordError as fatal:
+        bad.append(fatal)
     if bad:
         shown = "\n".join(str(e) for e in bad[:10])
         more = f"\n... and {len(bad) - 10} more" if len(bad) > 10 else ""

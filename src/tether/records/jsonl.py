@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from tether.errors import InputError, RecordError
+from tether.errors import RecordError
 from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 
 __all__ = ["parse_line", "read"]
@@ -81,7 +81,7 @@ def read(stream: Iterable[str], source: str = "<records>") -> Iterator[Record | 
 
     Bad records are yielded, not raised, so the caller chooses: stop at the first (strict) or
     report and go on. A stream that cannot be decoded is not one bad record but an unreadable
-    file, so that raises :class:`InputError`.
+    file, so that raises :class:`RecordError` (fatal: nothing after it can be read).
     """
     lines = iter(stream)
     number = 0
@@ -91,7 +91,9 @@ def read(stream: Iterable[str], source: str = "<records>") -> Iterator[Record | 
         except StopIteration:
             return
         except UnicodeDecodeError as exc:
-            raise InputError(f"{source}:{number + 1}: not valid UTF-8 ({exc.reason})") from exc
+            # The decoder reads ahead in blocks: the line is where reading stopped, near it.
+            problem = f"not valid UTF-8 ({exc.reason}); the rest of the file was not read"
+            raise RecordError(source, number + 1, problem) from exc
         number += 1
         if number == 1:
             raw = raw.removeprefix("\ufeff")  # editors on Windows like to add a BOM

@@ -118,7 +118,9 @@ def verdict(doc: dict[str, Any]) -> str:
     """One plain sentence on how the run went."""
     n, c = doc["requests"], doc["connections"]
     if not n:
-        return "No request was sent."
+        return "No request was sent." + (
+            f" {doc['input_errors']:,} record(s) could not be read." if doc["input_errors"] else ""
+        )
     parts = []
     if doc["mismatches"] or doc["errors"]:
         parts.append(
@@ -131,6 +133,9 @@ def verdict(doc: dict[str, Any]) -> str:
         f"{c['opened']:,} connection{'s' if c['opened'] != 1 else ''} carried "
         f"{n:,} requests ({c['requests_per_connection']:,} per connection)."
     )
+    if doc["input_errors"]:
+        bad = doc["input_errors"]
+        parts.append(f"{bad:,} record{' was' if bad == 1 else 's were'} skipped: see above.")
     return " ".join(parts)
 
 
