@@ -250,3 +250,15 @@ def test_unreadable_records_keep_what_was_measured(
     assert doc["requests"] >= 500 and doc["ok"] == doc["requests"]
     assert "not valid UTF-8" in doc["input_error_examples"][0]["error"]
     assert "skipped records (1)" in err and "1 record was skipped" in err
+
+
+def test_unwritable_json_still_prints_the_summary(
+    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 3, redirect_record)
+    missing = tmp_path / "no" / "such" / "dir" / "s.json"
+    status = main(["run", str(records), "-t", nginx.url, "--json", str(missing)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "All 3 responses matched" in captured.out
+    assert "No such file or directory" in captured.err

@@ -527,3 +527,19 @@ def test_tls_insecure_skips_verification(tls_server_ca: trustme.CA) -> None:
     with ThreadServer(serve_each(ok), ssl=tls_context(tls_server_ca)) as srv:
         outcomes, _ = fetch_all(srv.url, [get()], ClientOptions(insecure=True))
     assert outcomes[0].status == 200
+
+
+def test_non_ascii_header_values_are_sent_as_utf8() -> None:
+    seen: list[str] = []
+
+    async def echo(reader: Reader, writer: Writer, conn: ConnInfo) -> None:
+        while (req := await read_request(reader)) is not None:
+            seen.append(req.headers["x-name"])
+            writer.write(response(200, b""))
+            await writer.drain()
+
+    record = Record("GET", "/#fragment", headers=(("X-Name", "café"),))
+    with ThreadServer(echo) as srv:
+        outcomes, _ = fetch_all(srv.url, [record])
+    assert outcomes[0].status == 200 and outcomes[0].url.endswith("/")
+    assert seen == ["café".encode().decode("latin-1")]

@@ -242,12 +242,12 @@ def report(summary: Summary, opts: dict[str, Any]) -> int:
     doc = summary.to_dict()
     gate_failures = failures(Gates(opts["min_reuse"], opts["max_connections"]), doc)
     doc["gate_failures"] = gate_failures
-    if opts["json_path"]:
-        json_report.write(doc, opts["json_path"])
     if not opts["quiet"]:
         # With the JSON on stdout, the text goes to stderr so the two never mix.
         console = Console(stderr=opts["json_path"] == "-")
         text.print_summary(doc, gate_failures, console)
+    if opts["json_path"]:
+        json_report.write(doc, opts["json_path"])
     return exit_status(doc, gate_failures)
 
 
@@ -314,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.INPUT
     except InputError as exc:
         click.echo(f"tether: {exc}", err=True)
+        return ExitStatus.INPUT
+    except OSError as exc:  # an output file that cannot be written
+        click.echo(f"tether: {exc.filename or ''}: {exc.strerror or exc}", err=True)
         return ExitStatus.INPUT
     return ExitStatus.OK
 

@@ -62,7 +62,8 @@ def resolve(url: str, base: Url | None) -> Url:
     if base is None:
         raise InputError(f"relative URL {url!r} needs a target (--target)")
     prefix = base.target.split("?", 1)[0].rstrip("/")
-    return Url(base.scheme, base.host, base.port, prefix + url)
+    path = url.split("#", 1)[0]  # a fragment is never sent
+    return Url(base.scheme, base.host, base.port, prefix + path)
 
 
 def redirect_url(current: Url, location: str) -> Url:
@@ -99,7 +100,8 @@ def encode_head(
     if close:
         lines.append("Connection: close")
     lines.extend(f"{name}: {value}" for name, value in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    # UTF-8, as curl sends it: records may hold non-ASCII header values.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
 def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
