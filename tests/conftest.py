@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from servers import NginxFactory, NginxServer, require_nginx, start_nginx
+from tether.demo.server import serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,16 @@ def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxFac
     yield factory
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def demo_port() -> Iterator[int]:
+    """The embedded demo service in a thread of its own; its port."""
+    port, stop = serve_in_thread()
+    try:
+        yield port
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,12 +22,8 @@ from tether.demo.server import BODY_SIZE, demo_links, redirect_body, serve_in_th
 
 
 @pytest.fixture
-def port() -> Iterator[int]:
-    bound, stop = serve_in_thread()
-    try:
-        yield bound
-    finally:
-        stop()
+def port(demo_port: int) -> int:
+    return demo_port
 
 
 def _conn(port: int) -> http.client.HTTPConnection:

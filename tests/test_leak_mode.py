@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from tether import Mismatch, Outcome, RunOptions
 from tether.demo import records_path
-from tether.demo.server import serve_in_thread
 from tether.engine.options import ClientOptions
 from tether.engine.runner import run
 from tether.records import file_source
-
-
-@pytest.fixture
-def demo_port() -> Iterator[int]:
-    port, stop = serve_in_thread()
-    try:
-        yield port
-    finally:
-        stop()
 
 
 class OpenSampler:
