@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import socket
 import ssl
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
@@ -543,3 +545,34 @@ def test_non_ascii_header_values_are_sent_as_utf8() -> None:
         outcomes, _ = fetch_all(srv.url, [record])
     assert outcomes[0].status == 200 and outcomes[0].url.endswith("/")
     assert seen == ["café".encode().decode("latin-1")]
+
+
+def test_unfollowable_redirect_is_the_servers_error() -> None:
+    data = response(302, b"", [("Location", "ftp://example.org/x")])
+    with ThreadServer(raw(data)) as srv:
+        outcomes, _ = fetch_all(srv.url, [get()], ClientOptions(follow_redirects=2))
+    assert outcomes[0].error_kind == "protocol"
+    assert "cannot follow redirect" in (outcomes[0].error or "")
+
+
+def test_connect_timeout() -> None:
+    """A listener whose accept queue is full: Linux drops further SYNs, so connect hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for s in fillers:
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                s.connect(("127.0.0.1", port))
+        outcomes, client = fetch_all(
+            f"http://127.0.0.1:{port}", [get()], ClientOptions(connect_timeout=0.3)
+        )
+    finally:
+        for s in [*fillers, listener]:
+            s.close()
+    assert outcomes[0].error_kind == "connect"
+    assert "timed out" in (outcomes[0].error or "")
+    assert client.ledger.connect_failed == 1

@@ -22,7 +22,13 @@ from tether.engine.request import (
     resolve,
     split_url,
 )
-from tether.errors import RequestError, StaleConnection, TooManyRedirects
+from tether.errors import (
+    InputError,
+    ProtocolError,
+    RequestError,
+    StaleConnection,
+    TooManyRedirects,
+)
 from tether.metrics.ledger import Ledger
 from tether.model import BodyNeed, Outcome, Record
 
@@ -93,7 +99,7 @@ class Client:
             if outcome.redirects >= self.options.follow_redirects:
                 raise TooManyRedirects(f"more than {self.options.follow_redirects} redirects")
             assert location is not None
-            url = redirect_url(url, location)
+            url = _redirect_target(url, location)
             method, keep_body = redirect_method(response.status, method)
             body = body if keep_body else b""
             headers = tuple(h for h in headers if h[0].lower() not in _DROP_ON_REDIRECT)
@@ -134,6 +140,14 @@ class Client:
         self.ledger.retried_stale += 1
         conn = await self.pool.acquire(url, deadline, fresh=True)
         return await conn.send(request, method, need, deadline).future
+
+
+def _redirect_target(url: Url, location: str) -> Url:
+    """The next hop; a Location we cannot follow is the server's fault, not the record's."""
+    try:
+        return redirect_url(url, location)
+    except InputError as exc:
+        raise ProtocolError(f"cannot follow redirect: {exc}") from None
 
 
 def _fill(outcome: Outcome, response: Response) -> None:
