@@ -29,11 +29,15 @@ def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
             found.append(
                 f"connection reuse was {fraction:.1%} ({conns['reused']:,} of {requests:,} "
                 f"requests on an already-used connection), below the required "
-                f"{gates.min_reuse:.1%}; {conns['opened']:,} connections were opened"
+                f"{gates.min_reuse:.1%}; {_connections(conns['opened'])} opened"
             )
     if gates.max_connections is not None and conns["opened"] > gates.max_connections:
         found.append(
-            f"{conns['opened']:,} connections were opened for {requests:,} requests, "
+            f"{_connections(conns['opened'])} opened for {requests:,} requests, "
             f"more than the allowed {gates.max_connections:,}"
         )
     return found
+
+
+def _connections(n: int) -> str:
+    return f"{n:,} connection was" if n == 1 else f"{n:,} connections were"

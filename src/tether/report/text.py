@@ -12,7 +12,10 @@ from rich.text import Text
 
 def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> RenderableType:
     """The whole summary as one rich renderable."""
-    parts: list[RenderableType] = [_overview(doc), _connections(doc)]
+    grid = _grid()
+    _overview(doc, grid)
+    _connections(doc, grid)
+    parts: list[RenderableType] = [grid]
     if doc["mismatch_examples"]:
         parts.append(_mismatches(doc))
     if doc["errors"]:
@@ -35,77 +38,77 @@ def _grid() -> Table:
     return grid
 
 
-def _overview(doc: dict[str, Any]) -> Table:
-    grid = _grid()
-    title = f"{escape(doc['target'] or 'records')}  concurrency {doc['concurrency']}"
+def _overview(doc: dict[str, Any], grid: Table) -> None:
+    title = f"{escape(doc['target'] or 'records')}   concurrency {doc['concurrency']}"
     if doc["interrupted"]:
-        title += "  [yellow](interrupted)[/]"
+        title += "   [yellow](interrupted)[/]"
     grid.add_row("run", title)
+    grid.add_row("requests", f"{doc['requests']:,}   ok [green]{doc['ok']:,}[/]")
     grid.add_row(
-        "requests",
-        f"{doc['requests']:,}   ok [green]{doc['ok']:,}[/]   "
-        f"mismatches {_bad(doc['mismatches'])}   errors {_bad(doc['errors'])}"
-        + (f"   input errors {_bad(doc['input_errors'])}" if doc["input_errors"] else ""),
+        "problems",
+        f"mismatches {_bad(doc['mismatches'])}   errors {_bad(doc['errors'])}   "
+        f"skipped records {_bad(doc['input_errors'])}",
     )
     grid.add_row("time", f"{doc['duration_s']:.3f} s   {doc['rate']:,.0f} req/s")
     status = "   ".join(f"{code}: {n:,}" for code, n in doc["status"].items()) or "-"
     grid.add_row("status", status)
     lat = doc["latency_ms"]
-    grid.add_row(
-        "latency ms",
-        "   ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99", "max", "mean")),
-    )
-    return grid
+    grid.add_row("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99")))
+    grid.add_row("", "  ".join(f"{k} {lat[k]:g}" for k in ("max", "mean")))
 
 
-def _connections(doc: dict[str, Any]) -> Table:
+def _connections(doc: dict[str, Any], grid: Table) -> None:
     c = doc["connections"]
-    grid = _grid()
     grid.add_row(
         "connections",
-        f"opened [bold]{c['opened']:,}[/]   reused {c['reused']:,} "
-        f"({c['reuse_fraction']:.2%})   requests/connection {c['requests_per_connection']:,}   "
-        f"peak open {c['peak_open']:,}",
+        f"opened [bold]{c['opened']:,}[/]   peak open {c['peak_open']:,}   "
+        f"requests per connection {_number(c['requests_per_connection'])}",
     )
+    grid.add_row("", f"reused by {c['reused']:,} requests ({c['reuse_fraction']:.2%})")
     grid.add_row(
         "",
-        f"closed by server {c['closed_by_server']:,}   closed undrained "
-        f"{_bad(c['closed_undrained'])}   stale retries {c['retried_stale']:,}   "
-        f"connect failures {_bad(c['connect_failed'])}",
+        f"closed by server {c['closed_by_server']:,}   undrained "
+        f"{_bad(c['closed_undrained'])}   stale retries {c['retried_stale']:,}",
     )
+    if c["connect_failed"]:
+        grid.add_row("", f"failed to connect {_bad(c['connect_failed'])}")
     if c["closed"]:
         grid.add_row("", "closed: " + ", ".join(f"{k} {n:,}" for k, n in c["closed"].items()))
-    return grid
 
 
-def _mismatches(doc: dict[str, Any]) -> Table:
-    table = Table(title=f"mismatches ({doc['mismatches']:,} records)", title_justify="left")
-    for name in ("line", "request", "field", "expected", "got"):
-        table.add_column(name, overflow="fold")
+def _request(doc: dict[str, Any], item: dict[str, Any]) -> str:
+    """``line 12  GET /path``: the URL without the run's target, which the header shows."""
+    url = str(item["url"])
+    target = (doc["target"] or "").rstrip("/")
+    if target and url.startswith(target + "/"):
+        url = url[len(target) :]
+    return f"line {item['line']}  {item['method']} {url}"
+
+
+def _mismatches(doc: dict[str, Any]) -> Text:
+    shown = len(doc["mismatch_examples"])
+    out = Text(f"mismatches: {doc['mismatches']:,} records (first {shown} shown)\n", style="bold")
     for m in doc["mismatch_examples"]:
-        table.add_row(
-            *_cells(m["line"], f"{m['method']} {m['url']}", m["field"], m["expected"], m["got"])
-        )
-    return table
+        out.append(f"  {_request(doc, m)}  {m['field']}\n")
+        out.append(f"      expected  {m['expected']}\n", style="green")
+        out.append(f"      got       {m['got']}\n", style="red")
+    return out
 
 
-def _errors(doc: dict[str, Any]) -> Table:
+def _errors(doc: dict[str, Any]) -> Text:
     kinds = ", ".join(f"{k} {n:,}" for k, n in doc["error_kinds"].items())
-    table = Table(title=f"errors ({doc['errors']:,}: {kinds})", title_justify="left")
-    for name in ("line", "request", "error"):
-        table.add_column(name, overflow="fold")
+    out = Text(f"errors: {doc['errors']:,} requests ({kinds})\n", style="bold")
     for e in doc["error_examples"]:
-        table.add_row(*_cells(e["line"], f"{e['method']} {e['url']}", e["error"]))
-    return table
+        out.append(f"  {_request(doc, e)}\n")
+        out.append(f"      {e['error']}\n", style="red")
+    return out
 
 
-def _input_errors(doc: dict[str, Any]) -> Table:
-    table = Table(title=f"skipped records ({doc['input_errors']:,})", title_justify="left")
-    table.add_column("where", no_wrap=True)
-    table.add_column("problem", overflow="fold")
+def _input_errors(doc: dict[str, Any]) -> Text:
+    out = Text(f"skipped records: {doc['input_errors']:,}\n", style="bold")
     for e in doc["input_error_examples"]:
-        table.add_row(*_cells(f"{e['source']}:{e['line']}", e["error"]))
-    return table
+        out.append(f"  {e['source']}:{e['line']}: {e['error']}\n", style="red")
+    return out
 
 
 def _verdict(doc: dict[str, Any], gate_failures: list[str]) -> Text:
@@ -131,7 +134,7 @@ def verdict(doc: dict[str, Any]) -> str:
         parts.append(f"All {n:,} responses matched.")
     parts.append(
         f"{c['opened']:,} connection{'s' if c['opened'] != 1 else ''} carried "
-        f"{n:,} requests ({c['requests_per_connection']:,} per connection)."
+        f"{n:,} requests ({_number(c['requests_per_connection'])} per connection)."
     )
     if doc["input_errors"]:
         bad = doc["input_errors"]
@@ -139,10 +142,9 @@ def verdict(doc: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+
+
 def _bad(n: int) -> str:
     return f"[red]{n:,}[/]" if n else "0"
-
-
-def _cells(*values: object) -> list[Text]:
-    # Values come from records and servers: never let them be read as rich markup.
-    return [Text(str(v)) for v in values]
