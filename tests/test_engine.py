@@ -576,3 +576,26 @@ def test_connect_timeout() -> None:
     assert outcomes[0].error_kind == "connect"
     assert "timed out" in (outcomes[0].error or "")
     assert client.ledger.connect_failed == 1
+
+
+def test_connection_state_shows_in_its_repr() -> None:
+    async def go(url: str) -> tuple[list[str], list[str]]:
+        async with Client(target=url) as client:
+            for _ in range(3):
+                await client.fetch(get())
+            idle = [repr(c) for c in client.pool.connections()]
+            fetching = asyncio.ensure_future(client.fetch(get(path="/slow")))
+            await asyncio.sleep(0.05)
+            busy = [repr(c) for c in client.pool.connections()]
+            await fetching
+        return idle, busy
+
+    async def respond(reader: Reader, writer: Writer, conn: ConnInfo, n: int) -> bool:
+        if n == 4:
+            await asyncio.sleep(0.2)
+        return await ok(reader, writer, conn, n)
+
+    with ThreadServer(serve_each(respond)) as srv:
+        idle, busy = uvloop.run(go(srv.url))
+    assert idle == [f"<Connection #1 127.0.0.1:{srv.port} IDLE requests=3>"]
+    assert busy == [f"<Connection #1 127.0.0.1:{srv.port} ACTIVE requests=4>"]

@@ -90,7 +90,6 @@ class Exchange:
         "need",
         "response",
         "timer",
-        "trailers",
     )
 
     def __init__(
@@ -104,14 +103,16 @@ class Exchange:
         self.got_bytes = False
         self.headers_done = False
         self.closes_with_connection = False
-        self.trailers: dict[str, str] = {}
         self.timer: asyncio.TimerHandle | None = None
         self._hasher = hashlib.sha256() if need is BodyNeed.HASH else None
         self._buf = bytearray() if need is BodyNeed.KEEP else None
 
     def add_header(self, name: bytes, value: bytes) -> None:
-        """Record a header (or, after the head, a trailer); repeats are joined with ", "."""
-        target = self.trailers if self.headers_done else self.response.headers
+        """Record a header; repeats are joined with ", ". Trailers (after the head) are not
+        headers and no expectation reads them: they are dropped."""
+        if self.headers_done:
+            return
+        target = self.response.headers
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         target[key] = f"{target[key]}, {text}" if key in target else text

@@ -56,11 +56,9 @@ class Pool:
     def __repr__(self) -> str:
         return f"<Pool live={len(self._live)} idle={self._idle_total}>"
 
-    def idle_count(self, key: Key | None = None) -> int:
-        """Idle connections, for one key or in all."""
-        if key is None:
-            return self._idle_total
-        return len(self._idle.get(key, ()))
+    def connections(self) -> list[Connection]:
+        """Every open connection (idle, busy or leaked), oldest first."""
+        return sorted(self._live, key=lambda conn: conn.id)
 
     def key_of(self, url: Url) -> Key:
         """The pool key of a URL: TLS settings matter only for https."""

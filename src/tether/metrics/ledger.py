@@ -64,13 +64,3 @@ class Ledger:
     def closed_undrained(self) -> int:
         """Connections closed because a body was too big or too slow to read to the end."""
         return self.closed[CloseReason.UNDRAINED]
-
-    def merge(self, other: Ledger) -> None:
-        """Add another ledger's counts (another worker's share of one run)."""
-        self.opened += other.opened
-        self.open_now += other.open_now
-        # Peaks of separate workers may coincide: their sum is the honest upper bound.
-        self.peak_open += other.peak_open
-        self.connect_failed += other.connect_failed
-        self.retried_stale += other.retried_stale
-        self.closed.update(other.closed)
