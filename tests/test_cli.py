@@ -221,7 +221,7 @@ def test_ctrl_c_still_writes_the_summary(nginx: NginxServer, tmp_path: Path) -> 
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True
     assert doc["requests"] > 0 and doc["ok"] == doc["requests"]
-    assert doc["connections"]["opened"] == 1
+    assert doc["connections"]["opened"] == 1, json.dumps(doc)
     assert "interrupted" in stdout
 
 

@@ -2,6 +2,8 @@
 
 Redirects (when asked) and the one stale-connection retry live here; bytes and parsing live
 in :mod:`tether.engine.connection`; choosing connections lives in :mod:`tether.engine.pool`.
+The runner sends most requests itself, straight from the last response's callback, and hands
+a request here only when it needs more than one plain exchange (see :meth:`Client.complete`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import asyncio
 import time
 from types import TracebackType
 
-from tether.engine.connection import Response
+from tether.engine.connection import Connection, Response
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
+    Prepared,
     Url,
     encode_head,
     is_replayable,
@@ -30,10 +33,12 @@ from tether.errors import (
     TooManyRedirects,
 )
 from tether.metrics.ledger import Ledger
-from tether.model import BodyNeed, Outcome, Record
+from tether.model import Outcome, Record
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DROP_ON_REDIRECT = frozenset({"host", "content-length", "content-type"})
+
+Result = tuple[Response | None, RequestError | None]
 
 
 class Client:
@@ -70,59 +75,136 @@ class Client:
         """Close every connection; the ledger is complete once this returns."""
         await self.pool.close()
 
+    def prepare(self, record: Record) -> Prepared:
+        """Resolve the record's URL and build its request bytes; InputError if it cannot."""
+        url = resolve(record.url, self.base)
+        head = self._encode(record.method, url, record.headers, record.body)
+        need = record.expect.body_need
+        return Prepared(record, url, str(url), self.pool.key_of(url), head, need)
+
+    def deadline(self) -> float:
+        """The loop-clock deadline of a request starting now (0: none)."""
+        timeout = self.options.timeout
+        return asyncio.get_running_loop().time() + timeout if timeout else 0.0
+
+    def needs_more(self, response: Response) -> bool:
+        """Whether a response is a redirect this client follows."""
+        return bool(
+            self.options.follow_redirects
+            and response.status in REDIRECT_STATUSES
+            and "location" in response.headers
+        )
+
     async def fetch(self, record: Record) -> Outcome:
         """Send one record and return what happened. Request errors become the outcome's
         ``error``; they never raise. An unusable URL raises InputError."""
+        return await self.fetch_prepared(self.prepare(record))
+
+    async def fetch_prepared(self, prep: Prepared) -> Outcome:
+        """:meth:`fetch` for a prepared record."""
         started = time.perf_counter()
-        url = resolve(record.url, self.base)
-        outcome = Outcome(record, url=str(url))
+        deadline = self.deadline()
         try:
-            response = await self._follow(record, url, outcome)
-            _fill(outcome, response)
+            conn = await self.pool.acquire(prep.url, deadline)
+            response, error = await self.exchange(conn, prep.head, prep.record, deadline)
+        except RequestError as exc:
+            response, error = None, exc
+        return await self.complete(prep, started, deadline, response, error)
+
+    async def complete(
+        self,
+        prep: Prepared,
+        started: float,
+        deadline: float,
+        response: Response | None,
+        error: RequestError | None,
+    ) -> Outcome:
+        """Take a first exchange's result through the stale retry and the redirects, and
+        make the outcome."""
+        outcome = Outcome(prep.record, url=prep.url_text)
+        try:
+            if error is not None:
+                response = await self._retry(
+                    prep.url, prep.head, prep.record, error, outcome, deadline
+                )
+            assert response is not None
+            fill(outcome, await self._follow(prep, response, outcome, deadline))
         except RequestError as exc:
             outcome.error = str(exc)
             outcome.error_kind = exc.kind
         outcome.latency = time.perf_counter() - started
         return outcome
 
-    async def _follow(self, record: Record, url: Url, outcome: Outcome) -> Response:
-        """Send, then follow redirects while allowed; each hop is counted in the outcome."""
+    def exchange(
+        self, conn: Connection, head: bytes, record: Record, deadline: float
+    ) -> asyncio.Future[Result]:
+        """One request on ``conn``, as a future of (response, error)."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+
+        def done(response: Response | None, error: RequestError | None) -> None:
+            if not future.done():
+                future.set_result((response, error))
+
+        conn.send(head, record.method, record.expect.body_need, deadline, done)
+        return future
+
+    async def _retry(
+        self,
+        url: Url,
+        head: bytes,
+        record: Record,
+        error: RequestError,
+        outcome: Outcome,
+        deadline: float,
+    ) -> Response:
+        """A stale keep-alive connection is retried once, on a new connection, only when
+        Go's Transport would: the request was not written at all, or it may be replayed
+        (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key). Any other error stands."""
+        if not isinstance(error, StaleConnection) or outcome.retried:
+            raise error
+        if error.written and not is_replayable(record.method, record.headers):
+            raise error
+        outcome.retried = True
+        self.ledger.retried_stale += 1
+        conn = await self.pool.acquire(url, deadline, fresh=True)
+        response, again = await self.exchange(conn, head, record, deadline)
+        if again is not None:
+            raise again
+        assert response is not None
+        return response
+
+    async def _follow(
+        self, prep: Prepared, response: Response, outcome: Outcome, deadline: float
+    ) -> Response:
+        """Follow redirects while allowed; each hop is counted in the outcome."""
+        record, url = prep.record, prep.url
         method, headers, body = record.method, record.headers, record.body
-        need = record.expect.body_need
-        timeout = self.options.timeout
-        deadline = asyncio.get_running_loop().time() + timeout if timeout else 0.0
-        while True:
-            response = await self._send(method, url, headers, body, need, deadline, outcome)
-            location = response.headers.get("location")
-            if not self._should_follow(response.status, location):
-                return response
+        while self.needs_more(response):
             if outcome.redirects >= self.options.follow_redirects:
                 raise TooManyRedirects(f"more than {self.options.follow_redirects} redirects")
-            assert location is not None
-            url = _redirect_target(url, location)
+            url = _redirect_target(url, response.headers["location"])
             method, keep_body = redirect_method(response.status, method)
             body = body if keep_body else b""
             headers = tuple(h for h in headers if h[0].lower() not in _DROP_ON_REDIRECT)
+            hop = Record(method, str(url), headers, body, record.expect, record.line)
             outcome.redirects += 1
             outcome.url = str(url)
+            response = await self._send(url, hop, deadline, outcome)
+        return response
 
-    def _should_follow(self, status: int, location: str | None) -> bool:
-        return bool(self.options.follow_redirects and location and status in REDIRECT_STATUSES)
+    async def _send(self, url: Url, hop: Record, deadline: float, outcome: Outcome) -> Response:
+        head = self._encode(hop.method, url, hop.headers, hop.body)
+        conn = await self.pool.acquire(url, deadline)
+        response, error = await self.exchange(conn, head, hop, deadline)
+        if error is not None:
+            return await self._retry(url, head, hop, error, outcome, deadline)
+        assert response is not None
+        return response
 
-    async def _send(
-        self,
-        method: str,
-        url: Url,
-        headers: tuple[tuple[str, str], ...],
-        body: bytes,
-        need: BodyNeed,
-        deadline: float,
-        outcome: Outcome,
-    ) -> Response:
-        """One hop. A stale keep-alive connection is retried once, on a new connection,
-        only when Go's Transport would: the request was not written at all, or it may be
-        replayed (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key)."""
-        request = encode_head(
+    def _encode(
+        self, method: str, url: Url, headers: tuple[tuple[str, str], ...], body: bytes
+    ) -> bytes:
+        return encode_head(
             method,
             url,
             headers,
@@ -130,16 +212,6 @@ class Client:
             user_agent=self.options.user_agent,
             close=self.options.disable_keep_alives,
         )
-        conn = await self.pool.acquire(url, deadline)
-        try:
-            return await conn.send(request, method, need, deadline).future
-        except StaleConnection as stale:
-            if outcome.retried or (stale.written and not is_replayable(method, headers)):
-                raise
-        outcome.retried = True
-        self.ledger.retried_stale += 1
-        conn = await self.pool.acquire(url, deadline, fresh=True)
-        return await conn.send(request, method, need, deadline).future
 
 
 def _redirect_target(url: Url, location: str) -> Url:
@@ -150,7 +222,8 @@ def _redirect_target(url: Url, location: str) -> Url:
         raise ProtocolError(f"cannot follow redirect: {exc}") from None
 
 
-def _fill(outcome: Outcome, response: Response) -> None:
+def fill(outcome: Outcome, response: Response) -> None:
+    """Copy a response into an outcome."""
     outcome.status = response.status
     outcome.headers = response.headers
     outcome.body = response.body

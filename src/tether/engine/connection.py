@@ -75,6 +75,10 @@ class Response:
         self.truncated = False
 
 
+Done = Callable[["Response | None", "RequestError | None"], None]
+"""Called once per request with the response, or with the error that ended it."""
+
+
 class Exchange:
     """One request in flight on a connection, and the parse state of its response."""
 
@@ -83,27 +87,27 @@ class Exchange:
         "_hasher",
         "closes_with_connection",
         "deadline",
-        "future",
+        "done",
+        "due",
         "got_bytes",
         "headers_done",
         "method",
         "need",
+        "phase",
         "response",
-        "timer",
     )
 
-    def __init__(
-        self, method: str, need: BodyNeed, response: Response, future: asyncio.Future[Response]
-    ) -> None:
+    def __init__(self, method: str, need: BodyNeed, response: Response, done: Done) -> None:
         self.method = method
         self.need = need
         self.response = response
-        self.future = future
+        self.done: Done | None = done
         self.deadline = 0.0  # the whole request's, on the loop's clock; 0 = none
+        self.due = 0.0  # when the current phase runs out (the pool's ticker checks it)
+        self.phase = "total"
         self.got_bytes = False
         self.headers_done = False
         self.closes_with_connection = False
-        self.timer: asyncio.TimerHandle | None = None
         self._hasher = hashlib.sha256() if need is BodyNeed.HASH else None
         self._buf = bytearray() if need is BodyNeed.KEEP else None
 
@@ -131,29 +135,30 @@ class Exchange:
             self._buf += chunk
         return not resp.truncated
 
+    def set_phase(self, now: float, step: float, phase: str) -> None:
+        """The next deadline: the earlier of the whole request's and ``step`` from ``now``."""
+        if step > 0 and (not self.deadline or now + step < self.deadline):
+            self.due, self.phase = now + step, phase
+        else:
+            self.due, self.phase = self.deadline, "total"
+
     def finish(self) -> None:
-        """Resolve with the response (once)."""
-        self.cancel_timer()
-        if self.future.done():
+        """Report the response (once)."""
+        done, self.done = self.done, None
+        if done is None:
             return
         resp = self.response
         if self._hasher is not None:
             resp.sha256 = self._hasher.hexdigest()
         if self._buf is not None:
             resp.body = bytes(self._buf)
-        self.future.set_result(resp)
+        done(resp, None)
 
     def fail(self, error: RequestError) -> None:
-        """Resolve with an error (once)."""
-        self.cancel_timer()
-        if not self.future.done():
-            self.future.set_exception(error)
-
-    def cancel_timer(self) -> None:
-        """Stop the pending deadline, if any."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """Report an error (once)."""
+        done, self.done = self.done, None
+        if done is not None:
+            done(None, error)
 
 
 class Connection(asyncio.Protocol):
@@ -165,6 +170,7 @@ class Connection(asyncio.Protocol):
         key: tuple[Any, ...],
         options: ClientOptions,
         on_open: Callable[[Connection], None],
+        on_busy: Callable[[Connection], None],
         on_released: Callable[[Connection], None],
         on_closed: Callable[[Connection, CloseReason], None],
     ) -> None:
@@ -176,6 +182,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.transport: asyncio.Transport | None = None
         self._on_open = on_open
+        self._on_busy = on_busy
         self._on_released = on_released
         self._on_closed = on_closed
         self._close_reason: CloseReason | None = None
@@ -196,22 +203,40 @@ class Connection(asyncio.Protocol):
         t = self.transport
         return self.state is State.IDLE and t is not None and not t.is_closing()
 
-    def send(self, request: bytes, method: str, need: BodyNeed, deadline: float) -> Exchange:
-        """Write one request; the returned exchange's future resolves with its response."""
-        future: asyncio.Future[Response] = self._loop.create_future()
-        ex = Exchange(method, need, Response(self.id, self.requests > 0), future)
+    @property
+    def busy(self) -> bool:
+        """A request is in flight."""
+        return self._ex is not None
+
+    def send(
+        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
+    ) -> None:
+        """Write one request; ``done`` is called once with its response or error, possibly
+        before this returns (when nothing could be written)."""
+        ex = Exchange(method, need, Response(self.id, self.requests > 0), done)
         t = self.transport
         if t is None or t.is_closing():
             # Nothing was written: Go retries this whatever the method.
             ex.fail(StaleConnection("connection closed before the request", written=False))
-            return ex
+            return
         self.state = State.ACTIVE
         self.requests += 1
         self._ex = ex
         ex.deadline = deadline
-        self._arm(ex, self.options.response_header_timeout, "header")
+        ex.set_phase(self._loop.time(), self.options.response_header_timeout, "header")
+        if ex.due:
+            self._on_busy(self)
         t.write(request)
-        return ex
+
+    def expire(self, now: float) -> bool:
+        """End the request in flight if its deadline has passed; False once nothing is in
+        flight (the pool's ticker then stops watching this connection)."""
+        ex = self._ex
+        if ex is None:
+            return False
+        if ex.due and now >= ex.due:
+            self._on_deadline(ex)
+        return self._ex is not None
 
     def close(self, reason: CloseReason) -> None:
         """Close with ``reason`` (the first reason given wins); the ledger hears of it once,
@@ -260,14 +285,12 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self._close_reason or self._lost_reason(exc)
-        ex = self._ex
-        if ex is not None:
-            self._ex = None
-            self._end_with_connection(ex, exc)
-        was_open = self.transport is not None
+        ex, self._ex = self._ex, None
         self.state = State.CLOSED
-        if was_open:
-            self._on_closed(self, reason)
+        if self.transport is not None:
+            self._on_closed(self, reason)  # the pool first: the request's callback may dial
+        if ex is not None:
+            self._end_with_connection(ex, exc)
 
     # -- httptools callbacks ------------------------------------------------------------
 
@@ -318,32 +341,32 @@ class Connection(asyncio.Protocol):
             return
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         ex.closes_with_connection = not length and not chunked
-        self._arm(ex, self.options.drain_timeout, "drain")
+        ex.set_phase(self._loop.time(), self.options.drain_timeout, "drain")
+        if ex.due:
+            self._on_busy(self)
 
     def _complete(self, ex: Exchange) -> None:
-        """The response is whole: resolve it and give the connection back (or close it)."""
+        """The response is whole: give the connection back (or close it), then report.
+        In that order, so that whoever the report wakes finds the connection idle."""
         keep = self._parser.should_keep_alive() and not self.options.disable_keep_alives
         self._ex = None
+        if keep:
+            self.state = State.IDLE
+            self.idle_since = time.monotonic()
+            self._on_released(self)
+        elif self.options.disable_keep_alives:
+            self.close(CloseReason.KEEP_ALIVE_OFF)
+        else:
+            self.close(CloseReason.SERVER_CLOSE)
         ex.finish()
-        if not keep:
-            reason = (
-                CloseReason.KEEP_ALIVE_OFF
-                if self.options.disable_keep_alives
-                else CloseReason.SERVER_CLOSE
-            )
-            self.close(reason)
-            return
-        self.state = State.IDLE
-        self.idle_since = time.monotonic()
-        self._on_released(self)
 
     def _undrained(self, ex: Exchange) -> None:
         """Stop reading a body that is too big or too slow: the response stands, the
         connection is closed instead of drained."""
         ex.response.truncated = True
         self._ex = None
-        ex.finish()
         self.abort(CloseReason.UNDRAINED)
+        ex.finish()
 
     def _leak(self, ex: Exchange) -> None:
         """Leak mode: answer at the headers, never read the body, never give the connection
@@ -351,31 +374,32 @@ class Connection(asyncio.Protocol):
         self._ex = None
         self.state = State.LEAKED
         ex.response.truncated = True
-        ex.finish()
         if self.transport is not None:
             self.transport.pause_reading()
+        ex.finish()
 
     def _fail(self, error: RequestError, reason: CloseReason) -> None:
-        ex = self._ex
-        self._ex = None
+        ex, self._ex = self._ex, None
+        self.abort(reason)
         if ex is not None:
             ex.fail(error)
-        self.abort(reason)
 
     def _end_with_connection(self, ex: Exchange, exc: Exception | None) -> None:
         """The connection is gone with a response in flight: a close-delimited body ends
-        here; anything else is an error, the stale kind when nothing at all came back."""
-        if ex.headers_done and ex.closes_with_connection and exc is None:
+        here; anything else is an error, the stale kind when the server closed a reused
+        connection before any byte came back."""
+        ours = self._close_reason
+        if ours is not None:
+            ex.fail(ConnectionClosed(f"connection closed: {ours.text}"))
+        elif ex.headers_done and ex.closes_with_connection and exc is None:
             ex.finish()
         elif not ex.got_bytes and ex.response.reused:
             ex.fail(StaleConnection("server closed the reused connection", written=True))
         elif not ex.got_bytes:
             ex.fail(ConnectionClosed(_lost_text("before responding", exc)))
-        elif self._close_reason is None:
+        else:
             where = "during the body" if ex.headers_done else "during the headers"
             ex.fail(ConnectionClosed(_lost_text(where, exc)))
-        else:
-            ex.fail(ConnectionClosed(f"connection closed: {self._close_reason.text}"))
 
     def _lost_reason(self, exc: Exception | None) -> CloseReason:
         ex = self._ex
@@ -387,28 +411,14 @@ class Connection(asyncio.Protocol):
             return CloseReason.STALE
         return CloseReason.SERVER_RESET
 
-    def _arm(self, ex: Exchange, step: float, phase: str) -> None:
-        """(Re)arm the exchange's one timer at the earlier of its total deadline and ``step``
-        from now (``phase`` names what the step guards). Timers run on the loop's clock."""
-        ex.cancel_timer()
-        when = ex.deadline
-        if step > 0 and (not when or self._loop.time() + step < when):
-            when = self._loop.time() + step
-        else:
-            phase = "total"
-        if when:
-            ex.timer = self._loop.call_at(when, self._on_deadline, ex, phase)
-
-    def _on_deadline(self, ex: Exchange, phase: str) -> None:
-        if self._ex is not ex:
-            return
-        if phase == "drain":
+    def _on_deadline(self, ex: Exchange) -> None:
+        if ex.phase == "drain":
             self._undrained(ex)
             return
         what = {
             "header": f"no response headers within {self.options.response_header_timeout:g}s",
             "total": f"request not complete within {self.options.timeout:g}s",
-        }[phase]
+        }[ex.phase]
         self._fail(TimeoutError_(what), CloseReason.TIMEOUT)
 
 

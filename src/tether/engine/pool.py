@@ -22,6 +22,9 @@ from tether.metrics.ledger import CloseReason, Ledger
 
 Key = tuple[Any, ...]
 
+DEADLINE_TICK = 0.02
+"""How often deadlines are checked: timeouts fire up to this much late."""
+
 
 def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
     """Verification on by default; ``cacert`` trusts that CA file instead of the system's."""
@@ -51,7 +54,10 @@ class Pool:
         self._live: set[Connection] = set()
         self._next_id = 1
         self._sweep: asyncio.TimerHandle | None = None
+        self._watched: set[Connection] = set()  # requests in flight with a deadline
+        self._ticker: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Event | None = None
+        self._closing = False
 
     def __repr__(self) -> str:
         return f"<Pool live={len(self._live)} idle={self._idle_total}>"
@@ -72,9 +78,11 @@ class Pool:
         2. a new connection, while the per-host limit allows;
         3. otherwise wait for a connection to be released or closed.
         """
+        if self._closing:
+            raise ConnectError("the client is closed")
         key = self.key_of(url)
         if not fresh:
-            conn = self._take_idle(key)
+            conn = self.take_idle(key)
             if conn is not None:
                 return conn
         limit = self.options.max_conns_per_host
@@ -86,8 +94,10 @@ class Pool:
     async def close(self, wait: float = 2.0) -> None:
         """Close every connection (leaked ones included) and wait, bounded, until each has
         reported its close to the ledger."""
-        if self._sweep is not None:
-            self._sweep.cancel()
+        self._closing = True
+        for timer in (self._sweep, self._ticker):
+            if timer is not None:
+                timer.cancel()
         for conn in list(self._live):
             leaked = conn.state is State.LEAKED
             conn.abort(CloseReason.LEAKED) if leaked else conn.close(CloseReason.SHUTDOWN)
@@ -98,7 +108,9 @@ class Pool:
 
     # -- choosing ---------------------------------------------------------------------------
 
-    def _take_idle(self, key: Key) -> Connection | None:
+    def take_idle(self, key: Key) -> Connection | None:
+        """The most recently parked usable connection for ``key``, or None (then dial or
+        wait: see :meth:`acquire`). Synchronous, for the runner's callback path."""
         idle = self._idle.get(key)
         now = time.monotonic()
         timeout = self.options.idle_timeout
@@ -124,7 +136,13 @@ class Pool:
     async def _dial(self, url: Url, key: Key, deadline: float) -> Connection:
         loop = asyncio.get_running_loop()
         conn = Connection(
-            self._next_id, key, self.options, self._opened, self._released, self._closed
+            self._next_id,
+            key,
+            self.options,
+            self._opened,
+            self._watch,
+            self._released,
+            self._closed,
         )
         self._next_id += 1
         self._open[key] = self._open.get(key, 0) + 1
@@ -200,6 +218,25 @@ class Pool:
             if not future.done():
                 future.set_result(None)
                 return
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    def _watch(self, conn: Connection) -> None:
+        """A request with a deadline is in flight on ``conn``. One coarse ticker checks all
+        of them: a timer per request would cost more than the request's own parsing."""
+        self._watched.add(conn)
+        if self._ticker is None:
+            loop = asyncio.get_running_loop()
+            self._ticker = loop.call_later(DEADLINE_TICK, self._tick)
+
+    def _tick(self) -> None:
+        self._ticker = None
+        now = asyncio.get_running_loop().time()
+        for conn in list(self._watched):
+            if not conn.expire(now):
+                self._watched.discard(conn)
+        if self._watched:
+            self._ticker = asyncio.get_running_loop().call_later(DEADLINE_TICK, self._tick)
 
     # -- idle timeout -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from tether.errors import InputError
+from tether.model import BodyNeed, Record
 
 # Go's Request.isReplayable: only these methods may be sent again after the request may have
 # reached the server (unless the request carries an Idempotency-Key).
@@ -110,3 +111,16 @@ def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
         return True
     names = {name.lower() for name, _ in headers}
     return bool(names & {"idempotency-key", "x-idempotency-key"})
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record made ready to send: its URL resolved and its request bytes built, once (a
+    cycled record is not parsed nor encoded again)."""
+
+    record: Record
+    url: Url
+    url_text: str
+    key: tuple[object, ...]
+    head: bytes
+    need: BodyNeed

@@ -1,22 +1,29 @@
 """The closed-model runner: N workers, each sending its next record when its last response is
 in (N=1 is the plain sequential loop). Outcomes are checked and added to the summary as they
 arrive; nothing is kept per request.
+
+The hot path is callback-driven: a worker writes its next request from inside the callback
+that delivered the last response, on the connection that response just freed, with no task
+switch in between. Anything more (dialing, waiting for a pool slot, a stale retry, a
+redirect) goes through the client's async path for that one request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tether.check import check
-from tether.engine.client import Client
+from tether.engine.client import Client, fill
+from tether.engine.connection import Response
 from tether.engine.options import ClientOptions
-from tether.errors import InputError, RecordError
+from tether.engine.request import Prepared
+from tether.errors import InputError, RecordError, RequestError
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
 
@@ -24,6 +31,10 @@ RecordSource = Callable[[], Iterable[Record | RecordError]]
 """Opens the records afresh each time it is called (a second call cycles them)."""
 
 OutcomeSink = Callable[[Outcome, list[Mismatch]], None]
+
+CACHE_RECORDS = 100_000
+"""Records of a first pass kept ready to send again when they cycle; a larger set is read
+again from its source on every cycle, so memory stays bounded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,60 +50,85 @@ class RunOptions:
 
 
 class Feed:
-    """Hands records to the workers: in order, skipping (and reporting) bad ones, cycling
-    when asked for more requests than there are records, stopping when told."""
+    """Hands prepared records to the workers: in order, skipping (and reporting) bad ones,
+    cycling when asked for more requests than there are records, stopping when told."""
 
-    def __init__(self, source: RecordSource, summary: Summary, limit: int | None) -> None:
+    def __init__(
+        self,
+        source: RecordSource,
+        prepare: Callable[[Record], Prepared],
+        summary: Summary,
+        limit: int | None,
+    ) -> None:
         self._source = source
+        self._prepare = prepare
         self._summary = summary
         self._limit = limit
         self._given = 0
-        self._cycle = 0
-        self._good_in_cycle = 0
-        self._it: Iterator[Record | RecordError] = iter(source())
+        self._in_pass = 0
+        self._first_pass = True
+        self._cache: list[Prepared] | None = [] if limit is not None else None
+        self._it: Iterator[Prepared] = self._read()
         self.stopped = False
 
-    def next(self) -> Record | None:
+    def next(self) -> Prepared | None:
         """The next record to send, or None when the run is over."""
         if self.stopped or (self._limit is not None and self._given >= self._limit):
             return None
-        record = self._next_good()
-        if record is not None:
-            self._given += 1
-        return record
-
-    def _next_good(self) -> Record | None:
         try:
-            return self._next_good_or_raise()
+            prep = next(self._it, None) or self._next_cycle()
         except InputError as fatal:
             # The records cannot be read any further (say, not UTF-8): what was sent stands.
             if not isinstance(fatal, RecordError):
                 fatal = RecordError("<records>", 0, str(fatal))
             self._summary.add_input_error(fatal)
+            prep = None
+        if prep is None:
             self.stopped = True
             return None
+        self._given += 1
+        self._in_pass += 1
+        return prep
 
-    def _next_good_or_raise(self) -> Record | None:
-        for item in self._it:
-            if isinstance(item, RecordError):
-                if self._cycle == 0:  # report each bad line once, not once per cycle
-                    self._summary.add_input_error(item)
-                continue
-            self._good_in_cycle += 1
-            return item
-        if self._limit is None or self._good_in_cycle == 0:
+    def _next_cycle(self) -> Prepared | None:
+        """Start the records over, when a count asks for more and the last pass had any."""
+        if self._limit is None or not self._in_pass:
             return None
-        self._cycle += 1
-        self._good_in_cycle = 0
-        self._it = iter(self._source())
-        return self._next_good_or_raise()
+        self._first_pass = False
+        self._in_pass = 0
+        self._it = iter(self._cache) if self._cache is not None else self._read()
+        return next(self._it, None)
+
+    def _read(self) -> Iterator[Prepared]:
+        for item in self._source():
+            prep = self._good(item)
+            if prep is None:
+                continue
+            if self._cache is not None and self._first_pass:
+                self._cache.append(prep)
+                if len(self._cache) > CACHE_RECORDS:
+                    self._cache = None
+            yield prep
+
+    def _good(self, item: Record | RecordError) -> Prepared | None:
+        """A prepared record, or None for a bad one (reported on the first pass only)."""
+        if isinstance(item, RecordError):
+            if self._first_pass:
+                self._summary.add_input_error(item)
+            return None
+        try:
+            return self._prepare(item)
+        except InputError as exc:
+            if self._first_pass:
+                self._summary.add_input_error(RecordError(item.source, item.line, str(exc)))
+            return None
 
 
 def validate(source: RecordSource) -> None:
     """Strict mode: read every record before sending any; raise on the first bad ones."""
     bad: list[RecordError] = []
     try:
-        bad.extend(_errors_only(source()))
+        bad.extend(item for item in source() if isinstance(item, RecordError))
     except RecordError as fatal:
         bad.append(fatal)
     if bad:
@@ -101,9 +137,126 @@ def validate(source: RecordSource) -> None:
         raise InputError(f"{len(bad)} bad record(s); nothing was sent:\n{shown}{more}")
 
 
-def _errors_only(items: Iterable[Record | RecordError]) -> Iterator[RecordError]:
-    # Keeps only errors so the pre-pass holds nothing but them in memory.
-    return (item for item in items if isinstance(item, RecordError))
+class Worker:
+    """One closed-model worker: at most one request in flight, the next one sent as soon as
+    the last one is done."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._prep: Prepared | None = None
+        self._started = 0.0
+        self._deadline = 0.0
+
+    def next(self) -> None:
+        """Send the next record, or tell the run this worker is done."""
+        run = self._run
+        prep = run.feed.next()
+        if prep is None:
+            run.worker_done()
+            return
+        self._prep = prep
+        self._started = time.perf_counter()
+        self._deadline = run.client.deadline()
+        conn = run.client.pool.take_idle(prep.key)
+        if conn is None:
+            run.spawn(self._slow(prep))
+        else:
+            conn.send(prep.head, prep.record.method, prep.need, self._deadline, self._done)
+
+    def _done(self, response: Response | None, error: RequestError | None) -> None:
+        # Called from inside the parser's callbacks: an exception here would be taken for
+        # the server's fault, so it ends the run instead.
+        try:
+            self._take(response, error)
+        except BaseException as exc:
+            self._run.fail(exc)
+
+    def _take(self, response: Response | None, error: RequestError | None) -> None:
+        """Record the outcome and go on, unless this request needs a retry or a redirect,
+        which the client's async path takes over."""
+        if self._run.finished.done():
+            return  # the run is over (Ctrl-C): what is still in flight is abandoned
+        prep = self._prep
+        assert prep is not None
+        if error is None and response is not None and not self._run.client.needs_more(response):
+            outcome = Outcome(prep.record, url=prep.url_text)
+            fill(outcome, response)
+            outcome.latency = time.perf_counter() - self._started
+            self._run.deliver(outcome)
+            self.next()
+            return
+        self._run.spawn(self._resume(prep, response, error))
+
+    async def _slow(self, prep: Prepared) -> None:
+        outcome = await self._run.client.fetch_prepared(prep)
+        self._run.deliver(outcome)
+        self.next()
+
+    async def _resume(
+        self, prep: Prepared, response: Response | None, error: RequestError | None
+    ) -> None:
+        client = self._run.client
+        outcome = await client.complete(prep, self._started, self._deadline, response, error)
+        self._run.deliver(outcome)
+        self.next()
+
+
+class Run:
+    """One run's shared state: the feed, the client, the summary, and the workers' end."""
+
+    def __init__(
+        self, feed: Feed, client: Client, summary: Summary, sink: OutcomeSink | None, n: int
+    ) -> None:
+        self.feed = feed
+        self.client = client
+        self.summary = summary
+        self.sink = sink
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._running = n
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def deliver(self, outcome: Outcome) -> None:
+        """Check an outcome and count it."""
+        mismatches = check(outcome.record.expect, outcome)
+        self.summary.add(outcome, mismatches)
+        if self.sink is not None:
+            self.sink(outcome, mismatches)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one request's slow path as a task; its failure ends the run (a bug, not a
+        request error: those are outcomes)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the run with an unexpected exception."""
+        if not self.finished.done():
+            self.finished.set_exception(exc)
+
+    def cancel_tasks(self) -> None:
+        """Abandon every request still on its slow path."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def worker_done(self) -> None:
+        """A worker has nothing more to send."""
+        self._running -= 1
+        if self._running == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop now; requests in flight are abandoned (their connections close)."""
+        self.feed.stopped = True
+        self.summary.interrupted = True
+        self.cancel_tasks()
+        if not self.finished.done():
+            self.finished.set_result(None)
 
 
 async def run_async(
@@ -126,70 +279,36 @@ async def run_async(
     summary = summary if summary is not None else Summary()
     summary.concurrency = run.concurrency
     summary.target = run.target
-    feed = Feed(source, summary, run.requests)
     client = Client(options, target=run.target, ledger=summary.ledger)
+    feed = Feed(source, client.prepare, summary, run.requests)
     started = time.perf_counter()
     try:
-        await _drive(client, feed, run, summary, sink, handle_sigint)
+        await _drive(Run(feed, client, summary, sink, run.concurrency), run, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
         await client.aclose()
     return summary
 
 
-async def _drive(
-    client: Client,
-    feed: Feed,
-    run: RunOptions,
-    summary: Summary,
-    sink: OutcomeSink | None,
-    handle_sigint: bool,
-) -> None:
+async def _drive(state: Run, run: RunOptions, handle_sigint: bool) -> None:
     loop = asyncio.get_running_loop()
-    workers = [
-        asyncio.create_task(_worker(client, feed, summary, sink)) for _ in range(run.concurrency)
-    ]
-    stopper = loop.call_later(run.duration, _stop, feed) if run.duration else None
+    stopper = loop.call_later(run.duration, _stop, state.feed) if run.duration else None
     if handle_sigint:
-        loop.add_signal_handler(signal.SIGINT, _interrupt, feed, summary, workers)
+        loop.add_signal_handler(signal.SIGINT, state.interrupt)
     try:
-        await asyncio.gather(*workers, return_exceptions=False)
-    except asyncio.CancelledError:
-        if not summary.interrupted:
-            raise
+        for _ in range(run.concurrency):
+            Worker(state).next()
+        await state.finished
     finally:
         if stopper is not None:
             stopper.cancel()
         if handle_sigint:
             loop.remove_signal_handler(signal.SIGINT)
-        for task in workers:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*workers, return_exceptions=True)
-
-
-async def _worker(client: Client, feed: Feed, summary: Summary, sink: OutcomeSink | None) -> None:
-    while (record := feed.next()) is not None:
-        try:
-            outcome = await client.fetch(record)
-        except InputError as exc:
-            summary.add_input_error(RecordError(record.source, record.line, str(exc)))
-            continue
-        mismatches = check(record.expect, outcome)
-        summary.add(outcome, mismatches)
-        if sink is not None:
-            sink(outcome, mismatches)
+        state.cancel_tasks()
 
 
 def _stop(feed: Feed) -> None:
     feed.stopped = True
-
-
-def _interrupt(feed: Feed, summary: Summary, workers: list[asyncio.Task[None]]) -> None:
-    feed.stopped = True
-    summary.interrupted = True
-    for task in workers:
-        task.cancel()
 
 
 def run(
