@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome
@@ -54,7 +55,7 @@ def check(expect: Expect, outcome: Outcome) -> list[Mismatch]:
     An outcome with an error has no response to compare, so it yields no mismatches: errors are
     counted on their own.
     """
-    if outcome.error is not None:
+    if outcome.error is not None or expect.empty:
         return []
     found: list[Mismatch] = []
     status = _status(expect.status, outcome.status)
@@ -75,7 +76,7 @@ def _status(expected: tuple[int, ...], got: int) -> Mismatch | None:
     return Mismatch("status", want, str(got))
 
 
-def _header(rule: HeaderExpect, headers: dict[str, str]) -> Mismatch | None:
+def _header(rule: HeaderExpect, headers: Mapping[str, str]) -> Mismatch | None:
     name = rule.name.lower()  # the model promises lower case; be safe if built by hand
     got = headers.get(name)
     field = f"header {name}"

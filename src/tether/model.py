@@ -6,6 +6,7 @@ A :class:`Record` says what to send and what to expect; the engine turns it into
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -56,6 +57,11 @@ class Expect:
     body: tuple[BodyExpect, ...] = ()
 
     @property
+    def empty(self) -> bool:
+        """Nothing is expected: any response will do."""
+        return not (self.status or self.headers or self.body)
+
+    @property
     def body_need(self) -> BodyNeed:
         """The least the engine must keep of the body for these checks."""
         rules = {b.rule for b in self.body}
@@ -65,6 +71,42 @@ class Expect:
 
 
 NO_EXPECT = Expect()
+
+
+class Headers(Mapping[str, str]):
+    """Response headers as the wire gave them, decoded only when first looked at: most
+    responses are checked by their status and one header, or not at all.
+
+    Names are lower-case; repeated headers are joined with ``", "``.
+    """
+
+    __slots__ = ("_decoded", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.raw = raw if raw is not None else []
+        self._decoded: dict[str, str] | None = None
+
+    def _map(self) -> dict[str, str]:
+        if self._decoded is None:
+            decoded: dict[str, str] = {}
+            for name, value in self.raw:
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                decoded[key] = f"{decoded[key]}, {text}" if key in decoded else text
+            self._decoded = decoded
+        return self._decoded
+
+    def __getitem__(self, name: str) -> str:
+        return self._map()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+    def __repr__(self) -> str:
+        return f"Headers({self._map()!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +136,8 @@ class Outcome:
     """What happened to one record: the response, or the error, and the connection that
     carried it.
 
-    ``headers`` has lower-case names; repeated headers are joined with ``", "``.
+    ``headers`` has lower-case names; repeated headers are joined with ``", "`` (a plain
+    dict will do when building outcomes by hand).
     ``latency`` is seconds from the first attempt's start to the end of the body.
     ``conn_id`` is 0 when no connection was had. ``reused`` is true when the request went out
     on a connection that had carried an earlier request.
@@ -102,7 +145,7 @@ class Outcome:
 
     record: Record
     status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
     body_sha256: str | None = None
     body_size: int = 0

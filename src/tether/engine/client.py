@@ -12,7 +12,7 @@ import asyncio
 import time
 from types import TracebackType
 
-from tether.engine.connection import Connection, Response
+from tether.engine.connection import Connection, Exchange
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
@@ -38,7 +38,7 @@ from tether.model import Outcome, Record
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DROP_ON_REDIRECT = frozenset({"host", "content-length", "content-type"})
 
-Result = tuple[Response | None, RequestError | None]
+Result = tuple[Exchange | None, RequestError | None]
 
 
 class Client:
@@ -85,9 +85,9 @@ class Client:
     def deadline(self) -> float:
         """The loop-clock deadline of a request starting now (0: none)."""
         timeout = self.options.timeout
-        return asyncio.get_running_loop().time() + timeout if timeout else 0.0
+        return self.pool.loop.time() + timeout if timeout else 0.0
 
-    def needs_more(self, response: Response) -> bool:
+    def needs_more(self, response: Exchange) -> bool:
         """Whether a response is a redirect this client follows."""
         return bool(
             self.options.follow_redirects
@@ -116,7 +116,7 @@ class Client:
         prep: Prepared,
         started: float,
         deadline: float,
-        response: Response | None,
+        response: Exchange | None,
         error: RequestError | None,
     ) -> Outcome:
         """Take a first exchange's result through the stale retry and the redirects, and
@@ -141,7 +141,7 @@ class Client:
         """One request on ``conn``, as a future of (response, error)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
 
-        def done(response: Response | None, error: RequestError | None) -> None:
+        def done(response: Exchange | None, error: RequestError | None) -> None:
             if not future.done():
                 future.set_result((response, error))
 
@@ -156,7 +156,7 @@ class Client:
         error: RequestError,
         outcome: Outcome,
         deadline: float,
-    ) -> Response:
+    ) -> Exchange:
         """A stale keep-alive connection is retried once, on a new connection, only when
         Go's Transport would: the request was not written at all, or it may be replayed
         (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key). Any other error stands."""
@@ -174,8 +174,8 @@ class Client:
         return response
 
     async def _follow(
-        self, prep: Prepared, response: Response, outcome: Outcome, deadline: float
-    ) -> Response:
+        self, prep: Prepared, response: Exchange, outcome: Outcome, deadline: float
+    ) -> Exchange:
         """Follow redirects while allowed; each hop is counted in the outcome."""
         record, url = prep.record, prep.url
         method, headers, body = record.method, record.headers, record.body
@@ -192,7 +192,7 @@ class Client:
             response = await self._send(url, hop, deadline, outcome)
         return response
 
-    async def _send(self, url: Url, hop: Record, deadline: float, outcome: Outcome) -> Response:
+    async def _send(self, url: Url, hop: Record, deadline: float, outcome: Outcome) -> Exchange:
         head = self._encode(hop.method, url, hop.headers, hop.body)
         conn = await self.pool.acquire(url, deadline)
         response, error = await self.exchange(conn, head, hop, deadline)
@@ -222,7 +222,7 @@ def _redirect_target(url: Url, location: str) -> Url:
         raise ProtocolError(f"cannot follow redirect: {exc}") from None
 
 
-def fill(outcome: Outcome, response: Response) -> None:
+def fill(outcome: Outcome, response: Exchange) -> None:
     """Copy a response into an outcome."""
     outcome.status = response.status
     outcome.headers = response.headers
@@ -232,3 +232,22 @@ def fill(outcome: Outcome, response: Response) -> None:
     outcome.body_truncated = response.truncated
     outcome.conn_id = response.conn_id
     outcome.reused = response.reused
+
+
+def outcome_of(prep: Prepared, response: Exchange, latency: float) -> Outcome:
+    """The outcome of a plain one-hop exchange, built in one call (the hot path)."""
+    return Outcome(
+        prep.record,
+        response.status,
+        response.headers,
+        response.body,
+        response.sha256,
+        response.body_size,
+        response.truncated,
+        latency,
+        response.conn_id,
+        response.reused,
+        False,
+        0,
+        prep.url_text,
+    )

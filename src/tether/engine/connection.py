@@ -1,8 +1,9 @@
 """One HTTP/1.1 connection: an asyncio Protocol driving httptools' response parser.
 
-A connection carries one request at a time. Its :class:`Exchange` is resolved from the
+A connection carries one request at a time. Its :class:`Exchange` is reported from the
 parser's callbacks, and the connection goes back to its pool in the same callback that sees
-the body's last byte, so a response can never be "done" while its connection is still busy.
+the body's last byte, before the report: whoever the report wakes finds it idle, so a
+response can never be "done" while its connection is still busy.
 
 What httptools (llhttp) does at the edges, and what we do about it:
 
@@ -13,6 +14,10 @@ What httptools (llhttp) does at the edges, and what we do about it:
 - 1xx responses arrive as complete messages of their own: interim, skipped.
 - A body delimited by the connection's close never gets message-complete; we finish it in
   ``connection_lost``.
+
+This is the hot path: the parser calls into Python once per header and per body piece, so
+those callbacks do as little as they can (headers are kept as raw bytes and decoded only if
+someone looks at them).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from tether.errors import (
     TimeoutError_,
 )
 from tether.metrics.ledger import CloseReason
-from tether.model import BodyNeed
+from tether.model import BodyNeed, Headers
 
 if TYPE_CHECKING:
     from tether.engine.options import ClientOptions
@@ -50,90 +55,65 @@ class State(Enum):
     CLOSED = "CLOSED"
 
 
-class Response:
-    """A response as read off the wire (one hop: redirects and retries are the client's)."""
+Done = Callable[["Exchange", "RequestError | None"], None]
+"""Called once per request: with the finished exchange and None, or with the error."""
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class Exchange:
+    """One request in flight on a connection and, once reported, its response as read off
+    the wire (one hop: redirects and retries are the client's)."""
 
     __slots__ = (
+        "_buf",
+        "_hasher",
         "body",
         "body_size",
         "conn_id",
+        "deadline",
+        "done",
+        "due",
+        "got_bytes",
         "headers",
+        "headers_done",
+        "keeps",
+        "method",
+        "phase",
         "reused",
         "sha256",
         "status",
         "truncated",
     )
 
-    def __init__(self, conn_id: int, reused: bool) -> None:
+    def __init__(
+        self, conn_id: int, reused: bool, method: str, need: BodyNeed, done: Done, deadline: float
+    ) -> None:
         self.conn_id = conn_id
         self.reused = reused
+        self.method = method
+        self.done: Done | None = done
+        self.deadline = deadline  # the whole request's, on the loop's clock; 0 = none
+        self.due = 0.0  # when the current phase runs out (the pool's ticker checks it)
+        self.phase = "total"
         self.status = 0
-        self.headers: dict[str, str] = {}
+        self.headers = Headers()
+        self.headers_done = False
+        self.got_bytes = False
         self.body: bytes | None = None
         self.sha256: str | None = None
         self.body_size = 0
         self.truncated = False
-
-
-Done = Callable[["Response | None", "RequestError | None"], None]
-"""Called once per request with the response, or with the error that ended it."""
-
-
-class Exchange:
-    """One request in flight on a connection, and the parse state of its response."""
-
-    __slots__ = (
-        "_buf",
-        "_hasher",
-        "closes_with_connection",
-        "deadline",
-        "done",
-        "due",
-        "got_bytes",
-        "headers_done",
-        "method",
-        "need",
-        "phase",
-        "response",
-    )
-
-    def __init__(self, method: str, need: BodyNeed, response: Response, done: Done) -> None:
-        self.method = method
-        self.need = need
-        self.response = response
-        self.done: Done | None = done
-        self.deadline = 0.0  # the whole request's, on the loop's clock; 0 = none
-        self.due = 0.0  # when the current phase runs out (the pool's ticker checks it)
-        self.phase = "total"
-        self.got_bytes = False
-        self.headers_done = False
-        self.closes_with_connection = False
         self._hasher = hashlib.sha256() if need is BodyNeed.HASH else None
         self._buf = bytearray() if need is BodyNeed.KEEP else None
+        self.keeps = need is not BodyNeed.DISCARD
 
-    def add_header(self, name: bytes, value: bytes) -> None:
-        """Record a header; repeats are joined with ", ". Trailers (after the head) are not
-        headers and no expectation reads them: they are dropped."""
-        if self.headers_done:
-            return
-        target = self.response.headers
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        target[key] = f"{target[key]}, {text}" if key in target else text
-
-    def add_body(self, chunk: bytes, limit: int) -> bool:
-        """Take a piece of body; False once the body is over ``limit`` (then stop reading)."""
-        resp = self.response
-        room = limit - resp.body_size
-        resp.body_size += len(chunk)
-        if len(chunk) > room:
-            chunk = chunk[: max(room, 0)]
-            resp.truncated = True
+    def keep(self, chunk: bytes) -> None:
+        """Hash or keep a piece of body, as the checks need."""
         if self._hasher is not None:
             self._hasher.update(chunk)
         elif self._buf is not None:
             self._buf += chunk
-        return not resp.truncated
 
     def set_phase(self, now: float, step: float, phase: str) -> None:
         """The next deadline: the earlier of the whole request's and ``step`` from ``now``."""
@@ -142,27 +122,32 @@ class Exchange:
         else:
             self.due, self.phase = self.deadline, "total"
 
+    @property
+    def close_delimited(self) -> bool:
+        """The body runs until the connection closes: no length, not chunked."""
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        return "content-length" not in self.headers and not chunked
+
     def finish(self) -> None:
         """Report the response (once)."""
         done, self.done = self.done, None
         if done is None:
             return
-        resp = self.response
         if self._hasher is not None:
-            resp.sha256 = self._hasher.hexdigest()
+            self.sha256 = self._hasher.hexdigest()
         if self._buf is not None:
-            resp.body = bytes(self._buf)
-        done(resp, None)
+            self.body = bytes(self._buf)
+        done(self, None)
 
     def fail(self, error: RequestError) -> None:
         """Report an error (once)."""
         done, self.done = self.done, None
         if done is not None:
-            done(None, error)
+            done(self, error)
 
 
 class Connection(asyncio.Protocol):
-    """An HTTP/1.1 client connection. ``on_released`` hands it back to its pool."""
+    """An HTTP/1.1 client connection, owned by a pool that hears of its events."""
 
     def __init__(
         self,
@@ -190,6 +175,12 @@ class Connection(asyncio.Protocol):
         self._fresh_parser = False
         self._ex: Exchange | None = None
         self._loop = asyncio.get_running_loop()
+        # Read once: the callbacks below run per header and per body piece.
+        self._limit = options.drain_limit
+        self._header_timeout = options.response_header_timeout
+        self._drain_timeout = options.drain_timeout
+        self._keep_alive = not options.disable_keep_alives
+        self._leak = options.leak
 
     def __repr__(self) -> str:
         host = ":".join(str(part) for part in self.key[1:3])
@@ -203,17 +194,12 @@ class Connection(asyncio.Protocol):
         t = self.transport
         return self.state is State.IDLE and t is not None and not t.is_closing()
 
-    @property
-    def busy(self) -> bool:
-        """A request is in flight."""
-        return self._ex is not None
-
     def send(
         self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
     ) -> None:
         """Write one request; ``done`` is called once with its response or error, possibly
         before this returns (when nothing could be written)."""
-        ex = Exchange(method, need, Response(self.id, self.requests > 0), done)
+        ex = Exchange(self.id, self.requests > 0, method, need, done, deadline)
         t = self.transport
         if t is None or t.is_closing():
             # Nothing was written: Go retries this whatever the method.
@@ -222,9 +208,8 @@ class Connection(asyncio.Protocol):
         self.state = State.ACTIVE
         self.requests += 1
         self._ex = ex
-        ex.deadline = deadline
-        ex.set_phase(self._loop.time(), self.options.response_header_timeout, "header")
-        if ex.due:
+        if deadline or self._header_timeout:
+            ex.set_phase(self._loop.time(), self._header_timeout, "header")
             self._on_busy(self)
         t.write(request)
 
@@ -295,85 +280,81 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._ex is not None:
-            self._ex.add_header(name, value)
+        ex = self._ex
+        if ex is not None and not ex.headers_done:  # trailers are not headers: dropped
+            ex.headers.raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         ex = self._ex
         if ex is None:
             return
         status = self._parser.get_status_code()
-        if 100 <= status < 200:
+        if status < 200:
             return  # interim; its message-complete follows and is skipped too
-        ex.response.status = status
+        ex.status = status
         ex.headers_done = True
-        if self.options.leak:
-            self._leak(ex)
-        elif ex.method == "HEAD" or status in (204, 304):
+        if self._leak:
+            self._leaked(ex)
+        elif ex.method == "HEAD" or status in _NO_BODY_STATUSES:
             self._fresh_parser = True
             self._complete(ex)
-        else:
-            self._start_body(ex)
+        elif self._drain_timeout:
+            ex.set_phase(self._loop.time(), self._drain_timeout, "drain")
+            self._on_busy(self)
 
     def on_body(self, body: bytes) -> None:
         ex = self._ex
-        if ex is not None and not ex.add_body(body, self.options.drain_limit):
+        if ex is None:
+            return
+        size = ex.body_size + len(body)
+        if size > self._limit:
+            ex.keep(body[: max(self._limit - ex.body_size, 0)])
+            ex.body_size = size
             self._undrained(ex)
+            return
+        ex.body_size = size
+        if ex.keeps:
+            ex.keep(body)
 
     def on_message_complete(self) -> None:
         ex = self._ex
-        if ex is not None and ex.headers_done:
+        if ex is None:
+            return
+        if ex.headers_done:
             self._complete(ex)
-        elif ex is not None:
-            ex.response.headers.clear()  # a 1xx: its headers are not the answer's
+        else:
+            ex.headers.raw.clear()  # a 1xx: its headers are not the answer's
 
     # -- internals ----------------------------------------------------------------------
-
-    def _start_body(self, ex: Exchange) -> None:
-        """Headers are in: the body gets the drain deadline, or is refused outright when its
-        declared length is already over the drain limit."""
-        headers = ex.response.headers
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.options.drain_limit:
-            ex.response.body_size = 0
-            ex.response.truncated = True
-            self._undrained(ex)
-            return
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        ex.closes_with_connection = not length and not chunked
-        ex.set_phase(self._loop.time(), self.options.drain_timeout, "drain")
-        if ex.due:
-            self._on_busy(self)
 
     def _complete(self, ex: Exchange) -> None:
         """The response is whole: give the connection back (or close it), then report.
         In that order, so that whoever the report wakes finds the connection idle."""
-        keep = self._parser.should_keep_alive() and not self.options.disable_keep_alives
         self._ex = None
-        if keep:
+        if self._keep_alive and self._parser.should_keep_alive():
             self.state = State.IDLE
             self.idle_since = time.monotonic()
             self._on_released(self)
-        elif self.options.disable_keep_alives:
-            self.close(CloseReason.KEEP_ALIVE_OFF)
-        else:
+        elif self._keep_alive:
             self.close(CloseReason.SERVER_CLOSE)
+        else:
+            self.close(CloseReason.KEEP_ALIVE_OFF)
         ex.finish()
 
     def _undrained(self, ex: Exchange) -> None:
         """Stop reading a body that is too big or too slow: the response stands, the
         connection is closed instead of drained."""
-        ex.response.truncated = True
+        ex.truncated = True
         self._ex = None
         self.abort(CloseReason.UNDRAINED)
         ex.finish()
 
-    def _leak(self, ex: Exchange) -> None:
+    def _leaked(self, ex: Exchange) -> None:
         """Leak mode: answer at the headers, never read the body, never give the connection
         back. The server keeps it open until the run ends."""
         self._ex = None
         self.state = State.LEAKED
-        ex.response.truncated = True
+        ex.truncated = True
         if self.transport is not None:
             self.transport.pause_reading()
         ex.finish()
@@ -391,9 +372,9 @@ class Connection(asyncio.Protocol):
         ours = self._close_reason
         if ours is not None:
             ex.fail(ConnectionClosed(f"connection closed: {ours.text}"))
-        elif ex.headers_done and ex.closes_with_connection and exc is None:
+        elif ex.headers_done and exc is None and ex.close_delimited:
             ex.finish()
-        elif not ex.got_bytes and ex.response.reused:
+        elif not ex.got_bytes and ex.reused:
             ex.fail(StaleConnection("server closed the reused connection", written=True))
         elif not ex.got_bytes:
             ex.fail(ConnectionClosed(_lost_text("before responding", exc)))
@@ -405,9 +386,9 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         if ex is None:
             return CloseReason.SERVER_IDLE
-        if ex.headers_done and ex.closes_with_connection and exc is None:
+        if ex.headers_done and exc is None and ex.close_delimited:
             return CloseReason.SERVER_CLOSE
-        if not ex.got_bytes and ex.response.reused:
+        if not ex.got_bytes and ex.reused:
             return CloseReason.STALE
         return CloseReason.SERVER_RESET
 
@@ -416,7 +397,7 @@ class Connection(asyncio.Protocol):
             self._undrained(ex)
             return
         what = {
-            "header": f"no response headers within {self.options.response_header_timeout:g}s",
+            "header": f"no response headers within {self._header_timeout:g}s",
             "total": f"request not complete within {self.options.timeout:g}s",
         }[ex.phase]
         self._fail(TimeoutError_(what), CloseReason.TIMEOUT)

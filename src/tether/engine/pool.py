@@ -58,6 +58,7 @@ class Pool:
         self._ticker: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Event | None = None
         self._closing = False
+        self.loop = asyncio.get_running_loop()
 
     def __repr__(self) -> str:
         return f"<Pool live={len(self._live)} idle={self._idle_total}>"

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.check import check
-from tether.engine.client import Client, fill
-from tether.engine.connection import Response
+from tether.engine.client import Client, outcome_of
+from tether.engine.connection import Exchange
 from tether.engine.options import ClientOptions
 from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError, RequestError
@@ -163,7 +163,7 @@ class Worker:
         else:
             conn.send(prep.head, prep.record.method, prep.need, self._deadline, self._done)
 
-    def _done(self, response: Response | None, error: RequestError | None) -> None:
+    def _done(self, response: Exchange | None, error: RequestError | None) -> None:
         # Called from inside the parser's callbacks: an exception here would be taken for
         # the server's fault, so it ends the run instead.
         try:
@@ -171,7 +171,7 @@ class Worker:
         except BaseException as exc:
             self._run.fail(exc)
 
-    def _take(self, response: Response | None, error: RequestError | None) -> None:
+    def _take(self, response: Exchange | None, error: RequestError | None) -> None:
         """Record the outcome and go on, unless this request needs a retry or a redirect,
         which the client's async path takes over."""
         if self._run.finished.done():
@@ -179,10 +179,7 @@ class Worker:
         prep = self._prep
         assert prep is not None
         if error is None and response is not None and not self._run.client.needs_more(response):
-            outcome = Outcome(prep.record, url=prep.url_text)
-            fill(outcome, response)
-            outcome.latency = time.perf_counter() - self._started
-            self._run.deliver(outcome)
+            self._run.deliver(outcome_of(prep, response, time.perf_counter() - self._started))
             self.next()
             return
         self._run.spawn(self._resume(prep, response, error))
@@ -193,7 +190,7 @@ class Worker:
         self.next()
 
     async def _resume(
-        self, prep: Prepared, response: Response | None, error: RequestError | None
+        self, prep: Prepared, response: Exchange | None, error: RequestError | None
     ) -> None:
         client = self._run.client
         outcome = await client.complete(prep, self._started, self._deadline, response, error)
