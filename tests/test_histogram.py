@@ -221,3 +221,22 @@ def test_from_dict_rejects_inconsistent(change: dict[str, object]) -> None:
     data = hist_of([1, 3]).to_dict() | change
     with pytest.raises(ValueError):
         Histogram.from_dict(data)
+
+
+@given(st.lists(st.integers(min_value=-5, max_value=2 * MAX_VALUE_US), max_size=300))
+def test_record_many_equals_recording_each(values: list[int]) -> None:
+    one_by_one, batched = Histogram(), Histogram()
+    for v in values:
+        one_by_one.record(v)
+    batched.record_many(values)
+    assert batched == one_by_one
+
+
+def test_record_many_at_every_bucket_edge() -> None:
+    edges = [v for shift in range(1, 22) for v in ((2048 << shift) - 1, 2048 << shift)]
+    edges += [0, 1, 2047, 2048, MAX_VALUE_US - 1, MAX_VALUE_US]
+    one_by_one, batched = Histogram(), Histogram()
+    for v in edges:
+        one_by_one.record(v)
+    batched.record_many(edges)
+    assert batched == one_by_one

@@ -57,11 +57,6 @@ class Expect:
     body: tuple[BodyExpect, ...] = ()
 
     @property
-    def empty(self) -> bool:
-        """Nothing is expected: any response will do."""
-        return not (self.status or self.headers or self.body)
-
-    @property
     def body_need(self) -> BodyNeed:
         """The least the engine must keep of the body for these checks."""
         rules = {b.rule for b in self.body}

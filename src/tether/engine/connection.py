@@ -181,6 +181,7 @@ class Connection(asyncio.Protocol):
         self._drain_timeout = options.drain_timeout
         self._keep_alive = not options.disable_keep_alives
         self._leak = options.leak
+        self._timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
 
     def __repr__(self) -> str:
         host = ":".join(str(part) for part in self.key[1:3])
@@ -208,9 +209,9 @@ class Connection(asyncio.Protocol):
         self.state = State.ACTIVE
         self.requests += 1
         self._ex = ex
-        if deadline or self._header_timeout:
+        if self._timed:
             ex.set_phase(self._loop.time(), self._header_timeout, "header")
-            self._on_busy(self)
+            self._on_busy(self)  # watched until the exchange ends, drain phase included
         t.write(request)
 
     def expire(self, now: float) -> bool:
@@ -300,7 +301,6 @@ class Connection(asyncio.Protocol):
             self._complete(ex)
         elif self._drain_timeout:
             ex.set_phase(self._loop.time(), self._drain_timeout, "drain")
-            self._on_busy(self)
 
     def on_body(self, body: bytes) -> None:
         ex = self._ex

@@ -46,6 +46,7 @@ class Pool:
         per_host = options.max_idle_per_host
         self._max_idle_per_host = GO_DEFAULT_MAX_IDLE_PER_HOST if per_host is None else per_host
         self._max_idle = options.max_idle or float("inf")
+        self._idle_timeout = options.idle_timeout
         self._ssl: ssl.SSLContext | None = None
         self._idle: dict[Key, list[Connection]] = {}
         self._idle_total = 0
@@ -113,8 +114,10 @@ class Pool:
         """The most recently parked usable connection for ``key``, or None (then dial or
         wait: see :meth:`acquire`). Synchronous, for the runner's callback path."""
         idle = self._idle.get(key)
+        if not idle:
+            return None
         now = time.monotonic()
-        timeout = self.options.idle_timeout
+        timeout = self._idle_timeout
         while idle:
             conn = idle.pop()
             self._idle_total -= 1
@@ -187,13 +190,16 @@ class Pool:
             if not future.done():
                 future.set_result(conn)
                 return
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
         if len(idle) >= self._max_idle_per_host or self._idle_total >= self._max_idle:
             conn.close(CloseReason.POOL_FULL)
             return
         idle.append(conn)
         self._idle_total += 1
-        self._schedule_sweep()
+        if self._sweep is None and self._idle_timeout:
+            self._schedule_sweep()
 
     def _closed(self, conn: Connection, reason: CloseReason) -> None:
         self._live.discard(conn)

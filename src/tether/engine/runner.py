@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.check import check
-from tether.engine.client import Client, outcome_of
+from tether.engine.client import REDIRECT_STATUSES, Client, outcome_of
 from tether.engine.connection import Exchange
 from tether.engine.options import ClientOptions
 from tether.engine.request import Prepared
@@ -156,33 +156,31 @@ class Worker:
             return
         self._prep = prep
         self._started = time.perf_counter()
-        self._deadline = run.client.deadline()
-        conn = run.client.pool.take_idle(prep.key)
+        self._deadline = run.loop.time() + run.timeout if run.timeout else 0.0
+        conn = run.pool.take_idle(prep.key)
         if conn is None:
             run.spawn(self._slow(prep))
         else:
             conn.send(prep.head, prep.record.method, prep.need, self._deadline, self._done)
 
-    def _done(self, response: Exchange | None, error: RequestError | None) -> None:
-        # Called from inside the parser's callbacks: an exception here would be taken for
-        # the server's fault, so it ends the run instead.
-        try:
-            self._take(response, error)
-        except BaseException as exc:
-            self._run.fail(exc)
-
-    def _take(self, response: Exchange | None, error: RequestError | None) -> None:
-        """Record the outcome and go on, unless this request needs a retry or a redirect,
-        which the client's async path takes over."""
-        if self._run.finished.done():
+    def _done(self, response: Exchange, error: RequestError | None) -> None:
+        """The connection's callback: record the outcome and send the next request, unless
+        this one needs a retry or a redirect, which the client's async path takes over."""
+        run = self._run
+        if run.over:
             return  # the run is over (Ctrl-C): what is still in flight is abandoned
         prep = self._prep
         assert prep is not None
-        if error is None and response is not None and not self._run.client.needs_more(response):
-            self._run.deliver(outcome_of(prep, response, time.perf_counter() - self._started))
-            self.next()
+        if error is not None or (run.follow and response.status in REDIRECT_STATUSES):
+            run.spawn(self._resume(prep, None if error else response, error))
             return
-        self._run.spawn(self._resume(prep, response, error))
+        # Called from inside the parser's callbacks: an exception here would be taken for
+        # the server's fault, so it ends the run instead.
+        try:
+            run.deliver(outcome_of(prep, response, time.perf_counter() - self._started))
+            self.next()
+        except BaseException as exc:
+            run.fail(exc)
 
     async def _slow(self, prep: Prepared) -> None:
         outcome = await self._run.client.fetch_prepared(prep)
@@ -208,7 +206,12 @@ class Run:
         self.client = client
         self.summary = summary
         self.sink = sink
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        # Read once, for the workers' hot path.
+        self.pool = client.pool
+        self.timeout = client.options.timeout
+        self.follow = client.options.follow_redirects
         self._running = n
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -230,6 +233,11 @@ class Run:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             self.fail(exc)
+
+    @property
+    def over(self) -> bool:
+        """The run has ended (all done, interrupted, or failed)."""
+        return self.finished.done()
 
     def fail(self, exc: BaseException) -> None:
         """End the run with an unexpected exception."""

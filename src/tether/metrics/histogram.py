@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 SUB_BUCKETS = 2048
 """Values below this each get their own bucket; above, 1024 buckets per power of two."""
@@ -146,6 +148,25 @@ class Histogram:
                 if seen >= rank:
                     return min(max(bucket_bounds(index)[1], self._min), self._max)
         return self._max  # not reached: the counts add up to count >= rank
+
+    def record_many(self, values_us: Sequence[int] | np.ndarray[Any, Any]) -> None:
+        """Count a batch of values at once: numpy buckets them (a few ns each), and only the
+        buckets the batch touched are updated. Same result as :meth:`record` on each."""
+        raw = np.asarray(values_us, dtype=np.int64)
+        if not raw.size:
+            return
+        v = np.clip(raw, 0, MAX_VALUE_US)
+        # frexp's exponent is the bit length for integers (exact below 2**53).
+        shift = np.frexp(v.astype(np.float64))[1].astype(np.int64) - _LOG_SUB
+        index = np.where(v < SUB_BUCKETS, v, (shift << 10) + (v >> np.maximum(shift, 0)))
+        buckets, counts = np.unique(index, return_counts=True)
+        for i, n in zip(buckets.tolist(), counts.tolist(), strict=True):
+            self._counts[i] += n
+        self.count += int(raw.size)
+        self.total += int(v.sum())
+        self.clamped += int(np.count_nonzero(raw > MAX_VALUE_US))
+        self._min = min(self._min, int(v.min()))
+        self._max = max(self._max, int(v.max()))
 
     def merge(self, other: Histogram) -> None:
         """Add every value counted in ``other`` to this histogram, in place."""
