@@ -22,6 +22,7 @@ import click
 from rich.console import Console
 
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
+from tether.engine.pacer import parse_rate
 from tether.engine.request import split_url
 from tether.engine.runner import RunOptions, run
 from tether.errors import InputError
@@ -75,6 +76,21 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--concurrency", "-c"), {"type": POSITIVE, "default": 1, "help": "Workers (closed model)."}),
     (("--requests", "-n"), {"type": POSITIVE, "help": "Send this many (records cycle)."}),
     (("--duration", "-d"), {"type": SECONDS, "help": "Stop sending after this many seconds."}),
+    (
+        ("--rate", "-r"),
+        {
+            "metavar": "R[:R2]",
+            "help": "Open model: R requests/s (or a ramp R:R2 over --duration).",
+        },
+    ),
+    (
+        ("--max-inflight",),
+        {
+            "type": POSITIVE,
+            "default": 1000,
+            "help": "Open model: most requests in flight; the rest wait and count as late.",
+        },
+    ),
     (
         ("--strict",),
         {"is_flag": True, "help": "Check every record first; any bad one stops the run."},
@@ -223,12 +239,15 @@ def execute(records: str, opts: dict[str, Any]) -> int:
     if records != "-" and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     raise_fd_limit()
+    pacer = parse_rate(opts["rate"], opts["duration"]) if opts["rate"] else None
     run_opts = RunOptions(
         target=opts["target"],
         concurrency=opts["concurrency"],
         requests=opts["requests"],
         duration=opts["duration"],
         strict=opts["strict"],
+        rate=pacer,
+        max_inflight=opts["max_inflight"],
     )
     with _results_sink(opts["results"]) as sink:
         summary = run(

@@ -133,7 +133,9 @@ class Outcome:
 
     ``headers`` has lower-case names; repeated headers are joined with ``", "`` (a plain
     dict will do when building outcomes by hand).
-    ``latency`` is seconds from the first attempt's start to the end of the body.
+    ``latency`` is seconds from the request's start to the end of its body; in an open-model
+    run the start is when the request was due (so queueing counts), and ``service`` is from
+    when it actually went out.
     ``conn_id`` is 0 when no connection was had. ``reused`` is true when the request went out
     on a connection that had carried an earlier request.
     """
@@ -153,6 +155,7 @@ class Outcome:
     url: str = ""
     error: str | None = None
     error_kind: str | None = None
+    service: float = 0.0
 
     @property
     def ok_response(self) -> bool:

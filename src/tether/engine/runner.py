@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,10 @@ from tether.check import check
 from tether.engine.client import REDIRECT_STATUSES, Client, outcome_of
 from tether.engine.connection import Exchange
 from tether.engine.options import ClientOptions
+from tether.engine.pacer import Pacer
 from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError, RequestError
+from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
 
@@ -40,13 +43,20 @@ again from its source on every cycle, so memory stays bounded."""
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """How much to send and how. ``requests`` beyond the number of records cycles them;
-    with neither ``requests`` nor ``duration`` each record is sent once."""
+    with neither ``requests`` nor ``duration`` each record is sent once.
+
+    Without ``rate`` the model is closed: ``concurrency`` workers, each sending when its last
+    response is in. With ``rate`` it is open: requests start on the pacer's schedule whatever
+    the responses do, at most ``max_inflight`` at once; the rest wait, counted as late.
+    """
 
     target: str | None = None
     concurrency: int = 1
     requests: int | None = None
     duration: float | None = None
     strict: bool = False
+    rate: Pacer | None = None
+    max_inflight: int = 1000
 
 
 class Feed:
@@ -250,7 +260,7 @@ class Run:
             task.cancel()
 
     def worker_done(self) -> None:
-        """A worker has nothing more to send."""
+        """A worker (or the open-model scheduler) has nothing more to send."""
         self._running -= 1
         if self._running == 0 and not self.finished.done():
             self.finished.set_result(None)
@@ -262,6 +272,128 @@ class Run:
         self.cancel_tasks()
         if not self.finished.done():
             self.finished.set_result(None)
+
+
+LATE_SLACK = 0.001
+"""An open-model request sent more than this after it was due counts as late."""
+
+
+class Flight:
+    """One open-model request in flight: when it was due and when it actually went out."""
+
+    __slots__ = ("arrivals", "due", "prep", "sent")
+
+    def __init__(self, arrivals: Arrivals, prep: Prepared, due: float, sent: float) -> None:
+        self.arrivals = arrivals
+        self.prep = prep
+        self.due = due
+        self.sent = sent
+
+    def done(self, response: Exchange, error: RequestError | None) -> None:
+        """The connection's callback."""
+        self.arrivals.landed(self, response, error)
+
+
+class Arrivals:
+    """The open model: requests start when the pacer says, not when responses come back,
+    and latency is measured from when each was due (wrk2's correction for coordinated
+    omission). A request that cannot start on time (the in-flight cap is reached, or the
+    loop fell behind) is sent as soon as it can and counted as late, never dropped."""
+
+    def __init__(self, run: Run, pacer: Pacer, max_inflight: int) -> None:
+        self._run = run
+        self._pacer = pacer
+        self._cap = max_inflight
+        self._index = 0
+        self._inflight = 0
+        self._waiting: deque[tuple[Prepared, float]] = deque()
+        self._scheduling = True
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        """Start the schedule now."""
+        self._t0 = time.perf_counter()
+        self._tick()
+
+    def _tick(self) -> None:
+        """Send everything due by now, then sleep until the next one is due."""
+        run = self._run
+        if run.over:
+            return
+        now = time.perf_counter() - self._t0
+        while self._scheduling:
+            at = self._pacer.due(self._index)
+            if at is not None and at > now:
+                run.loop.call_later(at - now, self._tick)
+                return
+            prep = run.feed.next() if at is not None else None
+            if prep is None or at is None:
+                self._scheduling = False
+                break
+            self._index += 1
+            if self._inflight < self._cap:
+                self._send(prep, self._t0 + at)
+            else:
+                run.summary.late += 1
+                self._waiting.append((prep, self._t0 + at))
+        self._maybe_done()
+
+    def _send(self, prep: Prepared, due: float, *, counted: bool = False) -> None:
+        run = self._run
+        sent = time.perf_counter()
+        if sent - due > LATE_SLACK and not counted:
+            run.summary.late += 1
+        self._inflight += 1
+        flight = Flight(self, prep, due, sent)
+        conn = run.pool.take_idle(prep.key)
+        if conn is None:
+            run.spawn(self._slow(flight))
+        else:
+            deadline = run.loop.time() + run.timeout if run.timeout else 0.0
+            conn.send(prep.head, prep.record.method, prep.need, deadline, flight.done)
+
+    def landed(self, flight: Flight, response: Exchange, error: RequestError | None) -> None:
+        """A response (or error) came back for ``flight``."""
+        run = self._run
+        if run.over:
+            return
+        if error is not None or (run.follow and response.status in REDIRECT_STATUSES):
+            run.spawn(self._resume(flight, None if error else response, error))
+            return
+        try:
+            now = time.perf_counter()
+            outcome = outcome_of(flight.prep, response, now - flight.due)
+            outcome.service = now - flight.sent
+            self._deliver(outcome)
+        except BaseException as exc:
+            run.fail(exc)
+
+    async def _slow(self, flight: Flight) -> None:
+        outcome = await self._run.client.fetch_prepared(flight.prep)
+        outcome.service = outcome.latency
+        outcome.latency = time.perf_counter() - flight.due
+        self._deliver(outcome)
+
+    async def _resume(
+        self, flight: Flight, response: Exchange | None, error: RequestError | None
+    ) -> None:
+        client = self._run.client
+        deadline = self._run.loop.time() + self._run.timeout if self._run.timeout else 0.0
+        outcome = await client.complete(flight.prep, flight.due, deadline, response, error)
+        outcome.service = time.perf_counter() - flight.sent
+        self._deliver(outcome)
+
+    def _deliver(self, outcome: Outcome) -> None:
+        self._inflight -= 1
+        self._run.deliver(outcome)
+        if self._waiting and not self._run.over:
+            prep, due = self._waiting.popleft()
+            self._send(prep, due, counted=True)  # counted as late when it had to wait
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self._scheduling and not self._inflight and not self._waiting:
+            self._run.worker_done()
 
 
 async def run_async(
@@ -279,16 +411,22 @@ async def run_async(
         validate(source)
     options = options or ClientOptions()
     if options.max_idle_per_host is None:
-        # Keep every worker's connection: anything less closes one per response.
-        options = dataclasses.replace(options, max_idle_per_host=run.concurrency)
+        # Keep every connection a worker (or a request in flight) may need: anything less
+        # closes one per response.
+        keep = run.max_inflight if run.rate is not None else run.concurrency
+        options = dataclasses.replace(options, max_idle_per_host=keep)
     summary = summary if summary is not None else Summary()
     summary.concurrency = run.concurrency
     summary.target = run.target
+    if run.rate is not None:
+        summary.service = Histogram()
+        summary.rate_target = run.rate.mean_rate
     client = Client(options, target=run.target, ledger=summary.ledger)
     feed = Feed(source, client.prepare, summary, run.requests)
     started = time.perf_counter()
     try:
-        await _drive(Run(feed, client, summary, sink, run.concurrency), run, handle_sigint)
+        workers = 1 if run.rate is not None else run.concurrency
+        await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
         await client.aclose()
@@ -297,12 +435,18 @@ async def run_async(
 
 async def _drive(state: Run, run: RunOptions, handle_sigint: bool) -> None:
     loop = asyncio.get_running_loop()
-    stopper = loop.call_later(run.duration, _stop, state.feed) if run.duration else None
+    # An open model's schedule ends by itself at the duration; a timer could cut its last
+    # requests short.
+    timed = run.duration if run.rate is None else None
+    stopper = loop.call_later(timed, _stop, state.feed) if timed else None
     if handle_sigint:
         loop.add_signal_handler(signal.SIGINT, state.interrupt)
     try:
-        for _ in range(run.concurrency):
-            Worker(state).next()
+        if run.rate is not None:
+            Arrivals(state, run.rate, run.max_inflight).start()
+        else:
+            for _ in range(run.concurrency):
+                Worker(state).next()
         await state.finished
     finally:
         if stopper is not None:

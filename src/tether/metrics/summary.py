@@ -46,6 +46,10 @@ class Summary:
     input_error_examples: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     pending: list[float] = field(default_factory=list)  # latencies not yet in the histogram
+    service: Histogram | None = None  # open model only: latency from the actual send
+    pending_service: list[float] = field(default_factory=list)
+    late: int = 0
+    rate_target: float | None = None
     interrupted: bool = False
     concurrency: int = 1
     target: str | None = None
@@ -62,6 +66,8 @@ class Summary:
         self.status[outcome.status] += 1
         pending = self.pending
         pending.append(outcome.latency)
+        if self.service is not None:
+            self.pending_service.append(outcome.service)
         if len(pending) >= FLUSH_EVERY:
             self.flush()
         self.undrained_responses += outcome.body_truncated
@@ -72,9 +78,9 @@ class Summary:
 
     def flush(self) -> None:
         """Move buffered latencies into the histogram, in one numpy batch."""
-        if self.pending:
-            self.latency.record_many((np.asarray(self.pending) * 1e6).astype(np.int64))
-            self.pending.clear()
+        _flush_into(self.latency, self.pending)
+        if self.service is not None:
+            _flush_into(self.service, self.pending_service)
 
     def add_input_error(self, error: RecordError) -> None:
         """Count a record that could not be sent (it is skipped, never guessed at)."""
@@ -126,7 +132,10 @@ class Summary:
             "duration_s": round(self.duration, 6),
             "rate": round(self.requests / self.duration, 1) if self.duration > 0 else 0.0,
             "status": {str(code): n for code, n in sorted(self.status.items())},
-            "latency_ms": self._latency_ms(),
+            "latency_ms": _percentiles_ms(self.latency),
+            "service_ms": _percentiles_ms(self.service or self.latency),
+            "late": self.late,
+            "rate_target": self.rate_target,
             "connections": self._connections(),
             "mismatch_examples": self.mismatch_examples,
             "error_kinds": dict(sorted(self.error_kinds.items())),
@@ -138,23 +147,6 @@ class Summary:
             "concurrency": self.concurrency,
             "target": self.target,
             "interrupted": self.interrupted,
-        }
-
-    def _latency_ms(self) -> dict[str, float]:
-        h = self.latency
-        if not h.count:
-            return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
-
-        def ms(us: float) -> float:
-            return round(us / 1000, 3)
-
-        return {
-            "min": ms(h.min),
-            "p50": ms(h.percentile(50)),
-            "p90": ms(h.percentile(90)),
-            "p99": ms(h.percentile(99)),
-            "max": ms(h.max),
-            "mean": ms(h.mean),
         }
 
     def _connections(self) -> dict[str, Any]:
@@ -171,6 +163,29 @@ class Summary:
             "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
             "closed": {r.name.lower(): n for r, n in sorted(led.closed.items(), key=_by_name)},
         }
+
+
+def _flush_into(histogram: Histogram, pending: list[float]) -> None:
+    if pending:
+        histogram.record_many((np.asarray(pending) * 1e6).astype(np.int64))
+        pending.clear()
+
+
+def _percentiles_ms(h: Histogram) -> dict[str, float]:
+    if not h.count:
+        return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
+
+    def ms(us: float) -> float:
+        return round(us / 1000, 3)
+
+    return {
+        "min": ms(h.min),
+        "p50": ms(h.percentile(50)),
+        "p90": ms(h.percentile(90)),
+        "p99": ms(h.percentile(99)),
+        "max": ms(h.max),
+        "mean": ms(h.mean),
+    }
 
 
 def _by_name(item: tuple[Any, int]) -> str:

@@ -1,0 +1,67 @@
+"""The open model's schedule: pure arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tether.engine.pacer import Pacer, parse_rate
+from tether.errors import InputError
+
+
+def scheduled(pacer: Pacer, cap: int = 10_000_000) -> int:
+    n = 0
+    while n < cap and pacer.due(n) is not None:
+        n += 1
+    return n
+
+
+def test_constant_rate_spaces_requests_evenly() -> None:
+    pacer = Pacer(1000, 1000, 2.0)
+    assert [pacer.due(i) for i in range(3)] == [0.0, 0.001, 0.002]
+    assert scheduled(pacer) == 2000
+    assert pacer.mean_rate == 1000
+
+
+def test_unbounded_rate_never_ends_by_itself() -> None:
+    assert Pacer(10, 10).due(10**9) == 10**8
+
+
+@given(
+    st.floats(min_value=1, max_value=5000),
+    st.floats(min_value=1, max_value=5000),
+    st.floats(min_value=0.1, max_value=3),
+)
+def test_ramp_sends_the_area_under_the_rate(start: float, end: float, duration: float) -> None:
+    pacer = Pacer(start, end, duration)
+    expected = (start + end) / 2 * duration
+    assert abs(scheduled(pacer) - expected) <= 1.0
+    dues = [pacer.due(i) for i in range(min(50, scheduled(pacer)))]
+    assert dues == sorted(dues)
+
+
+def test_ramp_rate_rises() -> None:
+    pacer = Pacer(100, 300, 1.0)
+    first_half = sum(1 for i in range(400) if (d := pacer.due(i)) is not None and d < 0.5)
+    assert first_half == pytest.approx(75, abs=1)  # the area under 100 -> 200 over 0.5 s
+    assert scheduled(pacer) == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "duration", "message"),
+    [
+        ("fast", 1.0, "requests per second"),
+        ("0", 1.0, "positive"),
+        ("1:2:3", 1.0, "one or two"),
+        ("100:200", None, "needs --duration"),
+    ],
+)
+def test_bad_rates_are_input_errors(text: str, duration: float | None, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_rate(text, duration)
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("2000", None) == Pacer(2000, 2000, None)
+    assert parse_rate("100:300", 2.0) == Pacer(100, 300, 2.0)
