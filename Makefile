@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-nginx
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	bash scripts/ensure-nginx
+	$(BIN)/python bench/run.py --output bench/RESULTS.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
