@@ -6,6 +6,7 @@ A :class:`Record` says what to send and what to expect; the engine turns it into
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -68,23 +69,54 @@ class Expect:
 NO_EXPECT = Expect()
 
 
+_LINE = re.compile(rb"\r?\n")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def head_fields(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The header fields of the response head at the start of ``data``, interim (1xx) heads
+    skipped. ``data`` may run on into the body. Obsolete line folding is unfolded."""
+    pos = 0
+    while True:
+        blank = _BLANK_LINE.search(data, pos)
+        end = blank.start() if blank else len(data)
+        lines = _LINE.split(data[pos:end])
+        code = lines[0].split(None, 2)[1:2]
+        if blank and code and code[0].startswith(b"1"):
+            pos = blank.end()
+            continue
+        fields: list[tuple[bytes, bytes]] = []
+        for line in lines[1:]:
+            if line[:1] in (b" ", b"\t") and fields:
+                name, value = fields[-1]
+                fields[-1] = (name, value + b" " + line.strip())
+                continue
+            name, sep, value = line.partition(b":")
+            if sep:
+                fields.append((name.strip(), value.strip()))
+        return fields
+
+
 class Headers(Mapping[str, str]):
-    """Response headers as the wire gave them, decoded only when first looked at: most
-    responses are checked by their status and one header, or not at all.
+    """Response headers, decoded only when first looked at: most responses are checked by
+    their status and one header, or not at all. Built from the raw bytes of the response
+    head (or from field pairs).
 
     Names are lower-case; repeated headers are joined with ``", "``.
     """
 
-    __slots__ = ("_decoded", "raw")
+    __slots__ = ("_decoded", "head", "raw")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None) -> None:
-        self.raw = raw if raw is not None else []
+    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None, head: bytes = b"") -> None:
+        self.raw = raw
+        self.head = head
         self._decoded: dict[str, str] | None = None
 
     def _map(self) -> dict[str, str]:
         if self._decoded is None:
             decoded: dict[str, str] = {}
-            for name, value in self.raw:
+            raw = self.raw if self.raw is not None else head_fields(self.head)
+            for name, value in raw:
                 key = name.decode("latin-1").lower()
                 text = value.decode("latin-1")
                 decoded[key] = f"{decoded[key]}, {text}" if key in decoded else text

@@ -15,9 +15,9 @@ What httptools (llhttp) does at the edges, and what we do about it:
 - A body delimited by the connection's close never gets message-complete; we finish it in
   ``connection_lost``.
 
-This is the hot path: the parser calls into Python once per header and per body piece, so
-those callbacks do as little as they can (headers are kept as raw bytes and decoded only if
-someone looks at them).
+This is the hot path. The protocol has no ``on_header``, so httptools does not call into
+Python per header field: the head's bytes are kept as they came and parsed only if someone
+looks at the headers (see :class:`~tether.model.Headers`).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class Exchange:
     __slots__ = (
         "_buf",
         "_hasher",
+        "_headers",
         "body",
         "body_size",
         "conn_id",
@@ -75,7 +76,7 @@ class Exchange:
         "done",
         "due",
         "got_bytes",
-        "headers",
+        "head",
         "headers_done",
         "keeps",
         "method",
@@ -97,7 +98,8 @@ class Exchange:
         self.due = 0.0  # when the current phase runs out (the pool's ticker checks it)
         self.phase = "total"
         self.status = 0
-        self.headers = Headers()
+        self.head = b""  # the bytes the head came in (and maybe the body's first bytes)
+        self._headers: Headers | None = None
         self.headers_done = False
         self.got_bytes = False
         self.body: bytes | None = None
@@ -121,6 +123,13 @@ class Exchange:
             self.due, self.phase = now + step, phase
         else:
             self.due, self.phase = self.deadline, "total"
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers, parsed from the head only if someone looks."""
+        if self._headers is None:
+            self._headers = Headers(head=self.head)
+        return self._headers
 
     @property
     def close_delimited(self) -> bool:
@@ -258,6 +267,10 @@ class Connection(asyncio.Protocol):
                 self.close(CloseReason.PROTOCOL)
             return
         ex.got_bytes = True
+        if not ex.headers_done:
+            # Keep the head's bytes for Headers to parse lazily: a Python callback per
+            # header field would cost more than the rest of the response.
+            ex.head = ex.head + data if ex.head else data
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -279,11 +292,6 @@ class Connection(asyncio.Protocol):
             self._end_with_connection(ex, exc)
 
     # -- httptools callbacks ------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        ex = self._ex
-        if ex is not None and not ex.headers_done:  # trailers are not headers: dropped
-            ex.headers.raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         ex = self._ex
@@ -322,8 +330,7 @@ class Connection(asyncio.Protocol):
             return
         if ex.headers_done:
             self._complete(ex)
-        else:
-            ex.headers.raw.clear()  # a 1xx: its headers are not the answer's
+        # else: a 1xx, interim; Headers skips its head
 
     # -- internals ----------------------------------------------------------------------
 
