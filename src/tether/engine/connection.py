@@ -164,7 +164,6 @@ class Connection(asyncio.Protocol):
         key: tuple[Any, ...],
         options: ClientOptions,
         on_open: Callable[[Connection], None],
-        on_busy: Callable[[Connection], None],
         on_released: Callable[[Connection], None],
         on_closed: Callable[[Connection, CloseReason], None],
     ) -> None:
@@ -176,7 +175,6 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.transport: asyncio.Transport | None = None
         self._on_open = on_open
-        self._on_busy = on_busy
         self._on_released = on_released
         self._on_closed = on_closed
         self._close_reason: CloseReason | None = None
@@ -190,7 +188,7 @@ class Connection(asyncio.Protocol):
         self._drain_timeout = options.drain_timeout
         self._keep_alive = not options.disable_keep_alives
         self._leak = options.leak
-        self._timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
+        self.timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
 
     def __repr__(self) -> str:
         host = ":".join(str(part) for part in self.key[1:3])
@@ -218,20 +216,17 @@ class Connection(asyncio.Protocol):
         self.state = State.ACTIVE
         self.requests += 1
         self._ex = ex
-        if self._timed:
+        if self.timed:
             ex.set_phase(self._loop.time(), self._header_timeout, "header")
-            self._on_busy(self)  # watched until the exchange ends, drain phase included
         t.write(request)
 
     def expire(self, now: float) -> bool:
-        """End the request in flight if its deadline has passed; False once nothing is in
-        flight (the pool's ticker then stops watching this connection)."""
+        """End the request in flight if its deadline has passed. False when this connection
+        needs no more watching (leaked: it will carry nothing more)."""
         ex = self._ex
-        if ex is None:
-            return False
-        if ex.due and now >= ex.due:
+        if ex is not None and ex.due and now >= ex.due:
             self._on_deadline(ex)
-        return self._ex is not None
+        return self.state is not State.LEAKED
 
     def close(self, reason: CloseReason) -> None:
         """Close with ``reason`` (the first reason given wins); the ledger hears of it once,

@@ -55,7 +55,7 @@ class Pool:
         self._live: set[Connection] = set()
         self._next_id = 1
         self._sweep: asyncio.TimerHandle | None = None
-        self._watched: set[Connection] = set()  # requests in flight with a deadline
+        self._watched: set[Connection] = set()  # open connections whose requests have deadlines
         self._ticker: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Event | None = None
         self._closing = False
@@ -144,7 +144,6 @@ class Pool:
             key,
             self.options,
             self._opened,
-            self._watch,
             self._released,
             self._closed,
         )
@@ -180,6 +179,8 @@ class Pool:
     def _opened(self, conn: Connection) -> None:
         self._live.add(conn)
         self.ledger.on_open()
+        if conn.timed:
+            self._watch(conn)
 
     def _released(self, conn: Connection) -> None:
         """A connection finished a response and may carry another: hand it to a waiter,
@@ -203,6 +204,7 @@ class Pool:
 
     def _closed(self, conn: Connection, reason: CloseReason) -> None:
         self._live.discard(conn)
+        self._watched.discard(conn)
         self.ledger.on_close(reason)
         self._forget(conn.key, conn)
         if self._all_closed is not None and not self._live:
@@ -229,8 +231,8 @@ class Pool:
     # -- deadlines -------------------------------------------------------------------------
 
     def _watch(self, conn: Connection) -> None:
-        """A request with a deadline is in flight on ``conn``. One coarse ticker checks all
-        of them: a timer per request would cost more than the request's own parsing."""
+        """Check ``conn``'s deadlines while it lives. One coarse ticker checks every open
+        connection: a timer per request would cost more than the request's own parsing."""
         self._watched.add(conn)
         if self._ticker is None:
             loop = asyncio.get_running_loop()
