@@ -186,6 +186,20 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
         "tether": tether_cmd(
             records, url, "-c", str(c), "-d", str(secs), "-n", "10000000000", "--json", "-"
         ),
+        "tether -w2": tether_cmd(
+            records,
+            url,
+            "-c",
+            str(c),
+            "-w",
+            "2",
+            "-d",
+            str(secs),
+            "-n",
+            "10000000000",
+            "--json",
+            "-",
+        ),
         "wrk": ["wrk", "-t1", f"-c{c}", f"-d{secs}s", target],
         "ab": ["ab", "-k", "-q", "-c", str(c), "-t", str(secs), "-n", "100000000", target],
         "hey": ["hey", "-c", str(c), "-z", f"{secs}s", target],
@@ -195,6 +209,7 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
 
 PARSERS: dict[str, Callable[[str], float]] = {
     "tether": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
+    "tether -w2": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "wrk": number(r"Requests/sec:\s+([\d.]+)"),
     "ab": number(r"Requests per second:\s+([\d.]+)"),
     "hey": number(r"Requests/sec:\s+([\d.]+)"),
@@ -211,23 +226,30 @@ def closed_table(tools: list[str], records: Path, url: str, rounds: int, secs: i
         for c in (1, 50):
             order = tools[r % len(tools) :] + tools[: r % len(tools)]  # alternate who goes first
             for tool in order:
+                if tool == "tether -w2" and c == 1:
+                    continue  # two processes need two connections
                 sample = measure(closed_cmd(tool, records, url, c, secs), url, PARSERS[tool])
                 samples.setdefault((tool, c), []).append(sample)
                 print(f"  round {r + 1} c={c} {tool}: {sample.rps:,.0f} req/s", file=sys.stderr)
     lines = [
-        "| tool | connections | req/s (median) | tether / tool | client CPU per request | "
-        "connections opened (nginx accepts) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| tool | connections | req/s (median) | tether / tool | tether -w2 / tool | "
+        "client CPU per request | connections opened (nginx accepts) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in (1, 50):
         ours = statistics.median(s.rps for s in samples[("tether", c)])
+        two = statistics.median(s.rps for s in samples.get(("tether -w2", c), [])) if c > 1 else 0
         for tool in tools:
-            runs = samples[(tool, c)]
+            runs = samples.get((tool, c))
+            if not runs:
+                continue
             rps = statistics.median(s.rps for s in runs)
             cpu = statistics.median(s.cpu_s / max(s.requests, 1) * 1e6 for s in runs)
             accepts = statistics.median(s.accepts for s in runs)
+            vs_two = f"{two / rps:.2f}" if two else "-"
             lines.append(
-                f"| {tool} | {c} | {rps:,.0f} | {ours / rps:.2f} | {cpu:.1f} us | {accepts:,.0f} |"
+                f"| {tool} | {c} | {rps:,.0f} | {ours / rps:.2f} | {vs_two} | {cpu:.1f} us | "
+                f"{accepts:,.0f} |"
             )
     return "\n".join(lines)
 
@@ -302,7 +324,7 @@ def main() -> int:
     parser.add_argument("--rss", default="100000,1000000,10000000", help="request counts")
     parser.add_argument("--output", help="also write the report here (markdown)")
     args = parser.parse_args()
-    tools = ["tether", *ensure_peers()]
+    tools = ["tether", "tether -w2", *ensure_peers()]
     with tempfile.TemporaryDirectory() as tmp, nginx() as url:
         records = Path(tmp) / "bench.jsonl"
         write_records(records)

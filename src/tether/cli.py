@@ -23,8 +23,9 @@ from rich.console import Console
 
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import parse_rate
+from tether.engine.processes import run_processes
 from tether.engine.request import split_url
-from tether.engine.runner import RunOptions, run
+from tether.engine.runner import RunOptions, run, validate
 from tether.errors import InputError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
@@ -89,6 +90,14 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             "type": POSITIVE,
             "default": 1000,
             "help": "Open model: most requests in flight; the rest wait and count as late.",
+        },
+    ),
+    (
+        ("--workers", "-w"),
+        {
+            "type": POSITIVE,
+            "default": 1,
+            "help": "Processes to split the run over (each its own event loop).",
         },
     ),
     (
@@ -249,6 +258,13 @@ def execute(records: str, opts: dict[str, Any]) -> int:
         rate=pacer,
         max_inflight=opts["max_inflight"],
     )
+    if opts["workers"] > 1:
+        if opts["results"]:
+            raise InputError("--results is written by one process: not with --workers")
+        if opts["strict"]:
+            validate(file_source(records))
+        summary = run_processes(records, run_opts, client_options(opts), opts["workers"])
+        return report(summary, opts)
     with _results_sink(opts["results"]) as sink:
         summary = run(
             file_source(records), run_opts, client_options(opts), sink=sink, handle_sigint=True

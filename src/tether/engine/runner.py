@@ -48,6 +48,9 @@ class RunOptions:
     Without ``rate`` the model is closed: ``concurrency`` workers, each sending when its last
     response is in. With ``rate`` it is open: requests start on the pacer's schedule whatever
     the responses do, at most ``max_inflight`` at once; the rest wait, counted as late.
+
+    ``share`` = (k, n) sends only every n-th record from the k-th: one process's part of a
+    run split over n (see :mod:`tether.engine.processes`).
     """
 
     target: str | None = None
@@ -57,6 +60,7 @@ class RunOptions:
     strict: bool = False
     rate: Pacer | None = None
     max_inflight: int = 1000
+    share: tuple[int, int] = (0, 1)
 
 
 class Feed:
@@ -69,8 +73,10 @@ class Feed:
         prepare: Callable[[Record], Prepared],
         summary: Summary,
         limit: int | None,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
         self._source = source
+        self._share = share
         self._prepare = prepare
         self._summary = summary
         self._limit = limit
@@ -110,7 +116,10 @@ class Feed:
         return next(self._it, None)
 
     def _read(self) -> Iterator[Prepared]:
-        for item in self._source():
+        mine, every = self._share
+        for position, item in enumerate(self._source()):
+            if position % every != mine:
+                continue
             prep = self._good(item)
             if prep is None:
                 continue
@@ -422,7 +431,7 @@ async def run_async(
         summary.service = Histogram()
         summary.rate_target = run.rate.mean_rate
     client = Client(options, target=run.target, ledger=summary.ledger)
-    feed = Feed(source, client.prepare, summary, run.requests)
+    feed = Feed(source, client.prepare, summary, run.requests, run.share)
     started = time.perf_counter()
     try:
         workers = 1 if run.rate is not None else run.concurrency

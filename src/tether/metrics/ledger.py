@@ -55,6 +55,16 @@ class Ledger:
         self.open_now -= 1
         self.closed[reason] += 1
 
+    def merge(self, other: Ledger) -> None:
+        """Add another ledger's counts (another process's share of one run)."""
+        self.opened += other.opened
+        self.open_now += other.open_now
+        # Separate processes' peaks may or may not coincide: their sum is the upper bound.
+        self.peak_open += other.peak_open
+        self.connect_failed += other.connect_failed
+        self.retried_stale += other.retried_stale
+        self.closed.update(other.closed)
+
     @property
     def closed_by_server(self) -> int:
         """Connections the server decided to close."""

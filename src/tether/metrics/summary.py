@@ -82,6 +82,29 @@ class Summary:
         if self.service is not None:
             _flush_into(self.service, self.pending_service)
 
+    def merge(self, other: Summary) -> None:
+        """Add another summary of the same run (another process's share): counts add,
+        histograms merge, examples fill up to their bound, time is the longest."""
+        self.flush()
+        other.flush()
+        self.ledger.merge(other.ledger)
+        self.latency.merge(other.latency)
+        if other.service is not None:
+            self.service = self.service or Histogram()
+            self.service.merge(other.service)
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.status.update(other.status)
+        self.error_kinds.update(other.error_kinds)
+        for name in _EXAMPLES:
+            mine: list[dict[str, Any]] = getattr(self, name)
+            mine.extend(getattr(other, name)[: max(MAX_EXAMPLES - len(mine), 0)])
+        self.duration = max(self.duration, other.duration)
+        self.interrupted = self.interrupted or other.interrupted
+        self.target = self.target or other.target
+        if other.rate_target is not None:
+            self.rate_target = (self.rate_target or 0.0) + other.rate_target
+
     def add_input_error(self, error: RecordError) -> None:
         """Count a record that could not be sent (it is skipped, never guessed at)."""
         self.input_errors += 1
@@ -163,6 +186,22 @@ class Summary:
             "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
             "closed": {r.name.lower(): n for r, n in sorted(led.closed.items(), key=_by_name)},
         }
+
+
+_COUNTS = (
+    "requests",
+    "ok",
+    "mismatched",
+    "errors",
+    "reused",
+    "retried",
+    "redirects",
+    "undrained_responses",
+    "input_errors",
+    "late",
+    "concurrency",
+)
+_EXAMPLES = ("mismatch_examples", "error_examples", "input_error_examples")
 
 
 def _flush_into(histogram: Histogram, pending: list[float]) -> None:

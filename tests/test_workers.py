@@ -1,0 +1,89 @@
+"""--workers: one run over several processes, summaries merged, checked against nginx."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import redirect_record, write_records
+from servers import NginxServer
+from tether.cli import main
+from tether.engine.pacer import Pacer
+from tether.engine.processes import split
+from tether.engine.runner import RunOptions
+from tether.errors import InputError
+
+
+def test_split_shares_counts_evenly() -> None:
+    shares = split(RunOptions(concurrency=5, requests=101, max_inflight=10), 2)
+    assert [s.concurrency for s in shares] == [3, 2]
+    assert [s.requests for s in shares] == [51, 50]
+    assert [s.share for s in shares] == [(0, 2), (1, 2)]
+    rated = split(RunOptions(rate=Pacer(100, 300, 2.0)), 2)
+    assert [s.rate for s in rated] == [Pacer(50, 150, 2.0)] * 2
+
+
+def test_split_needs_a_connection_per_process() -> None:
+    with pytest.raises(InputError, match="at least one connection each"):
+        split(RunOptions(concurrency=1), 2)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
+    assert main(["run", *argv, "--json", "-"]) == 0
+    doc: dict[str, object] = json.loads(capsys.readouterr().out)
+    return doc
+
+
+def test_each_record_goes_out_once_over_the_processes(
+    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 1_000, redirect_record)
+    before = nginx.stub_status()
+    doc = run_json(capsys, str(records), "-t", nginx.url, "-c", "4", "--workers", "2")
+    after = nginx.stub_status()
+    conns = doc["connections"]
+    assert isinstance(conns, dict)
+    assert doc["requests"] == doc["ok"] == 1_000
+    assert doc["status"] == {"302": 1_000}  # every record matched: the shares do not overlap
+    assert conns["opened"] == after["accepts"] - before["accepts"] - 1 == 4
+    assert after["requests"] - before["requests"] - 1 == 1_000
+    assert doc["concurrency"] == 4
+
+
+def test_request_count_and_rate_split(
+    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
+    doc = run_json(capsys, str(records), "-t", nginx.url, "-c", "2", "-w", "2", "-n", "101")
+    assert doc["requests"] == 101
+    doc = run_json(
+        capsys, str(records), "-t", nginx.url, "-w", "2", "--rate", "200", "-d", "1", "-n", "9999"
+    )
+    assert doc["requests"] == 200 and doc["rate_target"] == 200
+
+
+def test_ctrl_c_reaches_every_process(nginx: NginxServer, tmp_path: Path) -> None:
+    records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
+    out = tmp_path / "summary.json"
+    argv = [sys.executable, "-m", "tether", "run", str(records), "-t", nginx.url, "-c", "2"]
+    argv += ["-w", "2", "-d", "60", "-n", "100000000", "--json", str(out), "-q"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        os.kill(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and doc["requests"] > 0
+    assert doc["connections"]["opened"] == 2
