@@ -98,8 +98,14 @@ def test_body_b64_is_decoded() -> None:
 
 
 def test_free_keys_are_accepted_and_ignored() -> None:
-    record = parse({"url": "/", "tag": ["a", 1], "id": 42, "comment": {"any": "thing"}})
+    record = parse({"url": "/", "id": 42, "comment": {"any": "thing"}})
     assert record == Record(method="GET", url="/", line=7, source=SRC)
+
+
+def test_tag_names_the_records_group() -> None:
+    assert parse({"url": "/", "tag": "login"}).tag == "login"
+    with pytest.raises(RecordError, match='"tag"'):
+        parse({"url": "/", "tag": ["a", 1]})
 
 
 def test_status_single_and_list() -> None:

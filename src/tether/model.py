@@ -73,9 +73,34 @@ _LINE = re.compile(rb"\r?\n")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
-def head_fields(data: bytes) -> list[tuple[bytes, bytes]]:
-    """The header fields of the response head at the start of ``data``, interim (1xx) heads
-    skipped. ``data`` may run on into the body. Obsolete line folding is unfolded."""
+def plain_head(data: bytes) -> bytes | None:
+    """The head at the start of ``data`` when it is the common kind: one final response,
+    CRLF line ends, no folded lines. None for anything else (parse it slowly)."""
+    end = data.find(b"\r\n\r\n")
+    head = data[:end] if end >= 0 else data
+    interim = data[9:10] == b"1"  # "HTTP/1.1 1xx"
+    if interim or b"\n" in head.replace(b"\r\n", b"") or b"\n " in head or b"\n\t" in head:
+        return None
+    return head
+
+
+def head_fields(data: bytes) -> list[tuple[str, str]]:
+    """The header fields of the response head at the start of ``data`` (which may run on into
+    the body), decoded as Latin-1. Interim (1xx) heads are skipped, bare-LF line ends and
+    obsolete line folding are understood."""
+    head = plain_head(data)
+    if head is None:
+        return _fields_slowly(data)
+    # The common case in one decode and one split: this runs for every checked response.
+    fields = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.append((name.strip(), value.strip()))
+    return fields
+
+
+def _fields_slowly(data: bytes) -> list[tuple[str, str]]:
     pos = 0
     while True:
         blank = _BLANK_LINE.search(data, pos)
@@ -85,13 +110,14 @@ def head_fields(data: bytes) -> list[tuple[bytes, bytes]]:
         if blank and code and code[0].startswith(b"1"):
             pos = blank.end()
             continue
-        fields: list[tuple[bytes, bytes]] = []
-        for line in lines[1:]:
-            if line[:1] in (b" ", b"\t") and fields:
+        fields: list[tuple[str, str]] = []
+        for raw in lines[1:]:
+            line = raw.decode("latin-1")
+            if line[:1] in (" ", "\t") and fields:
                 name, value = fields[-1]
-                fields[-1] = (name, value + b" " + line.strip())
+                fields[-1] = (name, value + " " + line.strip())
                 continue
-            name, sep, value = line.partition(b":")
+            name, sep, value = line.partition(":")
             if sep:
                 fields.append((name.strip(), value.strip()))
         return fields
@@ -105,26 +131,67 @@ class Headers(Mapping[str, str]):
     Names are lower-case; repeated headers are joined with ``", "``.
     """
 
-    __slots__ = ("_decoded", "head", "raw")
+    __slots__ = ("_decoded", "_lower", "_plain", "head", "raw")
 
     def __init__(self, raw: list[tuple[bytes, bytes]] | None = None, head: bytes = b"") -> None:
         self.raw = raw
         self.head = head
         self._decoded: dict[str, str] | None = None
+        self._plain: bytes | None = None
+        self._lower = b""
+
+    def _lookup(self, name: str) -> str | Headers | None:
+        """One header straight from the head's bytes, without parsing the rest: a checked
+        response usually needs one. ``self`` when only a full parse can tell."""
+        if self._decoded is not None or self.raw is not None:
+            return self
+        if not self._lower:
+            self._plain = plain_head(self.head)
+            if self._plain is None:
+                return self
+            self._lower = self._plain.lower()
+        key = b"\r\n" + name.encode("latin-1") + b":"
+        at = self._lower.find(key)
+        if at < 0:
+            return None
+        if self._lower.find(key, at + 1) >= 0:
+            return self  # repeated: joined by the full parse
+        assert self._plain is not None
+        start = at + len(key)
+        end = self._plain.find(b"\r\n", start)
+        return self._plain[start : end if end >= 0 else None].strip().decode("latin-1")
 
     def _map(self) -> dict[str, str]:
         if self._decoded is None:
             decoded: dict[str, str] = {}
-            raw = self.raw if self.raw is not None else head_fields(self.head)
-            for name, value in raw:
-                key = name.decode("latin-1").lower()
-                text = value.decode("latin-1")
-                decoded[key] = f"{decoded[key]}, {text}" if key in decoded else text
+            if self.raw is not None:
+                pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw]
+            else:
+                pairs = head_fields(self.head)
+            for name, value in pairs:
+                key = name.lower()
+                decoded[key] = f"{decoded[key]}, {value}" if key in decoded else value
             self._decoded = decoded
         return self._decoded
 
     def __getitem__(self, name: str) -> str:
-        return self._map()[name]
+        found = self._lookup(name)
+        if found is self:
+            return self._map()[name]
+        if found is None:
+            raise KeyError(name)
+        assert isinstance(found, str)
+        return found
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """A header's value, or ``default`` (without Mapping's exception round trip)."""
+        found = self._lookup(name)
+        if found is self:
+            return self._map().get(name, default)
+        return default if found is None else str(found)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map())
@@ -141,7 +208,8 @@ class Record:
     """One request to send and what its response should be.
 
     ``url`` is absolute or a path to be joined to the run's target. ``line`` is where the
-    record stands in ``source`` (1-based), so every message can point back at it.
+    record stands in ``source`` (1-based), so every message can point back at it. ``tag``
+    names the group the record is reported in (else its method and path template).
     """
 
     method: str
@@ -151,6 +219,7 @@ class Record:
     expect: Expect = NO_EXPECT
     line: int = 0
     source: str = ""
+    tag: str = ""
 
     @property
     def where(self) -> str:
@@ -188,6 +257,7 @@ class Outcome:
     error: str | None = None
     error_kind: str | None = None
     service: float = 0.0
+    group: str = ""
 
     @property
     def ok_response(self) -> bool:

@@ -32,6 +32,7 @@ from tether.errors import (
     StaleConnection,
     TooManyRedirects,
 )
+from tether.metrics.groups import group_key
 from tether.metrics.ledger import Ledger
 from tether.model import Outcome, Record
 
@@ -80,7 +81,8 @@ class Client:
         url = resolve(record.url, self.base)
         head = self._encode(record.method, url, record.headers, record.body)
         need = record.expect.body_need
-        return Prepared(record, url, str(url), self.pool.key_of(url), head, need)
+        group = group_key(record.method, url.target, record.tag)
+        return Prepared(record, url, str(url), self.pool.key_of(url), head, need, group)
 
     def deadline(self) -> float:
         """The loop-clock deadline of a request starting now (0: none)."""
@@ -121,7 +123,7 @@ class Client:
     ) -> Outcome:
         """Take a first exchange's result through the stale retry and the redirects, and
         make the outcome."""
-        outcome = Outcome(prep.record, url=prep.url_text)
+        outcome = Outcome(prep.record, url=prep.url_text, group=prep.group)
         try:
             if error is not None:
                 response = await self._retry(
@@ -250,4 +252,8 @@ def outcome_of(prep: Prepared, response: Exchange, latency: float) -> Outcome:
         False,
         0,
         prep.url_text,
+        None,
+        None,
+        0.0,
+        prep.group,
     )

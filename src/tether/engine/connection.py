@@ -134,7 +134,7 @@ class Exchange:
     @property
     def close_delimited(self) -> bool:
         """The body runs until the connection closes: no length, not chunked."""
-        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        chunked = "chunked" in (self.headers.get("transfer-encoding") or "").lower()
         return "content-length" not in self.headers and not chunked
 
     def finish(self) -> None:

@@ -124,3 +124,4 @@ class Prepared:
     key: tuple[object, ...]
     head: bytes
     need: BodyNeed
+    group: str

@@ -168,6 +168,26 @@ class Histogram:
         self._min = min(self._min, int(v.min()))
         self._max = max(self._max, int(v.max()))
 
+    def record_seconds(self, pending: list[float]) -> None:
+        """Count a buffer of latencies in seconds, then empty the buffer."""
+        if pending:
+            self.record_many((np.asarray(pending) * 1e6).astype(np.int64))
+            pending.clear()
+
+    def percentiles_ms(self) -> dict[str, float]:
+        """The summary document's latency keys, in milliseconds."""
+        if not self.count:
+            return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
+        values = {
+            "min": self.min,
+            "p50": self.percentile(50),
+            "p90": self.percentile(90),
+            "p99": self.percentile(99),
+            "max": self.max,
+            "mean": self.mean,
+        }
+        return {k: round(v / 1000, 3) for k, v in values.items()}
+
     def merge(self, other: Histogram) -> None:
         """Add every value counted in ``other`` to this histogram, in place."""
         if not other.count:

@@ -10,9 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from tether.errors import RecordError
+from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
 from tether.metrics.ledger import Ledger
 from tether.model import Mismatch, Outcome
@@ -50,6 +49,7 @@ class Summary:
     pending_service: list[float] = field(default_factory=list)
     late: int = 0
     rate_target: float | None = None
+    groups: Groups = field(default_factory=Groups)
     interrupted: bool = False
     concurrency: int = 1
     target: str | None = None
@@ -60,9 +60,13 @@ class Summary:
         self.reused += outcome.reused
         self.retried += outcome.retried
         self.redirects += outcome.redirects
+        group = self.groups.get(outcome.group)
+        group.requests += 1
         if outcome.error is not None:
+            group.errors += 1
             self._add_error(outcome)
             return
+        group.pending.append(outcome.latency)
         self.status[outcome.status] += 1
         pending = self.pending
         pending.append(outcome.latency)
@@ -72,15 +76,18 @@ class Summary:
             self.flush()
         self.undrained_responses += outcome.body_truncated
         if mismatches:
+            group.mismatches += 1
             self._add_mismatches(outcome, mismatches)
         else:
+            group.ok += 1
             self.ok += 1
 
     def flush(self) -> None:
         """Move buffered latencies into the histogram, in one numpy batch."""
-        _flush_into(self.latency, self.pending)
+        self.latency.record_seconds(self.pending)
         if self.service is not None:
-            _flush_into(self.service, self.pending_service)
+            self.service.record_seconds(self.pending_service)
+        self.groups.flush()
 
     def merge(self, other: Summary) -> None:
         """Add another summary of the same run (another process's share): counts add,
@@ -89,6 +96,7 @@ class Summary:
         other.flush()
         self.ledger.merge(other.ledger)
         self.latency.merge(other.latency)
+        self.groups.merge(other.groups)
         if other.service is not None:
             self.service = self.service or Histogram()
             self.service.merge(other.service)
@@ -155,8 +163,8 @@ class Summary:
             "duration_s": round(self.duration, 6),
             "rate": round(self.requests / self.duration, 1) if self.duration > 0 else 0.0,
             "status": {str(code): n for code, n in sorted(self.status.items())},
-            "latency_ms": _percentiles_ms(self.latency),
-            "service_ms": _percentiles_ms(self.service or self.latency),
+            "latency_ms": self.latency.percentiles_ms(),
+            "service_ms": (self.service or self.latency).percentiles_ms(),
             "late": self.late,
             "rate_target": self.rate_target,
             "connections": self._connections(),
@@ -170,6 +178,7 @@ class Summary:
             "concurrency": self.concurrency,
             "target": self.target,
             "interrupted": self.interrupted,
+            "groups": self.groups.to_list(),
         }
 
     def _connections(self) -> dict[str, Any]:
@@ -202,29 +211,6 @@ _COUNTS = (
     "concurrency",
 )
 _EXAMPLES = ("mismatch_examples", "error_examples", "input_error_examples")
-
-
-def _flush_into(histogram: Histogram, pending: list[float]) -> None:
-    if pending:
-        histogram.record_many((np.asarray(pending) * 1e6).astype(np.int64))
-        pending.clear()
-
-
-def _percentiles_ms(h: Histogram) -> dict[str, float]:
-    if not h.count:
-        return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
-
-    def ms(us: float) -> float:
-        return round(us / 1000, 3)
-
-    return {
-        "min": ms(h.min),
-        "p50": ms(h.percentile(50)),
-        "p90": ms(h.percentile(90)),
-        "p99": ms(h.percentile(99)),
-        "max": ms(h.max),
-        "mean": ms(h.mean),
-    }
 
 
 def _by_name(item: tuple[Any, int]) -> str:

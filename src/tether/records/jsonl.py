@@ -20,7 +20,9 @@ Top-level keys (any other key is an error, so a typo such as ``"ulr"`` is caught
     bodies. At most one of the two.
 ``expect``
     Optional object, see below.
-``tag``, ``id``, ``comment``
+``tag``
+    Optional string: the group the record is reported in (else its method and path template).
+``id``, ``comment``
     Free for the user; accepted and ignored.
 
 ``expect`` keys:
@@ -154,6 +156,7 @@ def _record(obj: Any, line: int, source: str) -> Record:
         expect=_expect(obj["expect"]) if "expect" in obj else NO_EXPECT,
         line=line,
         source=source,
+        tag=_string(obj["tag"], "tag") if "tag" in obj else "",
     )
 
 

@@ -16,6 +16,8 @@ def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> Rende
     _overview(doc, grid)
     _connections(doc, grid)
     parts: list[RenderableType] = [grid]
+    if len(doc["groups"]) > 1:
+        parts.append(_groups(doc))
     if doc["mismatch_examples"]:
         parts.append(_mismatches(doc))
     if doc["errors"]:
@@ -85,6 +87,25 @@ def _connections(doc: dict[str, Any], grid: Table) -> None:
         grid.add_row("", f"failed to connect {_bad(c['connect_failed'])}")
     if c["closed"]:
         grid.add_row("", "closed: " + ", ".join(f"{k} {n:,}" for k, n in c["closed"].items()))
+
+
+SHOWN_GROUPS = 10
+
+
+def _groups(doc: dict[str, Any]) -> Table:
+    groups = doc["groups"]
+    title = f"groups ({len(groups)}" + (
+        f", busiest {SHOWN_GROUPS})" if len(groups) > SHOWN_GROUPS else ")"
+    )
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
+    for name in ("group", "requests", "ok", "mismatches", "errors", "p50 ms", "p99 ms"):
+        table.add_column(name, justify="left" if name == "group" else "right")
+    for g in groups[:SHOWN_GROUPS]:
+        lat = g["latency_ms"]
+        cells = [g["group"], f"{g['requests']:,}", f"{g['ok']:,}", f"{g['mismatches']:,}"]
+        cells += [f"{g['errors']:,}", f"{lat['p50']:g}", f"{lat['p99']:g}"]
+        table.add_row(*(Text(c) for c in cells))  # group names come from records: no markup
+    return table
 
 
 def _request(doc: dict[str, Any], item: dict[str, Any]) -> str:

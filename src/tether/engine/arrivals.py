@@ -1,0 +1,144 @@
+"""The open model: requests start when the pacer says, whatever the responses do.
+
+Latency is measured from when each request was due (wrk2's correction for coordinated
+omission); the time from when it actually went out is kept as its service time. The hot path
+is the same as the closed model's: a request goes out on an idle connection straight from the
+scheduler's tick, and its outcome is recorded from the connection's callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from tether.engine.client import REDIRECT_STATUSES, outcome_of
+from tether.engine.connection import Exchange
+from tether.engine.pacer import Pacer
+from tether.engine.request import Prepared
+from tether.errors import RequestError
+from tether.model import Outcome
+
+if TYPE_CHECKING:
+    from tether.engine.runner import Run
+
+LATE_SLACK = 0.001
+"""An open-model request sent more than this after it was due counts as late."""
+
+
+class Flight:
+    """One open-model request in flight: when it was due and when it actually went out."""
+
+    __slots__ = ("arrivals", "due", "prep", "sent")
+
+    def __init__(self, arrivals: Arrivals, prep: Prepared, due: float, sent: float) -> None:
+        self.arrivals = arrivals
+        self.prep = prep
+        self.due = due
+        self.sent = sent
+
+    def done(self, response: Exchange, error: RequestError | None) -> None:
+        """The connection's callback."""
+        self.arrivals.landed(self, response, error)
+
+
+class Arrivals:
+    """The open model: requests start when the pacer says, not when responses come back,
+    and latency is measured from when each was due (wrk2's correction for coordinated
+    omission). A request that cannot start on time (the in-flight cap is reached, or the
+    loop fell behind) is sent as soon as it can and counted as late, never dropped."""
+
+    def __init__(self, run: Run, pacer: Pacer, max_inflight: int) -> None:
+        self._run = run
+        self._pacer = pacer
+        self._cap = max_inflight
+        self._index = 0
+        self._inflight = 0
+        self._waiting: deque[tuple[Prepared, float]] = deque()
+        self._scheduling = True
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        """Start the schedule now."""
+        self._t0 = time.perf_counter()
+        self._tick()
+
+    def _tick(self) -> None:
+        """Send everything due by now, then sleep until the next one is due."""
+        run = self._run
+        if run.over:
+            return
+        now = time.perf_counter() - self._t0
+        while self._scheduling:
+            at = self._pacer.due(self._index)
+            if at is not None and at > now:
+                run.loop.call_later(at - now, self._tick)
+                return
+            prep = run.feed.next() if at is not None else None
+            if prep is None or at is None:
+                self._scheduling = False
+                break
+            self._index += 1
+            if self._inflight < self._cap:
+                self._send(prep, self._t0 + at)
+            else:
+                run.summary.late += 1
+                self._waiting.append((prep, self._t0 + at))
+        self._maybe_done()
+
+    def _send(self, prep: Prepared, due: float, *, counted: bool = False) -> None:
+        run = self._run
+        sent = time.perf_counter()
+        if sent - due > LATE_SLACK and not counted:
+            run.summary.late += 1
+        self._inflight += 1
+        flight = Flight(self, prep, due, sent)
+        conn = run.pool.take_idle(prep.key)
+        if conn is None:
+            run.spawn(self._slow(flight))
+        else:
+            deadline = run.loop.time() + run.timeout if run.timeout else 0.0
+            conn.send(prep.head, prep.record.method, prep.need, deadline, flight.done)
+
+    def landed(self, flight: Flight, response: Exchange, error: RequestError | None) -> None:
+        """A response (or error) came back for ``flight``."""
+        run = self._run
+        if run.over:
+            return
+        if error is not None or (run.follow and response.status in REDIRECT_STATUSES):
+            run.spawn(self._resume(flight, None if error else response, error))
+            return
+        try:
+            now = time.perf_counter()
+            outcome = outcome_of(flight.prep, response, now - flight.due)
+            outcome.service = now - flight.sent
+            self._deliver(outcome)
+        except BaseException as exc:
+            run.fail(exc)
+
+    async def _slow(self, flight: Flight) -> None:
+        outcome = await self._run.client.fetch_prepared(flight.prep)
+        outcome.service = outcome.latency
+        outcome.latency = time.perf_counter() - flight.due
+        self._deliver(outcome)
+
+    async def _resume(
+        self, flight: Flight, response: Exchange | None, error: RequestError | None
+    ) -> None:
+        client = self._run.client
+        deadline = self._run.loop.time() + self._run.timeout if self._run.timeout else 0.0
+        outcome = await client.complete(flight.prep, flight.due, deadline, response, error)
+        outcome.service = time.perf_counter() - flight.sent
+        self._deliver(outcome)
+
+    def _deliver(self, outcome: Outcome) -> None:
+        self._inflight -= 1
+        self._run.deliver(outcome)
+        if self._waiting and not self._run.over:
+            prep, due = self._waiting.popleft()
+            self._send(prep, due, counted=True)  # counted as late when it had to wait
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self._scheduling and not self._inflight and not self._waiting:
+            self._run.worker_done()

@@ -1,0 +1,105 @@
+"""Per-group results: requests grouped by the record's ``tag``, or else by method and path
+template (``GET /users/{id}``), each with its own counts and latency histogram.
+
+Memory is bounded: at most :data:`MAX_GROUPS` groups; records beyond them are counted in
+one ``(other)`` group. (vegeta users ask for per-target reports and run out of memory
+building them from raw results; here they cost a histogram per group, never a row per
+request.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.metrics.histogram import Histogram
+
+MAX_GROUPS = 50
+OTHER = "(other)"
+
+# A path segment that names one thing rather than a kind of thing: a number, a UUID, a long
+# hex string, or a code mixing letters with at least two digits (c0042, a1b2c3).
+_ID = re.compile(
+    r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{16,}|(?=(?:[^/]*\d){2})[A-Za-z0-9_-]{4,}"
+)
+
+
+def template(path: str) -> str:
+    """``/users/42/posts?x=1`` -> ``/users/{id}/posts``: ids replaced, the query dropped."""
+    path = path.split("?", 1)[0]
+    return "/".join("{id}" if _ID.fullmatch(seg) else seg for seg in path.split("/"))
+
+
+def group_key(method: str, path: str, tag: str) -> str:
+    """The group of a request: its tag when it has one, else method and path template."""
+    return tag or f"{method} {template(path)}"
+
+
+@dataclass(slots=True)
+class Group:
+    """One group's counts and latencies."""
+
+    requests: int = 0
+    ok: int = 0
+    mismatches: int = 0
+    errors: int = 0
+    latency: Histogram = field(default_factory=Histogram)
+    pending: list[float] = field(default_factory=list)
+
+    def flush(self) -> None:
+        """Move buffered latencies into the histogram."""
+        self.latency.record_seconds(self.pending)
+
+    def merge(self, other: Group) -> None:
+        """Add another process's counts for the same group."""
+        self.flush()
+        other.flush()
+        self.requests += other.requests
+        self.ok += other.ok
+        self.mismatches += other.mismatches
+        self.errors += other.errors
+        self.latency.merge(other.latency)
+
+
+@dataclass(slots=True)
+class Groups:
+    """All groups of a run, at most :data:`MAX_GROUPS` plus ``(other)``."""
+
+    by_key: dict[str, Group] = field(default_factory=dict)
+
+    def get(self, key: str) -> Group:
+        """The group for ``key``, made on first use while there is room."""
+        group = self.by_key.get(key)
+        if group is None:
+            if len(self.by_key) >= MAX_GROUPS and key != OTHER:
+                return self.get(OTHER)
+            group = self.by_key[key] = Group()
+        return group
+
+    def flush(self) -> None:
+        """Flush every group's buffered latencies."""
+        for group in self.by_key.values():
+            group.flush()
+
+    def merge(self, other: Groups) -> None:
+        """Add another process's groups."""
+        for key, group in other.by_key.items():
+            self.get(key).merge(group)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The groups, busiest first, for the summary document."""
+        self.flush()
+        ranked = sorted(self.by_key.items(), key=lambda item: (-item[1].requests, item[0]))
+        return [
+            {
+                "group": key,
+                "requests": g.requests,
+                "ok": g.ok,
+                "mismatches": g.mismatches,
+                "errors": g.errors,
+                "latency_ms": g.latency.percentiles_ms(),
+            }
+            for key, g in ranked
+        ]
