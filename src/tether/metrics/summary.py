@@ -1,5 +1,5 @@
 """The run's summary: outcomes stream in through ``add`` (O(1), constant memory), and
-``close`` computes the report document once.
+``to_dict`` computes the report document (after bucketing the latencies still buffered).
 
 The document's keys are a contract (see the README): add keys, never rename them.
 """
