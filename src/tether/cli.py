@@ -19,7 +19,6 @@ from enum import IntEnum
 from typing import IO, Any
 
 import click
-from rich.console import Console
 
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import parse_rate
@@ -30,7 +29,7 @@ from tether.errors import InputError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
 from tether.records import file_source
-from tether.report import json_report, text
+from tether.report import json_report
 from tether.report.results import ResultsWriter
 
 
@@ -279,6 +278,11 @@ def report(summary: Summary, opts: dict[str, Any]) -> int:
     doc["gate_failures"] = gate_failures
     if not opts["quiet"]:
         # With the JSON on stdout, the text goes to stderr so the two never mix.
+        # rich is imported only now: the first request should not wait for it.
+        from rich.console import Console
+
+        from tether.report import text
+
         console = Console(stderr=opts["json_path"] == "-")
         text.print_summary(doc, gate_failures, console)
     if opts["json_path"]:
@@ -321,6 +325,8 @@ def raise_fd_limit() -> None:
 @click.option("--records", "records_path", help="Records to replay [default: the bundled ones].")
 def demo_command(records_path: str | None) -> None:
     """Run the bundled demo: a leaky harness and tether, side by side, on a demo service."""
+    from rich.console import Console
+
     from tether.demo.showcase import run_demo
 
     raise SystemExit(run_demo(records_path, Console()))

@@ -27,7 +27,7 @@ from tether.engine.options import ClientOptions
 from tether.engine.pacer import Pacer
 from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError, RequestError
-from tether.metrics.histogram import Histogram
+from tether.metrics.histogram import Histogram, preload_numpy
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
 
@@ -295,6 +295,7 @@ async def run_async(
 ) -> Summary:
     """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C stops
     the run cleanly: requests in flight are abandoned and the summary says ``interrupted``."""
+    preload_numpy()
     if run.strict:
         validate(source)
     options = options or ClientOptions()

@@ -18,12 +18,33 @@ O(1) integer arithmetic, and two histograms merge by adding their counters.
 
 from __future__ import annotations
 
+import importlib
 import math
 import operator
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+_numpy_loader: threading.Thread | None = None
+
+
+def preload_numpy() -> None:
+    """Import numpy in the background: it takes longer to import than a run takes to send
+    its first request, and it is needed only when the first batch of latencies is bucketed."""
+    global _numpy_loader
+    if _numpy_loader is None:
+        _numpy_loader = threading.Thread(target=importlib.import_module, args=("numpy",))
+        _numpy_loader.daemon = True
+        _numpy_loader.start()
+
+
+def _numpy() -> ModuleType:
+    return importlib.import_module("numpy")  # waits for a background import in progress
+
 
 SUB_BUCKETS = 2048
 """Values below this each get their own bucket; above, 1024 buckets per power of two."""
@@ -152,6 +173,7 @@ class Histogram:
     def record_many(self, values_us: Sequence[int] | np.ndarray[Any, Any]) -> None:
         """Count a batch of values at once: numpy buckets them (a few ns each), and only the
         buckets the batch touched are updated. Same result as :meth:`record` on each."""
+        np = _numpy()
         raw = np.asarray(values_us, dtype=np.int64)
         if not raw.size:
             return
@@ -171,6 +193,7 @@ class Histogram:
     def record_seconds(self, pending: list[float]) -> None:
         """Count a buffer of latencies in seconds, then empty the buffer."""
         if pending:
+            np = _numpy()
             self.record_many((np.asarray(pending) * 1e6).astype(np.int64))
             pending.clear()
 
