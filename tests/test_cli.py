@@ -4,17 +4,12 @@ Ctrl-C), against nginx."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import redirect_record, write_records
+from helpers import interrupt_run, redirect_record, write_records
 from servers import NginxServer
 from tether.cli import main
 
@@ -206,18 +201,9 @@ def test_duration_bounds_the_run(
 def test_ctrl_c_still_writes_the_summary(nginx: NginxServer, tmp_path: Path) -> None:
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
-    argv = [sys.executable, "-m", "tether", "run", str(records), "-t", nginx.url]
-    argv += ["-d", "60", "-n", "100000000", "--json", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)
-        os.kill(proc.pid, signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130
+    args = [str(records), "-t", nginx.url, "-d", "60", "-n", "100000000", "--json", str(out)]
+    status, stdout = interrupt_run(args, after=1.5)
+    assert status == 130
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True
     assert doc["requests"] > 0 and doc["ok"] == doc["requests"]

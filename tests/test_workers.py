@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import redirect_record, write_records
+from helpers import interrupt_run, redirect_record, write_records
 from servers import NginxServer
 from tether.cli import main
 from tether.engine.pacer import Pacer
@@ -72,18 +67,9 @@ def test_request_count_and_rate_split(
 def test_ctrl_c_reaches_every_process(nginx: NginxServer, tmp_path: Path) -> None:
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
-    argv = [sys.executable, "-m", "tether", "run", str(records), "-t", nginx.url, "-c", "2"]
-    argv += ["-w", "2", "-d", "60", "-n", "100000000", "--json", str(out), "-q"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(2)
-        os.kill(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130
+    args = [str(records), "-t", nginx.url, "-c", "2", "-w", "2", "-d", "60", "-n", "100000000"]
+    status, _ = interrupt_run([*args, "--json", str(out), "-q"], after=2)
+    assert status == 130
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] > 0
     assert doc["connections"]["opened"] == 2
