@@ -86,3 +86,10 @@ def test_cli_ramp_needs_a_duration(tmp_path: Path, capsys: pytest.CaptureFixture
     path = write_records(tmp_path / "r.jsonl", 1, redirect_record)
     assert main(["run", str(path), "-t", "http://127.0.0.1:1", "--rate", "10:20"]) == 2
     assert "needs --duration" in capsys.readouterr().err
+
+
+def test_library_rate_mode(nginx: NginxServer) -> None:
+    import tether
+
+    summary = tether.run(records(), target=nginx.url, rate="100:300", duration=1, requests=10**6)
+    assert summary.requests == 200 and summary.errors == 0

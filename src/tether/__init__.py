@@ -20,6 +20,7 @@ from typing import Any
 from tether.check import check
 from tether.engine.client import Client
 from tether.engine.options import ClientOptions
+from tether.engine.pacer import Pacer, parse_rate
 from tether.engine.runner import RecordSource, RunOptions, run_async
 from tether.engine.runner import run as _run
 from tether.errors import (
@@ -54,6 +55,7 @@ __all__ = [
     "Ledger",
     "Mismatch",
     "Outcome",
+    "Pacer",
     "ProtocolError",
     "Record",
     "RecordError",
@@ -79,12 +81,16 @@ def run(
     requests: int | None = None,
     duration: float | None = None,
     strict: bool = False,
+    rate: str | float | None = None,
+    max_inflight: int = 1000,
     **client_options: Any,
 ) -> Summary:
     """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
 
-    ``client_options`` are :class:`ClientOptions` fields (``timeout=5``, ``leak=True``, ...).
-    Blocking: it runs its own event loop, so call it from synchronous code (a test).
+    ``rate`` switches to the open model (requests per second, or ``"R1:R2"`` to ramp over
+    ``duration``). ``client_options`` are :class:`ClientOptions` fields (``timeout=5``,
+    ``leak=True``, ...). Blocking: it runs its own event loop, so call it from synchronous
+    code (a test).
     """
     source: RecordSource
     if isinstance(records, (str, os.PathLike)):
@@ -92,5 +98,6 @@ def run(
     else:
         items = list(records)
         source = items.__iter__
-    run_options = RunOptions(target, concurrency, requests, duration, strict)
+    pacer = parse_rate(str(rate), duration) if rate is not None else None
+    run_options = RunOptions(target, concurrency, requests, duration, strict, pacer, max_inflight)
     return _run(source, run_options, ClientOptions(**client_options))

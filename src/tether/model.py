@@ -126,15 +126,14 @@ def _fields_slowly(data: bytes) -> list[tuple[str, str]]:
 class Headers(Mapping[str, str]):
     """Response headers, decoded only when first looked at: most responses are checked by
     their status and one header, or not at all. Built from the raw bytes of the response
-    head (or from field pairs).
+    head (which may run on into the body).
 
     Names are lower-case; repeated headers are joined with ``", "``.
     """
 
-    __slots__ = ("_decoded", "_lower", "_plain", "head", "raw")
+    __slots__ = ("_decoded", "_lower", "_plain", "head")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None, head: bytes = b"") -> None:
-        self.raw = raw
+    def __init__(self, head: bytes = b"") -> None:
         self.head = head
         self._decoded: dict[str, str] | None = None
         self._plain: bytes | None = None
@@ -143,7 +142,7 @@ class Headers(Mapping[str, str]):
     def _lookup(self, name: str) -> str | Headers | None:
         """One header straight from the head's bytes, without parsing the rest: a checked
         response usually needs one. ``self`` when only a full parse can tell."""
-        if self._decoded is not None or self.raw is not None:
+        if self._decoded is not None:
             return self
         if not self._lower:
             self._plain = plain_head(self.head)
@@ -164,11 +163,7 @@ class Headers(Mapping[str, str]):
     def _map(self) -> dict[str, str]:
         if self._decoded is None:
             decoded: dict[str, str] = {}
-            if self.raw is not None:
-                pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw]
-            else:
-                pairs = head_fields(self.head)
-            for name, value in pairs:
+            for name, value in head_fields(self.head):
                 key = name.lower()
                 decoded[key] = f"{decoded[key]}, {value}" if key in decoded else value
             self._decoded = decoded

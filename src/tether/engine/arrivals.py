@@ -97,7 +97,7 @@ class Arrivals:
         if conn is None:
             run.spawn(self._slow(flight))
         else:
-            deadline = run.loop.time() + run.timeout if run.timeout else 0.0
+            deadline = run.client.deadline()
             conn.send(prep.head, prep.record.method, prep.need, deadline, flight.done)
 
     def landed(self, flight: Flight, response: Exchange, error: RequestError | None) -> None:
@@ -126,8 +126,7 @@ class Arrivals:
         self, flight: Flight, response: Exchange | None, error: RequestError | None
     ) -> None:
         client = self._run.client
-        deadline = self._run.loop.time() + self._run.timeout if self._run.timeout else 0.0
-        outcome = await client.complete(flight.prep, flight.due, deadline, response, error)
+        outcome = await client.complete(flight.prep, flight.due, client.deadline(), response, error)
         outcome.service = time.perf_counter() - flight.sent
         self._deliver(outcome)
 
