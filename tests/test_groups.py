@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import tether
 from servers import NginxServer
+from tether.cli import main
 from tether.metrics.groups import MAX_GROUPS, OTHER, Groups, group_key, template
 from tether.model import Expect, Record
 
@@ -48,3 +52,15 @@ def test_a_run_reports_each_group(nginx: NginxServer) -> None:
     assert by_name["home"]["mismatches"] == 5
     assert by_name["home"]["latency_ms"]["p50"] > 0
     assert doc["groups"][0]["group"] == "GET /r/{id}"  # busiest first
+
+
+def test_text_summary_lists_the_groups(
+    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [{"url": "/", "tag": "home"}, {"url": "/r/1", "tag": "[bold]short[/]"}] * 3
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["run", str(records), "-t", nginx.url]) == 0
+    out = capsys.readouterr().out
+    assert "groups (2)" in out
+    assert "[bold]short[/]" in out  # a tag is shown as written, never read as markup
