@@ -29,13 +29,17 @@ def redirect_record(i: int) -> dict[str, Any]:
     }
 
 
-def interrupt_run(args: list[str], after: float) -> tuple[int, str]:
-    """Start ``tether run ARGS`` as a real process, Ctrl-C it after ``after`` seconds (by its
-    PID), and return its exit status and standard output (both bounded in time)."""
+def interrupt_run(args: list[str], sending: Callable[[], bool]) -> tuple[int, str]:
+    """Start ``tether run ARGS`` as a real process, Ctrl-C it (by its PID) once ``sending()``
+    says its requests are arriving, and return its exit status and standard output. Waiting
+    on the server rather than a clock: a slow machine may take seconds to start Python."""
     argv = [sys.executable, "-m", "tether", "run", *args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(after)
+        deadline = time.monotonic() + 30
+        while not sending() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(0.3)
         os.kill(proc.pid, signal.SIGINT)
         stdout, _ = proc.communicate(timeout=20)
     finally:

@@ -202,7 +202,8 @@ def test_ctrl_c_still_writes_the_summary(nginx: NginxServer, tmp_path: Path) -> 
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
     args = [str(records), "-t", nginx.url, "-d", "60", "-n", "100000000", "--json", str(out)]
-    status, stdout = interrupt_run(args, after=1.5)
+    start = nginx.stub_status()["requests"]
+    status, stdout = interrupt_run(args, lambda: nginx.stub_status()["requests"] > start + 100)
     assert status == 130
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True

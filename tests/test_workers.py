@@ -68,7 +68,10 @@ def test_ctrl_c_reaches_every_process(nginx: NginxServer, tmp_path: Path) -> Non
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
     args = [str(records), "-t", nginx.url, "-c", "2", "-w", "2", "-d", "60", "-n", "100000000"]
-    status, _ = interrupt_run([*args, "--json", str(out), "-q"], after=2)
+    start = nginx.stub_status()["requests"]
+    status, _ = interrupt_run(
+        [*args, "--json", str(out), "-q"], lambda: nginx.stub_status()["requests"] > start + 100
+    )
     assert status == 130
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] > 0
