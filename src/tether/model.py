@@ -254,11 +254,6 @@ class Outcome:
     service: float = 0.0
     group: str = ""
 
-    @property
-    def ok_response(self) -> bool:
-        """True when a response arrived (whatever its status)."""
-        return self.error is None
-
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from tether.engine.client import REDIRECT_STATUSES, outcome_of
+from tether.engine.client import outcome_of
 from tether.engine.connection import Exchange
 from tether.engine.pacer import Pacer
 from tether.engine.request import Prepared
@@ -29,13 +29,16 @@ LATE_SLACK = 0.001
 class Flight:
     """One open-model request in flight: when it was due and when it actually went out."""
 
-    __slots__ = ("arrivals", "due", "prep", "sent")
+    __slots__ = ("arrivals", "deadline", "due", "prep", "sent")
 
-    def __init__(self, arrivals: Arrivals, prep: Prepared, due: float, sent: float) -> None:
+    def __init__(
+        self, arrivals: Arrivals, prep: Prepared, due: float, sent: float, deadline: float
+    ) -> None:
         self.arrivals = arrivals
         self.prep = prep
         self.due = due
         self.sent = sent
+        self.deadline = deadline  # covers a retry or redirects too
 
     def done(self, response: Exchange, error: RequestError | None) -> None:
         """The connection's callback."""
@@ -92,20 +95,19 @@ class Arrivals:
         if sent - due > LATE_SLACK and not counted:
             run.summary.late += 1
         self._inflight += 1
-        flight = Flight(self, prep, due, sent)
+        flight = Flight(self, prep, due, sent, run.client.deadline())
         conn = run.pool.take_idle(prep.key)
         if conn is None:
             run.spawn(self._slow(flight))
         else:
-            deadline = run.client.deadline()
-            conn.send(prep.head, prep.record.method, prep.need, deadline, flight.done)
+            conn.send(prep.head, prep.record.method, prep.need, flight.deadline, flight.done)
 
     def landed(self, flight: Flight, response: Exchange, error: RequestError | None) -> None:
         """A response (or error) came back for ``flight``."""
         run = self._run
         if run.over:
             return
-        if error is not None or (run.follow and response.status in REDIRECT_STATUSES):
+        if run.hands_over(response, error):
             run.spawn(self._resume(flight, None if error else response, error))
             return
         try:
@@ -126,7 +128,7 @@ class Arrivals:
         self, flight: Flight, response: Exchange | None, error: RequestError | None
     ) -> None:
         client = self._run.client
-        outcome = await client.complete(flight.prep, flight.due, client.deadline(), response, error)
+        outcome = await client.complete(flight.prep, flight.due, flight.deadline, response, error)
         outcome.service = time.perf_counter() - flight.sent
         self._deliver(outcome)
 

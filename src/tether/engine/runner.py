@@ -191,7 +191,7 @@ class Worker:
             return  # the run is over (Ctrl-C): what is still in flight is abandoned
         prep = self._prep
         assert prep is not None
-        if error is not None or (run.follow and response.status in REDIRECT_STATUSES):
+        if run.hands_over(response, error):
             run.spawn(self._resume(prep, None if error else response, error))
             return
         # Called from inside the parser's callbacks: an exception here would be taken for
@@ -234,6 +234,11 @@ class Run:
         self.follow = client.options.follow_redirects
         self._running = n
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def hands_over(self, response: Exchange, error: RequestError | None) -> bool:
+        """Whether a request needs the client's async path after its first exchange (a
+        retry, or a redirect to follow); the rest finish on the callback path."""
+        return error is not None or bool(self.follow and response.status in REDIRECT_STATUSES)
 
     def deliver(self, outcome: Outcome) -> None:
         """Check an outcome and count it."""
