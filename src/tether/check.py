@@ -25,11 +25,21 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome
+from tether.model import (
+    BodyExpect,
+    Expect,
+    HeaderExpect,
+    Mismatch,
+    Outcome,
+    head_lower,
+    header_key,
+    one_header,
+)
 
-__all__ = ["check"]
+__all__ = ["QuickCheck", "check", "quick_check"]
 
 ABSENT = "(absent)"
 _LIMIT = 200
@@ -68,6 +78,59 @@ def check(expect: Expect, outcome: Outcome) -> list[Mismatch]:
     if expect.body:
         found.extend(_body(expect.body, outcome))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class QuickCheck:
+    """An expectation compiled for the hot path: a status and header test on the response's
+    status and raw head, with nothing decoded and nothing built. It only ever says "meets
+    it" or "run :func:`check`", so a response it cannot vouch for is still checked in full
+    (and its mismatches described)."""
+
+    statuses: tuple[int, ...]
+    equals: tuple[tuple[bytes, bytes], ...]  # (header key, value)
+    absent: tuple[bytes, ...]
+
+    def passes(self, status: int, head: bytes) -> bool:
+        """True when the response surely meets the expectation; False: ask :func:`check`."""
+        if self.statuses and status not in self.statuses:
+            return False
+        if not (self.equals or self.absent):
+            return True
+        lower = head_lower(head)
+        if not lower:
+            return False
+        for key, value in self.equals:
+            if one_header(head, lower, key) != value:
+                return False
+        return all(one_header(head, lower, key) is None for key in self.absent)
+
+
+def quick_check(expect: Expect) -> QuickCheck | None:
+    """``expect`` compiled for :meth:`QuickCheck.passes`, or None when it has rules only
+    :func:`check` can judge (a body, a regex, a value Latin-1 cannot spell)."""
+    if expect.body:
+        return None
+    equals: list[tuple[bytes, bytes]] = []
+    absent: list[bytes] = []
+    for rule in expect.headers:
+        if rule.rule == "absent":
+            absent.append(header_key(rule.name))
+        elif rule.rule == "equals" and _plain_value(rule.value):
+            equals.append((header_key(rule.name), rule.value.encode("latin-1")))
+        else:
+            return None
+    return QuickCheck(expect.status, tuple(equals), tuple(absent))
+
+
+def _plain_value(value: str) -> bool:
+    # Headers decode as Latin-1 and strip whitespace: a value that cannot come out of that
+    # unchanged is left to the full check.
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return value == value.strip()
 
 
 def _status_mismatch(expected: tuple[int, ...], got: int) -> Mismatch:

@@ -123,6 +123,49 @@ def _fields_slowly(data: bytes) -> list[tuple[str, str]]:
         return fields
 
 
+class Unsure:
+    """What :func:`one_header` says when only a full parse of the head can tell."""
+
+
+UNSURE = Unsure()
+
+
+def header_key(name: str) -> bytes:
+    """What :func:`one_header` looks for: the name as it starts a line, lower-case."""
+    return b"\n" + name.lower().encode("latin-1") + b":"
+
+
+def head_lower(data: bytes) -> bytes:
+    """The final response head at the start of ``data``, lower-cased and ending with CRLF,
+    when it is the plain kind that :func:`one_header` can search: empty for anything else
+    (an interim 1xx response first, a line ended by a bare LF, blanks before a colon)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or data[9:10] == b"1":  # "HTTP/1.1 1xx"
+        return b""
+    lower = data[: end + 2].lower()
+    # A bare LF ends a line too, and "Name :" is a field to the full parse: leave both to it.
+    if lower.count(b"\n") != lower.count(b"\r\n") or b" :" in lower or b"\t:" in lower:
+        return b""
+    return lower
+
+
+def one_header(head: bytes, lower: bytes, key: bytes) -> bytes | Unsure | None:
+    """One header's value from a head's bytes, with no parse of the rest; ``lower`` is
+    :func:`head_lower` of it (not empty) and ``key`` is :func:`header_key` of the name.
+    None when the head has no such field; UNSURE when the field repeats or is folded over
+    lines (a full parse joins those). This runs for every response a header is checked on."""
+    at = lower.find(key)
+    if at < 0:
+        return None
+    if lower.find(key, at + 1) >= 0:
+        return UNSURE
+    start = at + len(key)
+    stop = lower.find(b"\r\n", start)
+    if lower[stop + 2 : stop + 3] in (b" ", b"\t"):
+        return UNSURE
+    return head[start:stop].strip(b" \t")
+
+
 class Headers(Mapping[str, str]):
     """Response headers, decoded only when first looked at: most responses are checked by
     their status and one header, or not at all. Built from the raw bytes of the response
@@ -131,34 +174,26 @@ class Headers(Mapping[str, str]):
     Names are lower-case; repeated headers are joined with ``", "``.
     """
 
-    __slots__ = ("_decoded", "_lower", "_plain", "head")
+    __slots__ = ("_decoded", "_lower", "head")
 
     def __init__(self, head: bytes = b"") -> None:
         self.head = head
         self._decoded: dict[str, str] | None = None
-        self._plain: bytes | None = None
-        self._lower = b""
+        self._lower: bytes | None = None
 
     def _lookup(self, name: str) -> str | Headers | None:
         """One header straight from the head's bytes, without parsing the rest: a checked
         response usually needs one. ``self`` when only a full parse can tell."""
         if self._decoded is not None:
             return self
+        if self._lower is None:
+            self._lower = head_lower(self.head)
         if not self._lower:
-            self._plain = plain_head(self.head)
-            if self._plain is None:
-                return self
-            self._lower = self._plain.lower()
-        key = b"\r\n" + name.encode("latin-1") + b":"
-        at = self._lower.find(key)
-        if at < 0:
-            return None
-        if self._lower.find(key, at + 1) >= 0:
-            return self  # repeated: joined by the full parse
-        assert self._plain is not None
-        start = at + len(key)
-        end = self._plain.find(b"\r\n", start)
-        return self._plain[start : end if end >= 0 else None].strip().decode("latin-1")
+            return self
+        found = one_header(self.head, self._lower, header_key(name))
+        if isinstance(found, Unsure):
+            return self
+        return None if found is None else found.decode("latin-1")
 
     def _map(self) -> dict[str, str]:
         if self._decoded is None:

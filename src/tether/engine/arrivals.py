@@ -12,7 +12,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from tether.engine.client import outcome_of
 from tether.engine.connection import Exchange
 from tether.engine.pacer import Pacer
 from tether.engine.request import Prepared
@@ -112,9 +111,8 @@ class Arrivals:
             return
         try:
             now = time.perf_counter()
-            outcome = outcome_of(flight.prep, response, now - flight.due)
-            outcome.service = now - flight.sent
-            self._deliver(outcome)
+            run.finish(flight.prep, response, now - flight.due, now - flight.sent)
+            self._next()
         except BaseException as exc:
             run.fail(exc)
 
@@ -133,8 +131,12 @@ class Arrivals:
         self._deliver(outcome)
 
     def _deliver(self, outcome: Outcome) -> None:
-        self._inflight -= 1
         self._run.deliver(outcome)
+        self._next()
+
+    def _next(self) -> None:
+        """One request is done: send the longest-waiting one, if any."""
+        self._inflight -= 1
         if self._waiting and not self._run.over:
             prep, due = self._waiting.popleft()
             self._send(prep, due, counted=True)  # counted as late when it had to wait

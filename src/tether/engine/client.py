@@ -12,6 +12,7 @@ import asyncio
 import time
 from types import TracebackType
 
+from tether.check import quick_check
 from tether.engine.connection import Connection, Exchange
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
@@ -82,7 +83,8 @@ class Client:
         head = self._encode(record.method, url, record.headers, record.body)
         need = record.expect.body_need
         group = group_key(record.method, url.target, record.tag)
-        return Prepared(record, url, str(url), self.pool.key_of(url), head, need, group)
+        key = self.pool.key_of(url)
+        return Prepared(record, url, str(url), key, head, need, group, quick_check(record.expect))
 
     def deadline(self) -> float:
         """The loop-clock deadline of a request starting now (0: none)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from tether.check import QuickCheck
 from tether.errors import InputError
 from tether.model import BodyNeed, Record
 
@@ -125,3 +126,4 @@ class Prepared:
     head: bytes
     need: BodyNeed
     group: str
+    quick: QuickCheck | None  # its expectation compiled for the hot path, when it can be

@@ -197,7 +197,8 @@ class Worker:
         # Called from inside the parser's callbacks: an exception here would be taken for
         # the server's fault, so it ends the run instead.
         try:
-            run.deliver(outcome_of(prep, response, time.perf_counter() - self._started))
+            latency = time.perf_counter() - self._started
+            run.finish(prep, response, latency, latency)
             self.next()
         except BaseException as exc:
             run.fail(exc)
@@ -239,6 +240,20 @@ class Run:
         """Whether a request needs the client's async path after its first exchange (a
         retry, or a redirect to follow); the rest finish on the callback path."""
         return error is not None or bool(self.follow and response.status in REDIRECT_STATUSES)
+
+    def finish(self, prep: Prepared, response: Exchange, latency: float, service: float) -> None:
+        """Count a request that took one plain exchange. When its compiled check vouches
+        for the response and nobody wants the outcome, the counts go straight into the
+        summary; anything else is built into an outcome and checked in full."""
+        quick = prep.quick
+        if quick is not None and self.sink is None and quick.passes(response.status, response.head):
+            self.summary.add_ok(
+                prep.group, response.status, latency, service, response.reused, response.truncated
+            )
+            return
+        outcome = outcome_of(prep, response, latency)
+        outcome.service = service
+        self.deliver(outcome)
 
     def deliver(self, outcome: Outcome) -> None:
         """Check an outcome and count it."""

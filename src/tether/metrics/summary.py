@@ -82,6 +82,33 @@ class Summary:
             group.ok += 1
             self.ok += 1
 
+    def add_ok(
+        self,
+        group_key: str,
+        status: int,
+        latency: float,
+        service: float,
+        reused: bool,
+        truncated: bool,
+    ) -> None:
+        """Count a response that met its expectation, with no outcome built: what
+        :meth:`add` does for one, in fewer steps (this is most requests of a run)."""
+        self.requests += 1
+        self.ok += 1
+        self.reused += reused
+        self.undrained_responses += truncated
+        self.status[status] += 1
+        group = self.groups.get(group_key)
+        group.requests += 1
+        group.ok += 1
+        group.pending.append(latency)
+        pending = self.pending
+        pending.append(latency)
+        if self.service is not None:
+            self.pending_service.append(service)
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+
     def flush(self) -> None:
         """Move buffered latencies into the histogram, in one numpy batch."""
         self.latency.record_seconds(self.pending)
