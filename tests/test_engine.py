@@ -199,6 +199,39 @@ def test_total_timeout_while_body_trickles() -> None:
     assert "not complete within 0.5s" in (outcomes[0].error or "")
 
 
+def trickle_body(pieces: int) -> Handler:
+    """Headers at once, then a body of ``pieces`` bytes, one every 0.1 s."""
+
+    async def respond(reader: Reader, writer: Writer, conn: ConnInfo, n: int) -> bool:
+        writer.write(response(200, b"", [("Content-Length", str(pieces))]))
+        for _ in range(pieces):
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(b"x")
+        await writer.drain()
+        return True
+
+    return respond
+
+
+def test_header_timeout_ends_when_the_headers_are_in() -> None:
+    options = ClientOptions(response_header_timeout=0.3, drain_timeout=0)
+    with ThreadServer(serve_each(trickle_body(8))) as srv:
+        outcomes, client = fetch_all(srv.url, [get()], options)
+    assert outcomes[0].error is None and outcomes[0].body_size == 8
+    assert outcomes[0].latency >= 0.8
+    assert client.ledger.closed_undrained == 0
+
+
+def test_a_body_slower_than_the_drain_timeout_is_closed_undrained() -> None:
+    options = ClientOptions(response_header_timeout=5, drain_timeout=0.3)
+    with ThreadServer(serve_each(trickle_body(30))) as srv:
+        outcomes, client = fetch_all(srv.url, [get()], options)
+    assert outcomes[0].error is None and outcomes[0].body_truncated
+    assert 0.3 <= outcomes[0].latency < 2.5
+    assert client.ledger.closed_undrained == 1
+
+
 BIG = 50 * 1024 * 1024
 
 

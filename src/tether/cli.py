@@ -22,7 +22,6 @@ import click
 
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import parse_rate
-from tether.engine.processes import run_processes
 from tether.engine.request import split_url
 from tether.engine.runner import RunOptions, run, validate
 from tether.errors import InputError
@@ -262,6 +261,9 @@ def execute(records: str, opts: dict[str, Any]) -> int:
             raise InputError("--results is written by one process: not with --workers")
         if opts["strict"]:
             validate(file_source(records))
+        # Imported here: multiprocessing adds to every start, and most runs are one process.
+        from tether.engine.processes import run_processes
+
         summary = run_processes(records, run_opts, client_options(opts), opts["workers"])
         return report(summary, opts)
     with _results_sink(opts["results"]) as sink:

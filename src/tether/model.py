@@ -135,16 +135,23 @@ def header_key(name: str) -> bytes:
     return b"\n" + name.lower().encode("latin-1") + b":"
 
 
-def head_lower(data: bytes) -> bytes:
+def head_lower(data: bytes, parsed: bool = False) -> bytes:
     """The final response head at the start of ``data``, lower-cased and ending with CRLF,
-    when it is the plain kind that :func:`one_header` can search: empty for anything else
-    (an interim 1xx response first, a line ended by a bare LF, blanks before a colon)."""
+    when it is the plain kind that :func:`one_header` can search: CRLF line ends only, no
+    line folded onto the next, no blank before a colon. Empty for anything else, and for an
+    interim 1xx response first: leave those to the full parse.
+
+    ``parsed`` says the head has passed a parser that refuses what is not plain (llhttp
+    does; see :data:`tether.engine.connection.STRICT_HEADS`), so that need not be searched
+    for: this runs for every response a header is checked on."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or data[9:10] == b"1":  # "HTTP/1.1 1xx"
         return b""
     lower = data[: end + 2].lower()
-    # A bare LF ends a line too, and "Name :" is a field to the full parse: leave both to it.
-    if lower.count(b"\n") != lower.count(b"\r\n") or b" :" in lower or b"\t:" in lower:
+    if parsed:
+        return lower
+    bare_lf = lower.count(b"\n") != lower.count(b"\r\n")
+    if bare_lf or b"\n " in lower or b"\n\t" in lower or b" :" in lower or b"\t:" in lower:
         return b""
     return lower
 
@@ -152,18 +159,15 @@ def head_lower(data: bytes) -> bytes:
 def one_header(head: bytes, lower: bytes, key: bytes) -> bytes | Unsure | None:
     """One header's value from a head's bytes, with no parse of the rest; ``lower`` is
     :func:`head_lower` of it (not empty) and ``key`` is :func:`header_key` of the name.
-    None when the head has no such field; UNSURE when the field repeats or is folded over
-    lines (a full parse joins those). This runs for every response a header is checked on."""
+    None when the head has no such field; UNSURE when the field repeats (a full parse joins
+    the values)."""
     at = lower.find(key)
     if at < 0:
         return None
     if lower.find(key, at + 1) >= 0:
         return UNSURE
     start = at + len(key)
-    stop = lower.find(b"\r\n", start)
-    if lower[stop + 2 : stop + 3] in (b" ", b"\t"):
-        return UNSURE
-    return head[start:stop].strip(b" \t")
+    return head[start : lower.find(b"\r\n", start)].strip(b" \t")
 
 
 class Headers(Mapping[str, str]):

@@ -13,7 +13,7 @@ import time
 from types import TracebackType
 
 from tether.check import quick_check
-from tether.engine.connection import Connection, Exchange
+from tether.engine.connection import STRICT_HEADS, Connection, Exchange
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
@@ -84,7 +84,9 @@ class Client:
         need = record.expect.body_need
         group = group_key(record.method, url.target, record.tag)
         key = self.pool.key_of(url)
-        return Prepared(record, url, str(url), key, head, need, group, quick_check(record.expect))
+        return Prepared(
+            record, url, str(url), key, head, need, group, quick_check(record.expect, STRICT_HEADS)
+        )
 
     def deadline(self) -> float:
         """The loop-clock deadline of a request starting now (0: none)."""

@@ -61,6 +61,31 @@ Done = Callable[["Exchange", "RequestError | None"], None]
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+def _refuses_every(heads: tuple[bytes, ...]) -> bool:
+    class _Quiet:
+        pass
+
+    for head in heads:
+        try:
+            httptools.HttpResponseParser(_Quiet()).feed_data(head)
+        except httptools.HttpParserError:
+            continue
+        return False
+    return True
+
+
+STRICT_HEADS = _refuses_every(
+    (
+        b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",  # a bare LF
+        b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",  # a folded line
+        b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n",  # a blank before the colon
+    )
+)
+"""Whether the parser refuses heads that are not plain, so every head a response is
+checked on is plain (see :func:`tether.model.head_lower`). llhttp 9 does; asked of the
+parser itself, once, rather than assumed from its version."""
+
+
 class Exchange:
     """One request in flight on a connection and, once reported, its response as read off
     the wire (one hop: redirects and retries are the client's)."""
@@ -95,7 +120,7 @@ class Exchange:
         self.method = method
         self.done: Done | None = done
         self.deadline = deadline  # the whole request's, on the loop's clock; 0 = none
-        self.due = 0.0  # when the current phase runs out (the pool's ticker checks it)
+        self.due = deadline  # when the current phase runs out (the pool's ticker checks it)
         self.phase = "total"
         self.status = 0
         self.head = b""  # the bytes the head came in (and maybe the body's first bytes)
@@ -216,7 +241,7 @@ class Connection(asyncio.Protocol):
         self.state = State.ACTIVE
         self.requests += 1
         self._ex = ex
-        if self.timed:
+        if self._header_timeout:
             ex.set_phase(self._loop.time(), self._header_timeout, "header")
         t.write(request)
 
@@ -273,6 +298,8 @@ class Connection(asyncio.Protocol):
         if self._fresh_parser:
             self._parser = httptools.HttpResponseParser(self)
             self._fresh_parser = False
+        if ex.headers_done and ex.done is not None and ex.phase != "drain":
+            self._body_goes_on(ex)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost decides what the EOF meant
@@ -302,8 +329,6 @@ class Connection(asyncio.Protocol):
         elif ex.method == "HEAD" or status in _NO_BODY_STATUSES:
             self._fresh_parser = True
             self._complete(ex)
-        elif self._drain_timeout:
-            ex.set_phase(self._loop.time(), self._drain_timeout, "drain")
 
     def on_body(self, body: bytes) -> None:
         ex = self._ex
@@ -342,6 +367,15 @@ class Connection(asyncio.Protocol):
         else:
             self.close(CloseReason.KEEP_ALIVE_OFF)
         ex.finish()
+
+    def _body_goes_on(self, ex: Exchange) -> None:
+        """The body runs on past the read its headers came in: from now on it has the drain
+        timeout to end, and the header timeout no longer applies. (Set here, not when the
+        headers are complete, because most bodies end in the same read: no clock read.)"""
+        if self._drain_timeout:
+            ex.set_phase(self._loop.time(), self._drain_timeout, "drain")
+        elif ex.phase == "header":
+            ex.set_phase(0.0, 0.0, "total")
 
     def _undrained(self, ex: Exchange) -> None:
         """Stop reading a body that is too big or too slow: the response stands, the
