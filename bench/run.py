@@ -238,8 +238,8 @@ def closed_table(tools: list[str], records: Path, url: str, rounds: int, secs: i
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in (1, 50):
-        ours = statistics.median(s.rps for s in samples[("tether", c)])
-        two = statistics.median(s.rps for s in samples.get(("tether -w2", c), [])) if c > 1 else 0
+        ours = samples[("tether", c)]
+        two = samples.get(("tether -w2", c), [])
         for tool in tools:
             runs = samples.get((tool, c))
             if not runs:
@@ -247,12 +247,18 @@ def closed_table(tools: list[str], records: Path, url: str, rounds: int, secs: i
             rps = statistics.median(s.rps for s in runs)
             cpu = statistics.median(s.cpu_s / max(s.requests, 1) * 1e6 for s in runs)
             accepts = statistics.median(s.accepts for s in runs)
-            vs_two = f"{two / rps:.2f}" if two else "-"
+            vs_two = f"{paired_ratio(two, runs):.2f}" if two else "-"
             lines.append(
-                f"| {tool} | {c} | {rps:,.0f} | {ours / rps:.2f} | {vs_two} | {cpu:.1f} us | "
-                f"{accepts:,.0f} |"
+                f"| {tool} | {c} | {rps:,.0f} | {paired_ratio(ours, runs):.2f} | {vs_two} | "
+                f"{cpu:.1f} us | {accepts:,.0f} |"
             )
     return "\n".join(lines)
+
+
+def paired_ratio(ours: list[Sample], theirs: list[Sample]) -> float:
+    """The median of the per-round ratios: two tools measured in the same round shared the
+    machine's mood, so a slow round slows both and leaves their ratio alone."""
+    return statistics.median(a.rps / b.rps for a, b in zip(ours, theirs, strict=True))
 
 
 def rate_table(records: Path, url: str, secs: int) -> str:
@@ -340,7 +346,7 @@ def write_records(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rss", default="100000,1000000,10000000", help="request counts")
     parser.add_argument("--output", help="also write the report here (markdown)")
@@ -378,8 +384,9 @@ REPORT = """# tether benchmark
 {date}, {machine}.
 One nginx worker on loopback (stub_status on, a 6-byte body, keep-alive), every tool in turn,
 {rounds} rounds of {seconds} s each; medians. tether runs with its checks on (status and a
-header per response), its connection ledger and its histograms. Ratios above 1 mean tether is
-faster. The machine is shared: compare figures within this run only.
+header per response), its connection ledger and its histograms. A ratio is the median of the
+ratios within each round (tools run back to back in a round share the machine's load); above
+1 means tether is faster. The machine is shared: compare figures within this run only.
 
 ## Closed model: N connections, each sending when its last response is in
 
