@@ -30,6 +30,7 @@ from tether.metrics.summary import Summary
 from tether.records import file_source
 from tether.report import json_report
 from tether.report.results import ResultsWriter
+from tether.watch import parse_source
 
 
 class ExitStatus(IntEnum):
@@ -117,6 +118,22 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (
         ("--max-connections",),
         {"type": click.IntRange(min=0), "help": "Gate: most connections opened."},
+    ),
+    (
+        ("--watch",),
+        {
+            "multiple": True,
+            "metavar": "SPEC",
+            "help": "Watch the server: port:N, nginx:URL, pprof:URL or prom:URL#metric.",
+        },
+    ),
+    (
+        ("--watch-interval",),
+        {"type": SECONDS, "default": 0.5, "help": "Seconds between watch samples."},
+    ),
+    (
+        ("--fail-on-leak",),
+        {"is_flag": True, "help": "Gate: fail when a watched server's connections pile up."},
     ),
     (
         ("--leak",),
@@ -255,10 +272,16 @@ def execute(records: str, opts: dict[str, Any]) -> int:
         strict=opts["strict"],
         rate=pacer,
         max_inflight=opts["max_inflight"],
+        watch=tuple(parse_source(spec) for spec in opts["watch"]),
+        watch_interval=opts["watch_interval"] or 0.5,
     )
+    if opts["fail_on_leak"] and not run_opts.watch:
+        raise InputError("--fail-on-leak needs a server to watch: give --watch")
     if opts["workers"] > 1:
         if opts["results"]:
             raise InputError("--results is written by one process: not with --workers")
+        if run_opts.watch:
+            raise InputError("--watch samples from one process: not with --workers")
         if opts["strict"]:
             validate(file_source(records))
         # Imported here: multiprocessing adds to every start, and most runs are one process.
@@ -276,7 +299,8 @@ def execute(records: str, opts: dict[str, Any]) -> int:
 def report(summary: Summary, opts: dict[str, Any]) -> int:
     """Print and write the summary; return the exit status it calls for."""
     doc = summary.to_dict()
-    gate_failures = failures(Gates(opts["min_reuse"], opts["max_connections"]), doc)
+    gates = Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"])
+    gate_failures = failures(gates, doc)
     doc["gate_failures"] = gate_failures
     if not opts["quiet"]:
         # With the JSON on stdout, the text goes to stderr so the two never mix.

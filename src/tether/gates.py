@@ -11,11 +11,13 @@ class Gates:
     """Limits a run must stay within. ``None`` leaves a gate off.
 
     ``min_reuse`` is the fraction of requests that went out on an already-used connection
-    (a sequential run of N requests on one connection reaches (N-1)/N).
+    (a sequential run of N requests on one connection reaches (N-1)/N). ``fail_on_leak``
+    fails the run on any leak verdict of the watch (see :mod:`tether.watch.verdict`).
     """
 
     min_reuse: float | None = None
     max_connections: int | None = None
+    fail_on_leak: bool = False
 
 
 def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
@@ -36,6 +38,8 @@ def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
             f"{_connections(conns['opened'])} opened for {requests:,} requests, "
             f"more than the allowed {gates.max_connections:,}"
         )
+    if gates.fail_on_leak and doc.get("watch"):
+        found.extend(doc["watch"]["leak_verdicts"])
     return found
 
 

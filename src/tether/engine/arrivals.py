@@ -94,6 +94,8 @@ class Arrivals:
         if sent - due > LATE_SLACK and not counted:
             run.summary.late += 1
         self._inflight += 1
+        if self._inflight > run.summary.peak_inflight:
+            run.summary.peak_inflight = self._inflight
         flight = Flight(self, prep, due, sent, run.client.deadline())
         conn = run.pool.take_idle(prep.key)
         if conn is None:

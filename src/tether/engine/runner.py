@@ -30,6 +30,8 @@ from tether.errors import InputError, RecordError, RequestError
 from tether.metrics.histogram import Histogram, preload_numpy
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
+from tether.watch import Source
+from tether.watch.sampler import Watcher, conclude
 
 RecordSource = Callable[[], Iterable[Record | RecordError]]
 """Opens the records afresh each time it is called (a second call cycles them)."""
@@ -62,6 +64,8 @@ class RunOptions:
     rate: Pacer | None = None
     max_inflight: int = 1000
     share: tuple[int, int] = (0, 1)
+    watch: tuple[Source, ...] = ()
+    watch_interval: float = 0.5
 
 
 class Feed:
@@ -332,14 +336,31 @@ async def run_async(
         summary.rate_target = run.rate.mean_rate
     client = Client(options, target=run.target, ledger=summary.ledger)
     feed = Feed(source, client.prepare, summary, run.requests, run.share)
+    watcher = (
+        Watcher(run.watch, run.watch_interval, lambda: summary.requests) if run.watch else None
+    )
+    if watcher is not None:
+        await watcher.start()
     started = time.perf_counter()
     try:
         workers = 1 if run.rate is not None else run.concurrency
         await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
+        if watcher is not None:
+            await _conclude_watch(watcher, summary, run)
         await client.aclose()
     return summary
+
+
+async def _conclude_watch(watcher: Watcher, summary: Summary, run: RunOptions) -> None:
+    """The last sample, taken before the run's pool closes what the run left open."""
+    await watcher.stop()
+    concurrency = summary.peak_inflight if run.rate is not None else run.concurrency
+    led = summary.ledger
+    summary.watch = conclude(
+        watcher, summary.requests, max(concurrency, 1), led.opened, led.connect_failed
+    )
 
 
 async def _drive(state: Run, run: RunOptions, handle_sigint: bool) -> None:

@@ -52,7 +52,9 @@ class Summary:
     groups: Groups = field(default_factory=Groups)
     interrupted: bool = False
     concurrency: int = 1
+    peak_inflight: int = 0  # open model: the most requests in flight at once
     target: str | None = None
+    watch: dict[str, Any] | None = None  # the server side, when watched (tether.watch)
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result."""
@@ -203,9 +205,11 @@ class Summary:
             "redirects_followed": self.redirects,
             "undrained_responses": self.undrained_responses,
             "concurrency": self.concurrency,
+            "peak_inflight": self.peak_inflight,
             "target": self.target,
             "interrupted": self.interrupted,
             "groups": self.groups.to_list(),
+            "watch": self.watch,
         }
 
     def _connections(self) -> dict[str, Any]:
@@ -236,6 +240,7 @@ _COUNTS = (
     "input_errors",
     "late",
     "concurrency",
+    "peak_inflight",
 )
 _EXAMPLES = ("mismatch_examples", "error_examples", "input_error_examples")
 

@@ -24,6 +24,8 @@ def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> Rende
         parts.append(_errors(doc))
     if doc["input_errors"]:
         parts.append(_input_errors(doc))
+    if doc.get("watch"):
+        parts.append(_watch(doc["watch"]))
     parts.append(_verdict(doc, gate_failures or []))
     return Group(*parts)
 
@@ -87,6 +89,27 @@ def _connections(doc: dict[str, Any], grid: Table) -> None:
         grid.add_row("", f"failed to connect {_bad(c['connect_failed'])}")
     if c["closed"]:
         grid.add_row("", "closed: " + ", ".join(f"{k} {n:,}" for k, n in c["closed"].items()))
+
+
+def _watch(watch: dict[str, Any]) -> Text:
+    out = Text(f"server (watched every {watch['interval_s']:g} s)\n", style="bold")
+    for source in watch["sources"]:
+        out.append(f"  {source['source']}", style="bold")
+        out.append(f"   {source['samples']:,} samples")
+        if source["errors"]:
+            out.append(f"   {source['errors']:,} failed: {source['last_error']}", style="red")
+        out.append("\n")
+        for name, fig in source["figures"].items():
+            first = "-" if fig["first"] is None else f"{fig['first']:,.0f}"
+            out.append(
+                f"      {name:<12} first {first:>8}   peak {fig['peak']:>8,.0f}   "
+                f"last {fig['last']:>8,.0f}\n"
+            )
+    for sentence in watch["cross_checks"]:
+        out.append(f"  {sentence}\n")
+    for sentence in watch["leak_verdicts"]:
+        out.append(f"  leak: {sentence}\n", style="red bold")
+    return out
 
 
 SHOWN_GROUPS = 10
