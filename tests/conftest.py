@@ -12,6 +12,8 @@ import pytest
 from servers import NginxFactory, NginxServer, require_nginx, start_nginx
 from tether.demo.server import serve_in_thread
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxFactory]:

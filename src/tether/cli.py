@@ -347,6 +347,89 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+@cli.command(
+    "audit", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option("--json", "json_path", metavar="PATH", help="Write the audit as JSON ('-': stdout).")
+@click.option("--quiet", "-q", is_flag=True, help="No text report.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def audit_command(json_path: str | None, quiet: bool, command: tuple[str, ...]) -> None:
+    """Run COMMAND (a Python program: tether audit -- python script.py) and report the HTTP
+    connections it opened and the requests it sent over them, per host and port.
+
+    Exits with the program's status when it failed; else 3 when connections were not reused."""
+    raise SystemExit(audit(list(command), json_path, quiet))
+
+
+def audit(command: list[str], json_path: str | None, quiet: bool) -> int:
+    """Run the audited program, report, and decide the exit status."""
+    from tether.audit.runner import run_audited
+
+    try:
+        result = run_audited(command)
+    except FileNotFoundError:
+        raise InputError(f"command not found: {command[0]!r}") from None
+    doc = result.to_dict()
+    if not quiet:
+        from rich.console import Console
+
+        from tether.report import audit_text
+
+        Console(stderr=json_path == "-").print(audit_text.render(doc))
+    if json_path:
+        json_report.write(doc, json_path)
+    if result.exit_code:
+        return result.exit_code
+    return ExitStatus.GATE if doc["verdicts"] else ExitStatus.OK
+
+
+@cli.command("doctor")
+@click.argument("url")
+@click.option(
+    "--json", "json_path", metavar="PATH", help="Write the findings as JSON ('-': stdout)."
+)
+@click.option(
+    "--max-requests",
+    type=POSITIVE,
+    default=1000,
+    show_default=True,
+    help="Requests to send on one connection, at most, to find the server's limit.",
+)
+@click.option(
+    "--max-idle-wait",
+    type=SECONDS,
+    default=100.0,
+    show_default=True,
+    help="Seconds to wait, at most, for the server to close an idle connection.",
+)
+def doctor_command(
+    url: str, json_path: str | None, max_requests: int, max_idle_wait: float
+) -> None:
+    """Measure how the server at URL treats keep-alive connections, and what follows for a
+    client's settings."""
+    raise SystemExit(doctor(url, json_path, max_requests, max_idle_wait))
+
+
+def doctor(url: str, json_path: str | None, max_requests: int, max_idle_wait: float) -> int:
+    """Examine, explain, and decide the exit status (1 when the server could not be asked)."""
+    import asyncio
+
+    from tether.doctor.explain import report
+    from tether.doctor.measure import examine
+
+    split_url(url)
+    doc = report(asyncio.run(examine(url, max_requests, max_idle_wait)))
+    if json_path != "-":
+        from rich.console import Console
+
+        from tether.report import doctor_text
+
+        Console().print(doctor_text.render(doc))
+    if json_path:
+        json_report.write(doc, json_path)
+    return ExitStatus.FAILED if doc["error"] else ExitStatus.OK
+
+
 @cli.command("demo")
 @click.option("--records", "records_path", help="Records to replay [default: the bundled ones].")
 def demo_command(records_path: str | None) -> None:

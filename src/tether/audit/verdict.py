@@ -1,0 +1,80 @@
+"""What a program's connection counts mean. Pure: counts in, rows and sentences out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tether.audit.probe import Counts
+
+__all__ = ["diff", "merge", "rows", "verdict"]
+
+NOT_REUSED_BELOW = 2.0
+"""Requests per connection under which connections are not being reused (from 10 requests)."""
+
+
+def merge(parts: Iterable[Counts]) -> Counts:
+    """Counts of several processes added up per (host, port) (peaks too: an upper bound)."""
+    total: Counts = {}
+    for part in parts:
+        for key, entry in part.items():
+            into = total.setdefault(key, dict.fromkeys(entry, 0))
+            for name, value in entry.items():
+                into[name] = into.get(name, 0) + value
+    return total
+
+
+def diff(after: Counts, before: Counts) -> Counts:
+    """What happened between two snapshots of the same process (peaks: the later one's)."""
+    found: Counts = {}
+    for key, entry in after.items():
+        old = before.get(key, {})
+        delta = {name: value - old.get(name, 0) for name, value in entry.items()}
+        delta["peak_open"] = entry["peak_open"]
+        delta["open_now"] = entry["open_now"]
+        if delta["opened"] or delta["requests"]:
+            found[key] = delta
+    return found
+
+
+def verdict(key: str, entry: dict[str, int]) -> str | None:
+    """One sentence when the connections to ``key`` were not reused as a pooled client
+    reuses them; None when they were (or too few requests were made to tell)."""
+    opened, requests, peak = entry["opened"], entry["requests"], entry["peak_open"]
+    if requests < 10 or not opened:
+        return None
+    per = requests / opened
+    if per < NOT_REUSED_BELOW:
+        return (
+            f"{key}: {requests:,} requests over {opened:,} connections ({per:.1f} per "
+            "connection): connections are not being reused. Use one Session or Client for "
+            "all requests, and read every response to its end or close it"
+        )
+    churn = opened - peak
+    if churn > max(5, requests // 20):
+        return (
+            f"{key}: {opened:,} connections opened but at most {peak:,} open at once: "
+            f"{churn:,} were closed and replaced. A pool smaller than the threads using it "
+            "discards connections (urllib3: 'Connection pool is full'); or the server closes "
+            "them (tether doctor tells)"
+        )
+    return None
+
+
+def rows(counts: Counts) -> list[dict[str, Any]]:
+    """One row per (host, port), busiest first, with its verdict (None when fine)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1]["requests"], item[0]))
+    return [
+        {
+            "peer": key,
+            "connections": entry["opened"],
+            "requests": entry["requests"],
+            "requests_per_connection": round(entry["requests"] / entry["opened"], 2)
+            if entry["opened"]
+            else 0.0,
+            "peak_open": entry["peak_open"],
+            "open_at_end": entry["open_now"],
+            "verdict": verdict(key, entry),
+        }
+        for key, entry in ranked
+    ]

@@ -1,0 +1,80 @@
+"""tether doctor reads back nginx's keep-alive settings as configured, and tells servers that
+close after errors or never keep connections alive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from servers import ConnInfo, NginxFactory, ThreadServer, read_request, response
+from tether.cli import main
+from tether.doctor.explain import advice
+from tether.doctor.measure import Findings
+
+
+def doctor(tmp_path: Path, url: str, *more: str) -> tuple[int, dict[str, object]]:
+    out = tmp_path / "doctor.json"
+    code = main(["doctor", url, "--json", str(out), *more])
+    return code, json.loads(out.read_text())
+
+
+def test_nginx_settings_are_measured(nginx_factory: NginxFactory, tmp_path: Path) -> None:
+    server = nginx_factory(
+        server="keepalive_requests 10; keepalive_timeout 1s;",
+        locations="location /tether-doctor- { return 404; }",  # "/" answers any other path
+    )
+    code, doc = doctor(tmp_path, f"{server.url}/", "--max-idle-wait", "10")
+    assert code == 0 and doc["keep_alive"] is True
+    assert doc["requests_per_connection"] == 10 and doc["request_limit_reached"] is False
+    assert isinstance(doc["idle_timeout_s"], float) and 0.9 <= doc["idle_timeout_s"] <= 2.5
+    assert doc["error_status"] == 404 and doc["closes_after_error"] is False
+    said = " ".join(str(s) for s in doc["advice"])  # type: ignore[attr-defined]
+    assert "closes a connection after 10 requests" in said
+    assert "Set the client's idle timeout below that" in said
+
+
+def test_a_limit_beyond_the_servers_is_said(nginx_factory: NginxFactory, tmp_path: Path) -> None:
+    server = nginx_factory(server="keepalive_requests 1000; keepalive_timeout 30s;")
+    code, doc = doctor(tmp_path, f"{server.url}/", "--max-requests", "20", "--max-idle-wait", "0.3")
+    assert (
+        code == 0 and doc["requests_per_connection"] == 20 and doc["request_limit_reached"] is True
+    )
+    assert doc["idle_timeout_s"] is None and doc["idle_wait_s"] == 0.3
+
+
+def test_no_keep_alive(nginx_factory: NginxFactory, tmp_path: Path) -> None:
+    server = nginx_factory(server="keepalive_timeout 0;")
+    code, doc = doctor(tmp_path, f"{server.url}/")
+    assert code == 0 and doc["keep_alive"] is False
+    assert "closes every connection after one response" in str(doc["advice"])
+
+
+def test_a_server_that_closes_after_an_error(tmp_path: Path) -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (req := await read_request(reader)) is not None:
+            if req.target == "/":
+                writer.write(response(200, b"ok"))
+                continue
+            writer.write(response(404, b"no", [("Connection", "close")]))
+            await writer.drain()
+            return
+
+    with ThreadServer(handler) as server:
+        code, doc = doctor(
+            tmp_path, f"{server.url}/", "--max-requests", "5", "--max-idle-wait", "0.2"
+        )
+    assert code == 0 and doc["error_status"] == 404 and doc["closes_after_error"] is True
+    assert "closes the connection after an error response (404)" in str(doc["advice"])
+
+
+def test_an_unreachable_server_fails_plainly(tmp_path: Path) -> None:
+    code, doc = doctor(tmp_path, "http://127.0.0.1:1/")
+    assert code == 1 and "could not be asked" in str(doc["advice"])
+
+
+def test_advice_for_a_long_idle_timeout() -> None:
+    found = Findings("http://h/", status=200, keep_alive=True, idle_timeout_s=75.0)
+    assert "below that (about 74 s" in advice(found)[1]
