@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from servers import NginxFactory, NginxServer, require_nginx, start_nginx
+from servers import NginxFactory, NginxServer, go_pprof_server, require_nginx, start_nginx
 from tether.demo.server import serve_in_thread
 
 pytest_plugins = ["pytester"]
@@ -37,6 +37,13 @@ def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxFac
     yield factory
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def go_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Go net/http server with net/http/pprof on 127.0.0.1; its URL."""
+    with go_pprof_server(tmp_path_factory.mktemp("go")) as url:
+        yield url
 
 
 @pytest.fixture

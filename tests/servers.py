@@ -27,7 +27,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -448,6 +448,32 @@ def require_nginx(finder: Callable[[], str | None] = find_nginx) -> str:
             pytest.fail("nginx not installed, and CI must not skip the nginx tests", pytrace=False)
         pytest.skip("nginx not installed")
     return path
+
+
+GO_PPROF_SERVER = Path(__file__).parent / "go" / "pprofserver.go"
+
+
+@contextlib.contextmanager
+def go_pprof_server(build_dir: Path) -> Iterator[str]:
+    """Build and start the Go net/http server with pprof (see ``go/pprofserver.go``); yield
+    its URL; stop it by its PID. Skips without Go (fails under CI, as nginx does)."""
+    go = shutil.which("go")
+    if go is None:
+        if os.environ.get("CI"):
+            pytest.fail("Go not installed, and CI must not skip the Go tests", pytrace=False)
+        pytest.skip("Go not installed (Debian: golang-go)")
+    binary = build_dir / "pprofserver"
+    env = {**os.environ, "GO111MODULE": "off", "GOCACHE": str(build_dir / "cache")}
+    env["GOPATH"] = str(build_dir / "gopath")
+    build = [go, "build", "-o", str(binary), str(GO_PPROF_SERVER)]
+    subprocess.run(build, env=env, check=True, capture_output=True, timeout=600)
+    proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield f"http://{proc.stdout.readline().strip()}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def free_port() -> int:

@@ -114,6 +114,25 @@ GOROUTINES = """goroutine profile: total 8
 """
 
 
+def test_pprof_parses_a_real_go_server(go_server: str) -> None:
+    with urllib.request.urlopen(f"{go_server}/debug/pprof/goroutine?debug=1") as page:
+        figures = pprof.parse(page.read().decode())
+    assert figures["serving"] >= 1  # this request's own connection
+    assert figures["goroutines"] > figures["serving"]  # main, the listener, ...
+
+
+def test_a_leak_shows_in_a_go_servers_goroutines(go_server: str, tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/", "expect": {"status": 200}}\n')
+    out = tmp_path / "summary.json"
+    watch = f"pprof:{go_server}/debug/pprof/goroutine?debug=1"
+    args = ["run", str(records), "-t", go_server, "-n", "200", "-q", "--json", str(out)]
+    assert main([*args, "--leak", "--watch", watch, "--watch-interval", "0.1"]) == 0
+    verdicts = json.loads(out.read_text())["watch"]["leak_verdicts"]
+    assert len(verdicts) == 1 and "goroutines serving HTTP connections grew from" in verdicts[0]
+    assert main([*args, "-c", "2", "--watch", watch, "--fail-on-leak"]) == 0
+
+
 def test_pprof_counts_goroutines_serving_connections() -> None:
     assert pprof.parse(GOROUTINES) == {"goroutines": 8, "serving": 4}  # 3 idle + this one
     with pytest.raises(ValueError, match="not a goroutine profile"):
