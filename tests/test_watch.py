@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+import tether
 from servers import NginxServer
 from tether.cli import main
 from tether.errors import InputError
+from tether.model import Record
 from tether.watch import nginx as stub_status
 from tether.watch import parse_source, port, pprof, prom
 from tether.watch.sampler import MAX_POINTS, Track
@@ -270,6 +272,13 @@ def test_an_unreachable_source_is_counted_not_fatal(nginx: NginxServer, tmp_path
     assert code == 0 and doc["requests"] == 300
     assert dead_source["samples"] == 0 and dead_source["errors"] >= 2
     assert "127.0.0.1" in dead_source["last_error"]
+
+
+def test_the_library_watches_too(nginx: NginxServer) -> None:
+    records = [Record("GET", "/")] * 50
+    summary = tether.run(records, target=nginx.url, watch=[f"port:{nginx.port}"], leak=True)
+    assert summary.watch is not None
+    assert "grew from" in summary.watch["leak_verdicts"][0]
 
 
 def test_fail_on_leak_needs_a_watch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

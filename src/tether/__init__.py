@@ -14,7 +14,7 @@ or, for one request at a time inside async code, :class:`tether.Client`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tether.check import check
@@ -40,6 +40,7 @@ from tether.metrics.ledger import CloseReason, Ledger
 from tether.metrics.summary import Summary
 from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Record
 from tether.records import file_source
+from tether.watch import parse_source
 
 __all__ = [
     "BodyExpect",
@@ -83,14 +84,17 @@ def run(
     strict: bool = False,
     rate: str | float | None = None,
     max_inflight: int = 1000,
+    watch: Sequence[str] = (),
+    watch_interval: float = 0.5,
     **client_options: Any,
 ) -> Summary:
     """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
 
     ``rate`` switches to the open model (requests per second, or ``"R1:R2"`` to ramp over
-    ``duration``). ``client_options`` are :class:`ClientOptions` fields (``timeout=5``,
-    ``leak=True``, ...). Blocking: it runs its own event loop, so call it from synchronous
-    code (a test).
+    ``duration``). ``watch`` takes the CLI's ``--watch`` specs (``"port:8080"``, ...); the
+    summary's ``watch`` then holds what they showed. ``client_options`` are
+    :class:`ClientOptions` fields (``timeout=5``, ``leak=True``, ...). Blocking: it runs its
+    own event loop, so call it from synchronous code (a test).
     """
     source: RecordSource
     if isinstance(records, (str, os.PathLike)):
@@ -99,5 +103,15 @@ def run(
         items = list(records)
         source = items.__iter__
     pacer = parse_rate(str(rate), duration) if rate is not None else None
-    run_options = RunOptions(target, concurrency, requests, duration, strict, pacer, max_inflight)
+    run_options = RunOptions(
+        target,
+        concurrency,
+        requests,
+        duration,
+        strict,
+        pacer,
+        max_inflight,
+        watch=tuple(parse_source(spec) for spec in watch),
+        watch_interval=watch_interval,
+    )
     return _run(source, run_options, ClientOptions(**client_options))
