@@ -14,9 +14,9 @@ import contextlib
 import os
 import resource
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import IntEnum
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -24,10 +24,10 @@ from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import parse_rate
 from tether.engine.request import split_url
 from tether.engine.runner import RunOptions, run, validate
-from tether.errors import InputError
+from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
-from tether.records import file_source
+from tether.records import FORMATS, Reading, file_source
 from tether.report import json_report
 from tether.report.results import ResultsWriter
 from tether.watch import parse_source
@@ -67,8 +67,36 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         return value if isinstance(value, int) else parse_size(str(value))
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 POSITIVE = click.IntRange(min=1)
 SECONDS = click.FloatRange(min=0)
+
+# How to read a records file (run and convert): (flags, keyword arguments for click.option).
+READ_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("--format", "records_format"),
+        {
+            "type": click.Choice(FORMATS),
+            "help": "The records' format [default: from the file's name, else its first line].",
+        },
+    ),
+    (
+        ("--expect-from-har", "--expect-recorded", "expect_recorded"),
+        {
+            "is_flag": True,
+            "help": "Expect the recorded responses: HAR status and Location, a log's status.",
+        },
+    ),
+    (
+        ("--only-origin",),
+        {"metavar": "ORIGIN", "help": "HAR: keep only entries for this scheme://host[:port]."},
+    ),
+    (
+        ("--log-format",),
+        {"metavar": "FORMAT", "help": "Access logs: the nginx log_format they were written in."},
+    ),
+]
 
 # The run command's options, declared once: (flags, keyword arguments for click.option).
 RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
@@ -216,10 +244,20 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 ]
 
 
-def _with_run_options(func: Any) -> Any:
-    for flags, kwargs in reversed(RUN_OPTIONS):
-        func = click.option(*flags, **({"show_default": "default" in kwargs} | kwargs))(func)
-    return func
+def _with_options(options: list[tuple[tuple[str, ...], dict[str, Any]]]) -> Callable[[F], F]:
+    def add(func: F) -> F:
+        for flags, kwargs in reversed(options):
+            func = click.option(*flags, **({"show_default": "default" in kwargs} | kwargs))(func)
+        return func
+
+    return add
+
+
+def reading(opts: dict[str, Any]) -> Reading:
+    """How to read the records, from the command's options."""
+    return Reading(
+        opts["records_format"], opts["expect_recorded"], opts["only_origin"], opts["log_format"]
+    )
 
 
 @click.group()
@@ -230,7 +268,8 @@ def cli() -> None:
 
 @cli.command("run")
 @click.argument("records")
-@_with_run_options
+@_with_options(READ_OPTIONS)
+@_with_options(RUN_OPTIONS)
 def run_command(records: str, **opts: Any) -> None:
     """Send RECORDS (a JSONL file, '-' for stdin) and check every response."""
     raise SystemExit(execute(records, opts))
@@ -283,15 +322,21 @@ def execute(records: str, opts: dict[str, Any]) -> int:
         if run_opts.watch:
             raise InputError("--watch samples from one process: not with --workers")
         if opts["strict"]:
-            validate(file_source(records))
+            validate(file_source(records, reading(opts)))
         # Imported here: multiprocessing adds to every start, and most runs are one process.
         from tether.engine.processes import run_processes
 
-        summary = run_processes(records, run_opts, client_options(opts), opts["workers"])
+        summary = run_processes(
+            records, run_opts, client_options(opts), opts["workers"], reading(opts)
+        )
         return report(summary, opts)
     with _results_sink(opts["results"]) as sink:
         summary = run(
-            file_source(records), run_opts, client_options(opts), sink=sink, handle_sigint=True
+            file_source(records, reading(opts)),
+            run_opts,
+            client_options(opts),
+            sink=sink,
+            handle_sigint=True,
         )
     return report(summary, opts)
 
@@ -345,6 +390,40 @@ def raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@cli.command("convert")
+@click.argument("records")
+@_with_options(READ_OPTIONS)
+@click.option("--to", "to", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
+def convert_command(records: str, to: str, output: str, **opts: Any) -> None:
+    """Write RECORDS (any format tether reads) as native JSONL records. Bad entries are
+    reported on stderr with their line and skipped; the exit status is then 2."""
+    raise SystemExit(convert(records, output, reading(opts)))
+
+
+def convert(records: str, output: str, how: Reading) -> int:
+    """Convert, reporting bad entries as they come; 2 when there were any."""
+    import json
+
+    from tether.records.jsonl import to_object
+
+    bad = 0
+    stream: IO[str]
+    with contextlib.ExitStack() as stack:
+        stream = (
+            sys.stdout
+            if output == "-"
+            else stack.enter_context(open(output, "w", encoding="utf-8"))
+        )
+        for item in file_source(records, how)():
+            if isinstance(item, RecordError):
+                bad += 1
+                click.echo(f"tether: skipped {item}", err=True)
+                continue
+            stream.write(json.dumps(to_object(item), ensure_ascii=False) + "\n")
+    return ExitStatus.INPUT if bad else ExitStatus.OK
 
 
 @cli.command(

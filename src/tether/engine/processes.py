@@ -22,7 +22,7 @@ from tether.engine.pacer import Pacer
 from tether.engine.runner import RunOptions, run
 from tether.errors import InputError
 from tether.metrics.summary import Summary
-from tether.records import file_source
+from tether.records import PLAIN_READING, Reading, file_source
 
 
 def split(run_options: RunOptions, workers: int) -> list[RunOptions]:
@@ -51,7 +51,11 @@ def _share(run_options: RunOptions, k: int, n: int) -> RunOptions:
 
 
 def run_processes(
-    path: str, run_options: RunOptions, options: ClientOptions, workers: int
+    path: str,
+    run_options: RunOptions,
+    options: ClientOptions,
+    workers: int,
+    reading: Reading = PLAIN_READING,
 ) -> Summary:
     """Run the records at ``path`` over ``workers`` processes and merge their summaries.
 
@@ -64,7 +68,9 @@ def run_processes(
     children = []
     for share in split(run_options, workers):
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(path, share, options, send), daemon=True)
+        child = context.Process(
+            target=_child, args=(path, reading, share, options, send), daemon=True
+        )
         child.start()
         send.close()
         children.append((child, receive))
@@ -102,10 +108,12 @@ def _result(receive: Pipe) -> Summary:
     return result
 
 
-def _child(path: str, share: RunOptions, options: ClientOptions, send: Pipe) -> None:
+def _child(
+    path: str, reading: Reading, share: RunOptions, options: ClientOptions, send: Pipe
+) -> None:
     os.setpgrp()  # the terminal's Ctrl-C goes to the parent, which passes it on once
     try:
-        summary = run(file_source(path), share, options, handle_sigint=True)
+        summary = run(file_source(path, reading), share, options, handle_sigint=True)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing may cut the report short
         summary.flush()
         send.send(summary)

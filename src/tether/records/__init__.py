@@ -1,32 +1,133 @@
-"""Record readers, one module per input format. Each has ``read(stream, source)`` yielding
-:class:`~tether.model.Record` for good entries and :class:`~tether.errors.RecordError` for bad
-ones, streaming."""
+"""Record readers, one module per input format. Each yields :class:`~tether.model.Record`
+for good entries and :class:`~tether.errors.RecordError` for bad ones, streaming, and builds
+its records through :func:`tether.records.jsonl.from_object`, so one set of rules checks
+them all.
+
+Formats: ``jsonl`` (native), ``har``, ``log`` (access logs), ``vegeta`` (http targets),
+``vegeta-json``, ``curl``, ``csv``. :func:`detect` picks one from the file's name, else from
+its first line; ``--format`` forces one.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
 
 from tether.errors import InputError, RecordError
 from tether.model import Record
-from tether.records import jsonl
+from tether.records import accesslog, csvfile, curl, har, jsonl, vegeta
+
+__all__ = ["FORMATS", "PLAIN_READING", "Items", "Reading", "detect", "file_source", "read"]
 
 Items = Iterator[Record | RecordError]
 
+FORMATS = ("jsonl", "har", "log", "vegeta", "vegeta-json", "curl", "csv")
 
-def file_source(path: str) -> Callable[[], Items]:
+_BY_SUFFIX = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".har": "har",
+    ".log": "log",
+    ".csv": "csv",
+    ".curl": "curl",
+    ".sh": "curl",
+}
+_LOG_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] "')
+_VEGETA_TARGET = re.compile(r"^[A-Z]+ https?://\S+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How to read a records file: its ``format`` (None: :func:`detect`), whether recorded
+    responses become expectations (HAR status and Location, a log's status), the one origin
+    to keep from a HAR, and an nginx ``log_format`` for access logs."""
+
+    format: str | None = None
+    expect_recorded: bool = False
+    only_origin: str | None = None
+    log_format: str | None = None
+
+
+def detect(name: str, first_line: str) -> str:
+    """The format of a file from its name, else from its first non-blank line."""
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _BY_SUFFIX:
+        return _BY_SUFFIX[suffix]
+    line = first_line.strip()
+    if line.startswith("{"):
+        if '"log"' in line:
+            return "har"
+        return "vegeta-json" if '"header"' in line else "jsonl"
+    if line.startswith("curl "):
+        return "curl"
+    if _VEGETA_TARGET.match(line):
+        return "vegeta"
+    if _LOG_LINE.match(line):
+        return "log"
+    if "url" in [cell.strip() for cell in line.split(",")]:
+        return "csv"
+    return "jsonl"
+
+
+def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
+    """Records from a binary stream in ``reading.format`` (or the detected one)."""
+    fmt = reading.format or detect(source, _first_line(stream))
+    if fmt == "har":
+        yield from har.read(
+            stream, source, expect=reading.expect_recorded, only_origin=reading.only_origin
+        )
+        return
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    readers: dict[str, Callable[[], Items]] = {
+        "jsonl": lambda: jsonl.read(text, source),
+        "log": lambda: accesslog.read(
+            text, source, expect=reading.expect_recorded, log_format=reading.log_format
+        ),
+        "vegeta": lambda: vegeta.read_http(text, source),
+        "vegeta-json": lambda: vegeta.read_json(text, source),
+        "curl": lambda: curl.read(text, source),
+        "csv": lambda: csvfile.read(text, source),
+    }
+    if fmt not in readers:
+        raise InputError(f"unknown records format {fmt!r}; formats are {', '.join(FORMATS)}")
+    try:
+        yield from readers[fmt]()
+    except UnicodeDecodeError as exc:
+        raise RecordError(source, 0, f"not valid UTF-8 ({exc.reason})") from None
+
+
+def _first_line(stream: IO[bytes]) -> str:
+    # Peek without consuming: the reader starts from the first byte.
+    peek = getattr(stream, "peek", None)
+    head: bytes = peek(4096)[:4096] if peek else b""
+    for line in head.splitlines():
+        if line.strip():
+            return line.decode("utf-8", "replace").removeprefix("\ufeff")
+    return ""
+
+
+PLAIN_READING = Reading()
+"""Detect the format; no recorded expectations; every origin."""
+
+
+def file_source(path: str, reading: Reading = PLAIN_READING) -> Callable[[], Items]:
     """A re-openable source for the records at ``path`` (``-`` is standard input, which
     cannot be read twice, so it does not cycle)."""
 
     def open_records() -> Items:
         if path == "-":
-            yield from jsonl.read(sys.stdin, "<stdin>")
+            yield from read(sys.stdin.buffer, "<stdin>", reading)
             return
         try:
-            stream = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, lazily
+            stream = open(path, "rb")  # noqa: SIM115 - closed below, lazily
         except OSError as exc:
             raise InputError(f"cannot read records {path!r}: {exc.strerror}") from None
         with stream:
-            yield from jsonl.read(stream, path)
+            yield from read(stream, path, reading)
 
     return open_records

@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 from tether.errors import RecordError
 from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 
-__all__ = ["parse_line", "read"]
+__all__ = ["from_object", "join_headers", "parse_line", "read", "to_object"]
 
 RECORD_KEYS = frozenset(
     {"method", "url", "headers", "body", "body_b64", "expect", "tag", "id", "comment"}
@@ -116,6 +116,65 @@ def parse_line(text: str, line: int, source: str) -> Record:
         return _record(_load(text), line, source)
     except _Bad as bad:
         raise RecordError(source, line, str(bad)) from None
+
+
+def from_object(obj: dict[str, Any], line: int, source: str) -> Record:
+    """A record from an object of this format's shape (what the other readers build, so
+    every format is checked by the same rules); RecordError naming ``source:line``."""
+    try:
+        return _record(obj, line, source)
+    except _Bad as bad:
+        raise RecordError(source, line, str(bad)) from None
+
+
+def to_object(record: Record) -> dict[str, Any]:
+    """The record as one object of this format (``tether convert``), the inverse of
+    :func:`from_object`."""
+    obj: dict[str, Any] = {"method": record.method, "url": record.url}
+    if record.headers:
+        obj["headers"] = join_headers(record.headers)
+    if record.body:
+        try:
+            obj["body"] = record.body.decode("utf-8")
+        except UnicodeDecodeError:
+            obj["body_b64"] = base64.b64encode(record.body).decode("ascii")
+    expect = _expect_object(record.expect)
+    if expect:
+        obj["expect"] = expect
+    if record.tag:
+        obj["tag"] = record.tag
+    return obj
+
+
+def join_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as this format's object, which keeps one value per name: repeats are joined
+    as HTTP allows (cookies with "; ", a Cookie header being one list)."""
+    out: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for name, value in headers:
+        first = names.setdefault(name.lower(), name)
+        if first in out:
+            out[first] += ("; " if name.lower() == "cookie" else ", ") + value
+        else:
+            out[first] = value
+    return out
+
+
+def _expect_object(expect: Expect) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    if expect.status:
+        obj["status"] = expect.status[0] if len(expect.status) == 1 else list(expect.status)
+    rules: dict[str, Any] = {}
+    for h in expect.headers:
+        if h.rule == "equals":
+            rules[h.name] = h.value
+        else:
+            rules[h.name] = {h.rule: True if h.rule == "absent" else h.value}
+    if rules:
+        obj["headers"] = rules
+    if expect.body:
+        obj["body"] = {b.rule: b.value for b in expect.body}
+    return obj
 
 
 def _load(text: str) -> Any:

@@ -1,0 +1,94 @@
+"""Access logs: nginx's and Apache's ``combined`` and ``common`` formats, or any nginx
+``log_format`` string given with ``--log-format``.
+
+Each line becomes a record of its request line's method and target (a path, joined to the
+run's target); with ``expect``, the logged status becomes the record's expected status.
+A line that does not match the format, or whose request line is not ``METHOD TARGET
+HTTP/x`` (a TLS probe logged as a 400, say), is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from tether.errors import InputError, RecordError
+from tether.model import Record
+from tether.records import jsonl
+
+__all__ = ["COMBINED", "compile_format", "read"]
+
+COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent"'
+)
+"""nginx's predefined ``combined`` format; Apache's combined writes the same shape, and the
+``common`` format is its first seven fields (what follows them may be missing)."""
+
+_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+_REQUEST = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/\d(?:\.\d)?")
+
+
+def compile_format(log_format: str) -> re.Pattern[str]:
+    """A regex for lines written by an nginx ``log_format`` string: each ``$variable``
+    captures up to the literal text that follows it."""
+    parts, pos = [], 0
+    for match in _VARIABLE.finditer(log_format):
+        parts.append(re.escape(log_format[pos : match.start()]))
+        name = match.group(1) or match.group(2)
+        parts.append(f"(?P<{name}>.*?)")
+        pos = match.end()
+    parts.append(re.escape(log_format[pos:]))
+    names = set(re.compile("".join(parts)).groupindex)
+    if "request" not in names and not {"request_method", "request_uri"} <= names:
+        raise InputError(
+            "--log-format needs $request, or $request_method and $request_uri, to replay"
+        )
+    return re.compile("^" + "".join(parts) + "$")
+
+
+_COMBINED = re.compile(
+    r"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]*)\] "
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<body_bytes_sent>\S+)'
+)
+
+
+def read(
+    stream: Iterable[str],
+    source: str,
+    *,
+    expect: bool = False,
+    log_format: str | None = None,
+) -> Iterator[Record | RecordError]:
+    """Records from the log's lines, one at a time (blank lines skipped)."""
+    pattern = compile_format(log_format) if log_format else _COMBINED
+    for number, raw in enumerate(stream, 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        try:
+            yield jsonl.from_object(line_object(line, pattern, expect), number, source)
+        except ValueError as exc:
+            yield RecordError(source, number, str(exc))
+        except RecordError as exc:
+            yield exc
+
+
+def line_object(line: str, pattern: re.Pattern[str], expect: bool) -> dict[str, object]:
+    """One log line as a native record object; ValueError saying why it is not one."""
+    found = pattern.match(line)
+    if found is None:
+        raise ValueError("not a line of the log format (combined or common, or --log-format)")
+    fields = found.groupdict()
+    if fields.get("request") is not None:
+        request = _REQUEST.fullmatch(fields["request"])
+        if request is None:
+            raise ValueError(f"request {fields['request'][:60]!r} is not METHOD TARGET HTTP/x")
+        method, target = request.group(1), request.group(2)
+    else:
+        method, target = fields["request_method"], fields["request_uri"]
+    obj: dict[str, object] = {"method": method, "url": target}
+    status = fields.get("status")
+    if expect and status and status.isdigit():
+        obj["expect"] = {"status": int(status)}
+    return obj

@@ -1,0 +1,136 @@
+"""HAR 1.2 (HTTP Archive), as Chrome, Firefox and Playwright export it.
+
+Each ``log.entries[i].request`` becomes a record: method, URL, headers and ``postData`` (its
+``text``, or its ``params`` form-encoded). Hop-by-hop headers and HTTP/2 pseudo-headers
+(``:authority``, ...) are dropped, as are headers the engine sets itself (Host,
+Content-Length). With ``expect``, the recorded response's status and ``Location`` become the
+record's expectations. Entries are read one at a time (ijson), so a large archive streams; a
+bad entry is reported by its number (``file:3`` is the third entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import quote_plus, urlsplit
+
+import ijson
+
+from tether.errors import RecordError
+from tether.model import Record
+from tether.records import jsonl
+
+__all__ = ["DROPPED_HEADERS", "read"]
+
+DROPPED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+"""Request headers not replayed: hop-by-hop ones, and those the engine writes itself."""
+
+
+def read(
+    stream: IO[bytes],
+    source: str,
+    *,
+    expect: bool = False,
+    only_origin: str | None = None,
+) -> Iterator[Record | RecordError]:
+    """Records from a HAR document's entries, one at a time."""
+    number = 0
+    try:
+        for entry in ijson.items(stream, "log.entries.item", use_float=True):
+            number += 1
+            try:
+                obj = entry_object(entry, expect)
+            except ValueError as exc:
+                yield RecordError(source, number, str(exc))
+                continue
+            if only_origin and _origin(obj["url"]) != only_origin.rstrip("/"):
+                continue
+            try:
+                yield jsonl.from_object(obj, number, source)
+            except RecordError as exc:
+                yield exc
+    except ijson.JSONError as exc:
+        raise RecordError(source, number + 1, f"not a valid HAR document: {exc}") from None
+    if number == 0:
+        raise RecordError(source, 0, "no HAR entries (log.entries is missing or empty)")
+
+
+def entry_object(entry: Any, expect: bool) -> dict[str, Any]:
+    """One entry as a native record object; ValueError saying what is missing."""
+    request = _field(entry, "request", dict)
+    obj: dict[str, Any] = {
+        "method": _field(request, "method", str),
+        "url": _field(request, "url", str),
+    }
+    headers = _headers(request.get("headers", []))
+    body = _body(request.get("postData"))
+    if body is not None:
+        text, mime = body
+        obj["body"] = text
+        if mime and not any(name.lower() == "content-type" for name, _ in headers):
+            headers.append(("Content-Type", mime))
+    if headers:
+        obj["headers"] = jsonl.join_headers(headers)
+    if expect and isinstance(entry.get("response"), dict):
+        obj["expect"] = _expectations(entry["response"])
+    return obj
+
+
+def _field(obj: Any, name: str, kind: type) -> Any:
+    if not isinstance(obj, dict) or not isinstance(obj.get(name), kind):
+        raise ValueError(f'HAR entry has no "{name}" ({kind.__name__})')
+    return obj[name]
+
+
+def _headers(raw: Any) -> list[tuple[str, str]]:
+    if not isinstance(raw, list):
+        raise ValueError('HAR "request.headers" must be a list')
+    kept = []
+    for item in raw:
+        name, value = _field(item, "name", str), _field(item, "value", str)
+        if name.startswith(":") or name.lower() in DROPPED_HEADERS:
+            continue
+        kept.append((name, value))
+    return kept
+
+
+def _body(post: Any) -> tuple[str, str] | None:
+    if not isinstance(post, dict):
+        return None
+    mime: str = post["mimeType"] if isinstance(post.get("mimeType"), str) else ""
+    if isinstance(post.get("text"), str):
+        return post["text"], mime
+    params = post.get("params")
+    if isinstance(params, list):
+        pairs = [(_field(p, "name", str), str(p.get("value", ""))) for p in params]
+        text = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs)
+        return text, mime or "application/x-www-form-urlencoded"
+    return None
+
+
+def _expectations(response: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    status = response.get("status")
+    if isinstance(status, int) and 100 <= status <= 599:
+        found["status"] = status  # 0 is what browsers record for a blocked or failed request
+    for item in response.get("headers", []) if isinstance(response.get("headers"), list) else []:
+        if isinstance(item, dict) and str(item.get("name", "")).lower() == "location":
+            found["headers"] = {"Location": str(item.get("value", ""))}
+    return found
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
