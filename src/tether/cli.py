@@ -11,6 +11,7 @@ exit codes:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import resource
 import sys
@@ -23,11 +24,11 @@ import click
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import parse_rate
 from tether.engine.request import split_url
-from tether.engine.runner import RunOptions, run, validate
+from tether.engine.runner import RecordSource, RunOptions, run, validate
 from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
-from tether.records import FORMATS, Reading, file_source
+from tether.records import FORMATS, Items, Reading, file_source
 from tether.report import json_report
 from tether.report.results import ResultsWriter
 from tether.watch import parse_source
@@ -390,6 +391,87 @@ def raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@cli.command("record")
+@click.argument("records")
+@_with_options(READ_OPTIONS)
+@click.option("--target", "-t", help="The known-good service's base URL.")
+@click.option("--output", "-o", metavar="PATH", required=True, help="The golden records file.")
+@click.option(
+    "--keep-header",
+    multiple=True,
+    metavar="NAME",
+    help="Also expect this response header's value (Location always is).",
+)
+@click.option(
+    "--ignore-json-path",
+    multiple=True,
+    metavar="PATH",
+    help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
+)
+@click.option("--concurrency", "-c", type=POSITIVE, default=1, show_default=True)
+@click.option("--timeout", type=SECONDS, default=30.0, show_default=True)
+def record_command(records: str, **opts: Any) -> None:
+    """Replay RECORDS against a known-good service and write them to --output with their
+    expectations taken from its responses: status, Location, kept headers, and the body (JSON
+    without the ignored fields, else its sha256). Then `tether run` the output against a new
+    service. Records that got no response are reported and left out (exit 1)."""
+    raise SystemExit(record(records, opts))
+
+
+def record(records: str, opts: dict[str, Any]) -> int:
+    """Capture, writing each record as its response comes in (an interrupted capture keeps
+    what it has)."""
+    import json
+
+    from tether.capture import Capture, expectations
+    from tether.model import Outcome
+    from tether.records.jsonl import to_object
+
+    capture = Capture.from_options(opts["keep_header"], opts["ignore_json_path"])
+    source = _keeping_bodies(file_source(records, reading(opts)))
+    run_opts = RunOptions(target=opts["target"], concurrency=opts["concurrency"])
+    options = ClientOptions(timeout=opts["timeout"], drain_limit=64 << 20)
+    missed = 0
+    with open(opts["output"], "w", encoding="utf-8") as out:
+
+        def keep(outcome: Outcome, mismatches: list[Any]) -> None:
+            nonlocal missed
+            expect = expectations(outcome, capture)
+            if expect is None:
+                missed += 1
+                why = outcome.error or "body over the drain limit"
+                click.echo(f"tether: {outcome.record.where}: not captured: {why}", err=True)
+                return
+            golden = dataclasses.replace(outcome.record, expect=expect)
+            out.write(json.dumps(to_object(golden), ensure_ascii=False) + "\n")
+
+        summary = run(source, run_opts, options, sink=keep, handle_sigint=True)
+    click.echo(
+        f"captured {summary.requests - missed:,} records to {opts['output']}"
+        + (f" ({missed:,} not captured)" if missed else ""),
+        err=True,
+    )
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    if summary.input_errors:
+        return ExitStatus.INPUT
+    return ExitStatus.FAILED if missed else ExitStatus.OK
+
+
+def _keeping_bodies(source: RecordSource) -> RecordSource:
+    """The records with their own expectations swapped for one that keeps the body (the
+    engine keeps a body only when a check needs it; an empty "contains" holds for any)."""
+    from tether.model import BodyExpect, Expect, Record
+
+    keep = Expect(body=(BodyExpect("contains", ""),))
+
+    def open_records() -> Items:
+        for item in source():
+            yield dataclasses.replace(item, expect=keep) if isinstance(item, Record) else item
+
+    return open_records
 
 
 @cli.command("convert")
