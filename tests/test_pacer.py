@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether.engine.pacer import Pacer, parse_rate
+from servers import NginxServer
+from tether.cli import main
+from tether.engine.pacer import Pacer, parse_pace, parse_rate
 from tether.errors import InputError
 
 
@@ -65,3 +70,35 @@ def test_bad_rates_are_input_errors(text: str, duration: float | None, message: 
 def test_parse_rate() -> None:
     assert parse_rate("2000", None) == Pacer(2000, 2000, None)
     assert parse_rate("100:300", 2.0) == Pacer(100, 300, 2.0)
+
+
+# --- the records' own times ----------------------------------------------------------------------
+
+
+def test_original_pace_follows_recorded_offsets() -> None:
+    pace = parse_pace("originalx2", None)
+    assert [pace.due(i, offset) for i, offset in enumerate([0.0, 1.0, 3.0])] == [0.0, 0.5, 1.5]
+    assert parse_pace("original", 1.0).due(5, 1.0) is None  # past the duration
+    assert parse_pace("originalx0.5", None).due(0, 1.0) == 2.0
+
+
+@pytest.mark.parametrize("bad", ["orig", "originalx0", "originalx-1", "x2", "original2"])
+def test_bad_paces(bad: str) -> None:
+    with pytest.raises(InputError, match="--pace"):
+        parse_pace(bad, None)
+
+
+def test_a_run_keeps_the_recorded_schedule(nginx: NginxServer, tmp_path: Path) -> None:
+    records = tmp_path / "timed.jsonl"
+    start = 1_800_000_000.0
+    lines = [{"url": "/", "at": start + t} for t in (0.0, 0.2, 0.4, 0.6)]
+    lines.insert(2, {"url": "/"})  # no time: goes right after the one before it
+    records.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "s.json"
+    args = ["run", str(records), "-t", nginx.url, "-q", "--json", str(out)]
+    assert main([*args, "--pace", "originalx2"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["requests"] == 5 and doc["late"] == 0
+    assert doc["schedule_s"] == pytest.approx(0.3)
+    assert doc["duration_s"] >= 0.3
+    assert main([*args, "--pace", "original", "--rate", "10"]) == 2

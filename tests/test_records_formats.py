@@ -70,6 +70,7 @@ def test_nginx_access_log_replays_with_its_statuses(
     ]
     [junk] = [i for i in items if isinstance(i, RecordError)]
     assert junk.line == 5 and "is not METHOD TARGET HTTP/x" in str(junk)
+    assert all(abs((r.at or 0) - time.time()) < 60 for r in records)  # from $time_local
     summary = tether.run(records, target=server.url)
     assert summary.requests == 4 and summary.ok == 4  # the log's statuses, met again
 
@@ -244,6 +245,7 @@ def test_har_entries(tmp_path: Path) -> None:
         "https://cdn.other/x",
     ]
     assert plain[0].headers == (("accept", "*/*"),)  # no pseudo-headers, no hop-by-hop
+    assert plain[0].at == 1_795_773_600.0  # startedDateTime, 2026-11-27T10:00:00Z
     assert plain[0].expect.status == ()
     assert plain[1].body == b"q=a+b&n=1"
     assert dict(plain[2].headers)["Content-Type"] == "application/json"

@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
-from tether.engine.pacer import parse_rate
+from tether.engine.pacer import Schedule, parse_pace, parse_rate
 from tether.engine.request import split_url
 from tether.engine.runner import RecordSource, RunOptions, run, validate
 from tether.errors import InputError, RecordError
@@ -110,6 +110,13 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "metavar": "R[:R2]",
             "help": "Open model: R requests/s (or a ramp R:R2 over --duration).",
+        },
+    ),
+    (
+        ("--pace",),
+        {
+            "metavar": "original[xF]",
+            "help": "Open model at the records' own times (HAR, logs), F times faster.",
         },
     ),
     (
@@ -303,7 +310,13 @@ def execute(records: str, opts: dict[str, Any]) -> int:
     if records != "-" and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     raise_fd_limit()
-    pacer = parse_rate(opts["rate"], opts["duration"]) if opts["rate"] else None
+    if opts["rate"] and opts["pace"]:
+        raise InputError("give --rate or --pace, not both")
+    pacer: Schedule | None = None
+    if opts["pace"]:
+        pacer = parse_pace(opts["pace"], opts["duration"])
+    elif opts["rate"]:
+        pacer = parse_rate(opts["rate"], opts["duration"])
     run_opts = RunOptions(
         target=opts["target"],
         concurrency=opts["concurrency"],
@@ -322,6 +335,8 @@ def execute(records: str, opts: dict[str, Any]) -> int:
             raise InputError("--results is written by one process: not with --workers")
         if run_opts.watch:
             raise InputError("--watch samples from one process: not with --workers")
+        if opts["pace"]:
+            raise InputError("--pace keeps the records' own order and times: not with --workers")
         if opts["strict"]:
             validate(file_source(records, reading(opts)))
         # Imported here: multiprocessing adds to every start, and most runs are one process.

@@ -254,6 +254,7 @@ class Record:
     line: int = 0
     source: str = ""
     tag: str = ""
+    at: float | None = None  # when it was first sent (seconds since the epoch), if recorded
 
     @property
     def where(self) -> str:

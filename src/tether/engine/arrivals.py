@@ -13,7 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from tether.engine.connection import Exchange
-from tether.engine.pacer import Pacer
+from tether.engine.pacer import Schedule
 from tether.engine.request import Prepared
 from tether.errors import RequestError
 from tether.model import Outcome
@@ -50,7 +50,7 @@ class Arrivals:
     omission). A request that cannot start on time (the in-flight cap is reached, or the
     loop fell behind) is sent as soon as it can and counted as late, never dropped."""
 
-    def __init__(self, run: Run, pacer: Pacer, max_inflight: int) -> None:
+    def __init__(self, run: Run, pacer: Schedule, max_inflight: int) -> None:
         self._run = run
         self._pacer = pacer
         self._cap = max_inflight
@@ -59,6 +59,9 @@ class Arrivals:
         self._waiting: deque[tuple[Prepared, float]] = deque()
         self._scheduling = True
         self._t0 = 0.0
+        self._ahead: Prepared | None = None  # the record whose turn is next, read ahead
+        self._first_at: float | None = None  # the first record's recorded time
+        self._offset = 0.0  # the last recorded time, from the first one
 
     def start(self) -> None:
         """Start the schedule now."""
@@ -72,21 +75,35 @@ class Arrivals:
             return
         now = time.perf_counter() - self._t0
         while self._scheduling:
-            at = self._pacer.due(self._index)
-            if at is not None and at > now:
-                run.loop.call_later(at - now, self._tick)
-                return
-            prep = run.feed.next() if at is not None else None
+            if self._ahead is None:
+                self._ahead = run.feed.next()  # read ahead: its recorded time may set its turn
+            prep = self._ahead
+            at = self._pacer.due(self._index, self._recorded(prep)) if prep else None
             if prep is None or at is None:
                 self._scheduling = False
                 break
+            if at > now:
+                run.loop.call_later(at - now, self._tick)
+                return
+            self._ahead = None
             self._index += 1
+            run.summary.schedule_s = at
             if self._inflight < self._cap:
                 self._send(prep, self._t0 + at)
             else:
                 run.summary.late += 1
                 self._waiting.append((prep, self._t0 + at))
         self._maybe_done()
+
+    def _recorded(self, prep: Prepared) -> float:
+        """Seconds from the first record's recorded time to this one's (a record without a
+        time keeps the last one's: it follows it at once)."""
+        at = prep.record.at
+        if at is not None:
+            if self._first_at is None:
+                self._first_at = at
+            self._offset = at - self._first_at
+        return self._offset
 
     def _send(self, prep: Prepared, due: float, *, counted: bool = False) -> None:
         run = self._run

@@ -9,6 +9,7 @@ time t is ``R1 t + (R2 - R1) t^2 / 2D``, and ``due`` inverts that.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from tether.errors import InputError
@@ -22,8 +23,9 @@ class Pacer:
     end: float
     duration: float | None = None
 
-    def due(self, i: int) -> float | None:
-        """Seconds after the start at which request ``i`` is due; None past the duration."""
+    def due(self, i: int, offset: float = 0.0) -> float | None:
+        """Seconds after the start at which request ``i`` is due; None past the duration.
+        (``offset``, the record's recorded time, is for :class:`OriginalPace`.)"""
         slope = (self.end - self.start) / self.duration if self.duration else 0.0
         if slope == 0.0:
             at = i / self.start
@@ -37,9 +39,52 @@ class Pacer:
         return at
 
     @property
-    def mean_rate(self) -> float:
+    def mean_rate(self) -> float | None:
         """The schedule's average rate, requests per second."""
         return (self.start + self.end) / 2.0
+
+    def share(self, n: int) -> Pacer:
+        """One of ``n`` processes' part of the schedule: 1/n of the rate."""
+        return Pacer(self.start / n, self.end / n, self.duration)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalPace:
+    """The records' own schedule: each is due when it was recorded (its ``offset`` from the
+    first record's time), sped up ``factor`` times, optionally bounded in time."""
+
+    factor: float = 1.0
+    duration: float | None = None
+
+    def due(self, i: int, offset: float = 0.0) -> float | None:
+        """Seconds after the start at which the record ``offset`` seconds after the first
+        one is due; None past the duration."""
+        at = max(offset, 0.0) / self.factor
+        if self.duration is not None and at >= self.duration:
+            return None
+        return at
+
+    @property
+    def mean_rate(self) -> float | None:
+        """Not known before the records are read."""
+        return None
+
+    def share(self, n: int) -> OriginalPace:
+        """Each process sends its share of the records at their own times: unchanged."""
+        return self
+
+
+Schedule = Pacer | OriginalPace
+"""What the open model follows."""
+
+
+def parse_pace(text: str, duration: float | None) -> OriginalPace:
+    """``"original"`` or ``"originalxF"`` (F times faster: ``originalx2``, ``originalx0.5``)."""
+    found = re.fullmatch(r"original(?:x(\d+(?:\.\d+)?))?", text)
+    factor = float(found.group(1)) if found and found.group(1) else 1.0
+    if found is None or factor <= 0:
+        raise InputError(f"--pace {text!r}: give original, or originalxF such as originalx2")
+    return OriginalPace(factor, duration)
 
 
 def parse_rate(text: str, duration: float | None) -> Pacer:

@@ -18,7 +18,6 @@ from multiprocessing.connection import Connection as Pipe
 from types import FrameType
 
 from tether.engine.options import ClientOptions
-from tether.engine.pacer import Pacer
 from tether.engine.runner import RunOptions, run
 from tether.errors import InputError
 from tether.metrics.summary import Summary
@@ -44,7 +43,7 @@ def _share(run_options: RunOptions, k: int, n: int) -> RunOptions:
         run_options,
         concurrency=max(part(run_options.concurrency), 1),
         requests=None if run_options.requests is None else part(run_options.requests),
-        rate=None if rate is None else Pacer(rate.start / n, rate.end / n, rate.duration),
+        rate=None if rate is None else rate.share(n),
         max_inflight=max(part(run_options.max_inflight), 1),
         share=(k, n),
     )

@@ -24,7 +24,7 @@ from tether.engine.arrivals import Arrivals
 from tether.engine.client import REDIRECT_STATUSES, Client, outcome_of
 from tether.engine.connection import Exchange
 from tether.engine.options import ClientOptions
-from tether.engine.pacer import Pacer
+from tether.engine.pacer import Schedule
 from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError, RequestError
 from tether.metrics.histogram import Histogram, preload_numpy
@@ -61,7 +61,7 @@ class RunOptions:
     requests: int | None = None
     duration: float | None = None
     strict: bool = False
-    rate: Pacer | None = None
+    rate: Schedule | None = None
     max_inflight: int = 1000
     share: tuple[int, int] = (0, 1)
     watch: tuple[Source, ...] = ()

@@ -49,6 +49,7 @@ class Summary:
     pending_service: list[float] = field(default_factory=list)
     late: int = 0
     rate_target: float | None = None
+    schedule_s: float | None = None  # open model: when the last request was due
     groups: Groups = field(default_factory=Groups)
     interrupted: bool = False
     concurrency: int = 1
@@ -141,6 +142,8 @@ class Summary:
         self.target = self.target or other.target
         if other.rate_target is not None:
             self.rate_target = (self.rate_target or 0.0) + other.rate_target
+        if other.schedule_s is not None:
+            self.schedule_s = max(self.schedule_s or 0.0, other.schedule_s)
 
     def add_input_error(self, error: RecordError) -> None:
         """Count a record that could not be sent (it is skipped, never guessed at)."""
@@ -196,6 +199,7 @@ class Summary:
             "service_ms": (self.service or self.latency).percentiles_ms(),
             "late": self.late,
             "rate_target": self.rate_target,
+            "schedule_s": None if self.schedule_s is None else round(self.schedule_s, 6),
             "connections": self._connections(),
             "mismatch_examples": self.mismatch_examples,
             "error_kinds": dict(sorted(self.error_kinds.items())),

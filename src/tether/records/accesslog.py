@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from tether.errors import InputError, RecordError
 from tether.model import Record
@@ -74,6 +75,20 @@ def read(
             yield exc
 
 
+def _time(fields: dict[str, str]) -> float | None:
+    """When the request was logged, from whichever time variable the format has."""
+    try:
+        if fields.get("msec"):
+            return float(fields["msec"])
+        if fields.get("time_iso8601"):
+            return datetime.fromisoformat(fields["time_iso8601"]).timestamp()
+        if fields.get("time_local"):
+            return datetime.strptime(fields["time_local"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
+    except ValueError:
+        raise ValueError("the logged time is not one nginx writes") from None
+    return None
+
+
 def line_object(line: str, pattern: re.Pattern[str], expect: bool) -> dict[str, object]:
     """One log line as a native record object; ValueError saying why it is not one."""
     found = pattern.match(line)
@@ -88,6 +103,9 @@ def line_object(line: str, pattern: re.Pattern[str], expect: bool) -> dict[str, 
     else:
         method, target = fields["request_method"], fields["request_uri"]
     obj: dict[str, object] = {"method": method, "url": target}
+    at = _time(fields)
+    if at is not None:
+        obj["at"] = at
     status = fields.get("status")
     if expect and status and status.isdigit():
         obj["expect"] = {"status": int(status)}

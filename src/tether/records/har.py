@@ -11,6 +11,7 @@ bad entry is reported by its number (``file:3`` is the third entry).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -85,7 +86,17 @@ def entry_object(entry: Any, expect: bool) -> dict[str, Any]:
         obj["headers"] = jsonl.join_headers(headers)
     if expect and isinstance(entry.get("response"), dict):
         obj["expect"] = _expectations(entry["response"])
+    started = entry.get("startedDateTime")
+    if isinstance(started, str):
+        obj["at"] = _epoch(started)
     return obj
+
+
+def _epoch(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f'HAR "startedDateTime" {text[:40]!r} is not an ISO 8601 time') from None
 
 
 def _field(obj: Any, name: str, kind: type) -> Any:

@@ -22,6 +22,9 @@ Top-level keys (any other key is an error, so a typo such as ``"ulr"`` is caught
     Optional object, see below.
 ``tag``
     Optional string: the group the record is reported in (else its method and path template).
+``at``
+    Optional number: when the request was originally sent, in seconds since the epoch (what
+    ``--pace original`` replays; HAR and access logs fill it in).
 ``id``, ``comment``
     Free for the user; accepted and ignored.
 
@@ -58,7 +61,7 @@ from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 __all__ = ["from_object", "join_headers", "parse_line", "read", "to_object"]
 
 RECORD_KEYS = frozenset(
-    {"method", "url", "headers", "body", "body_b64", "expect", "tag", "id", "comment"}
+    {"method", "url", "headers", "body", "body_b64", "expect", "tag", "at", "id", "comment"}
 )
 EXPECT_KEYS = frozenset({"status", "headers", "body"})
 HEADER_RULE_KEYS = frozenset({"regex", "absent"})
@@ -143,6 +146,8 @@ def to_object(record: Record) -> dict[str, Any]:
         obj["expect"] = expect
     if record.tag:
         obj["tag"] = record.tag
+    if record.at is not None:
+        obj["at"] = record.at
     return obj
 
 
@@ -216,7 +221,14 @@ def _record(obj: Any, line: int, source: str) -> Record:
         line=line,
         source=source,
         tag=_string(obj["tag"], "tag") if "tag" in obj else "",
+        at=_at(obj["at"]) if "at" in obj else None,
     )
+
+
+def _at(value: Any) -> float:
+    if type(value) not in (int, float) or not 0 <= value < 1e11:
+        _fail(f'"at" must be a time in seconds since the epoch, got {_show(value)}')
+    return float(value)
 
 
 def _method(value: Any) -> str:

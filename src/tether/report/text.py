@@ -54,22 +54,27 @@ def _overview(doc: dict[str, Any], grid: Table) -> None:
         f"skipped records {_bad(doc['input_errors'])}",
     )
     grid.add_row("time", f"{doc['duration_s']:.3f} s   {doc['rate']:,.0f} req/s")
-    if doc["rate_target"] is not None:
+    if _open_model(doc):
+        target = f"target {doc['rate_target']:,.0f} req/s   " if doc["rate_target"] else ""
         grid.add_row(
             "open model",
-            f"target {doc['rate_target']:,.0f} req/s   late {_bad(doc['late'])}",
+            f"{target}schedule {doc['schedule_s']:,.3f} s   late {_bad(doc['late'])}",
         )
     status = "   ".join(f"{code}: {n:,}" for code, n in doc["status"].items()) or "-"
     grid.add_row("status", status)
     lat = doc["latency_ms"]
     grid.add_row("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99")))
     grid.add_row("", "  ".join(f"{k} {lat[k]:g}" for k in ("max", "mean")))
-    if doc["rate_target"] is not None:
+    if _open_model(doc):
         svc = doc["service_ms"]
         grid.add_row(
             "service ms",
             "  ".join(f"{k} {svc[k]:g}" for k in ("min", "p50", "p90", "p99", "max")),
         )
+
+
+def _open_model(doc: dict[str, Any]) -> bool:
+    return doc.get("schedule_s") is not None
 
 
 def _connections(doc: dict[str, Any], grid: Table) -> None:
