@@ -203,8 +203,8 @@ def test_unknown_key_with_a_suggestion() -> None:
 
 def test_unknown_key_lists_what_is_allowed() -> None:
     assert problem({"url": "/", "zzz": 1}) == (
-        f'{SRC}:7: unknown key "zzz"; allowed: body, body_b64, comment, expect, headers, id,'
-        " method, tag, url"
+        f'{SRC}:7: unknown key "zzz"; allowed: at, body, body_b64, comment, expect, headers,'
+        " id, method, tag, url"
     )
 
 
@@ -547,3 +547,9 @@ def test_fuzz_arbitrary_json(value: Any) -> None:
 @given(near_records)
 def test_fuzz_near_valid_records(value: dict[str, Any]) -> None:
     _parse_or_record_error(json.dumps(value))
+
+
+def test_at_is_a_recorded_time() -> None:
+    assert parse_line('{"url": "/", "at": 1800000000.25}', 1, "r").at == 1800000000.25
+    with pytest.raises(RecordError, match='"at" must be a time in seconds since the epoch'):
+        parse_line('{"url": "/", "at": "yesterday"}', 1, "r")
