@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-nginx
 	bash scripts/ensure-go
+	bash scripts/ensure-browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

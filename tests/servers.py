@@ -450,6 +450,25 @@ def require_nginx(finder: Callable[[], str | None] = find_nginx) -> str:
     return path
 
 
+BROWSER_DIR = Path(__file__).parent / "browser"
+
+
+def record_har(page_url: str, har: Path) -> None:
+    """A HAR of Debian's chromium (driven by playwright-core) opening ``page_url``. Skips
+    without node, chromium or playwright-core (fails under CI, as nginx does)."""
+    node, chromium = shutil.which("node"), shutil.which("chromium")
+    if node is None or chromium is None or not (BROWSER_DIR / "node_modules").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("no browser to record a HAR with (see scripts/ensure-browser)")
+        pytest.skip("node, chromium or playwright-core missing (scripts/ensure-browser)")
+    script = str(BROWSER_DIR / "record_har.js")
+    env = {**os.environ, "CHROMIUM": chromium}
+    done = subprocess.run(
+        [node, script, page_url, str(har)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 GO_PPROF_SERVER = Path(__file__).parent / "go" / "pprofserver.go"
 
 

@@ -9,13 +9,14 @@ import json
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tether
-from servers import NginxFactory
+from servers import BROWSER_DIR, NginxFactory, record_har
 from tether.cli import main
 from tether.errors import InputError, RecordError
 from tether.model import HeaderExpect, Record
@@ -264,6 +265,29 @@ def test_bad_har_entries_are_named_by_number(tmp_path: Path) -> None:
     not_har.write_text('{"log": {"entries": [{"request": ')
     with pytest.raises(RecordError, match="not a valid HAR document"):
         records_of(not_har)
+
+
+def test_a_har_recorded_by_a_real_browser_replays(
+    nginx_factory: NginxFactory, tmp_path: Path
+) -> None:
+    page = BROWSER_DIR / "page.html"
+    server = nginx_factory(locations=f"location = /page.html {{ alias {page}; }}")
+    har = tmp_path / "chromium.har"
+    record_har(f"{server.url}/page.html", har)
+    everything = good(records_of(har))
+    records = good(records_of(har, expect_recorded=True, only_origin=server.url))
+    assert len(records) < len(everything)  # the redirect's target, off this host, is left out
+    by_path = {urlsplit(r.url).path: r for r in records}
+    assert set(by_path) >= {"/page.html", "/api/items", "/echo-method", "/r/c0042"}
+    post = by_path["/echo-method"]
+    assert (post.method, post.body) == ("POST", b'{"name":"tether"}')
+    assert dict(post.headers)["Content-Type"] == "application/json"
+    redirect = by_path["/r/c0042"].expect
+    assert redirect.status == (302,)
+    assert redirect.headers == (HeaderExpect("location", "equals", "https://example.org/r/c0042"),)
+    assert all(r.at is not None for r in records)  # startedDateTime, for --pace original
+    summary = tether.run(records, target=server.url)
+    assert summary.requests == len(records) and summary.ok == len(records)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
