@@ -96,7 +96,13 @@ def test_a_log_format_without_the_request_is_refused(tmp_path: Path) -> None:
 
 # --- vegeta's documented targets ----------------------------------------------------------------
 
+# vegeta's README examples: simple targets, targets with custom headers, and one with a body
+# (its path made relative, to a file this test writes).
 VEGETA_HTTP = """GET http://goku:9090/path/to/dragon?item=ball
+GET http://user:password@goku:9090/path/to
+HEAD http://goku:9090/path/to/success
+
+GET http://user:password@goku:9090/path/to
 X-Account-ID: 8675309
 
 DELETE http://goku:9090/path/to/remove
@@ -104,6 +110,7 @@ Confirmation-Token: 90215
 Authorization: Token DEADBEEF
 
 POST http://goku:9090/things
+X-Account-ID: 99
 @newthing.json
 """
 
@@ -118,14 +125,19 @@ def test_vegeta_http_targets(tmp_path: Path) -> None:
     (tmp_path / "newthing.json").write_text('{"name":"kakarot"}')
     targets = tmp_path / "targets.txt"
     targets.write_text(VEGETA_HTTP)
-    first, second, third = good(records_of(targets))
-    assert (first.method, first.url, first.headers) == (
+    simple, userinfo, head, with_header, delete, post = good(records_of(targets))
+    assert (simple.method, simple.url, simple.headers) == (
         "GET",
         "http://goku:9090/path/to/dragon?item=ball",
-        (("X-Account-ID", "8675309"),),
+        (),
     )
-    assert second.method == "DELETE" and dict(second.headers)["Authorization"] == "Token DEADBEEF"
-    assert (third.method, third.body, third.line) == ("POST", b'{"name":"kakarot"}', 8)
+    basic = ("Authorization", "Basic dXNlcjpwYXNzd29yZA==")  # user:password, as Go sends it
+    assert (userinfo.url, userinfo.headers) == ("http://goku:9090/path/to", (basic,))
+    assert head.method == "HEAD"
+    assert with_header.headers == (basic, ("X-Account-ID", "8675309"))
+    assert delete.method == "DELETE" and dict(delete.headers)["Authorization"] == "Token DEADBEEF"
+    assert (post.method, post.body, post.line) == ("POST", b'{"name":"kakarot"}', 12)
+    assert dict(post.headers) == {"X-Account-ID": "99"}
 
 
 def test_vegeta_json_targets(tmp_path: Path) -> None:

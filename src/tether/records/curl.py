@@ -159,6 +159,9 @@ def _record(
 ) -> dict[str, Any]:
     if not url:
         raise ValueError("the curl command has no URL")
+    url, auth = jsonl.basic_auth(url)
+    if auth and not any(name.lower() == "authorization" for name, _ in headers):
+        headers.append(auth)
     obj: dict[str, Any] = {"url": url, "method": method or ("POST" if data and not get else "GET")}
     body = "&".join(data)
     if get and body:

@@ -53,12 +53,12 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tether.errors import RecordError
 from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 
-__all__ = ["from_object", "join_headers", "parse_line", "read", "to_object"]
+__all__ = ["basic_auth", "from_object", "join_headers", "parse_line", "read", "to_object"]
 
 RECORD_KEYS = frozenset(
     {"method", "url", "headers", "body", "body_b64", "expect", "tag", "at", "id", "comment"}
@@ -149,6 +149,18 @@ def to_object(record: Record) -> dict[str, Any]:
     if record.at is not None:
         obj["at"] = record.at
     return obj
+
+
+def basic_auth(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and that part as the Authorization
+    header a client sends for it (curl and Go do); the URL alone when it has none."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    token = base64.b64encode(credentials.encode()).decode("ascii")
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl(), ("Authorization", f"Basic {token}")
 
 
 def join_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:

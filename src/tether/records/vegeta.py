@@ -48,8 +48,9 @@ def _target(block: list[tuple[int, str]], source: str) -> Record | RecordError:
     found = _TARGET.match(line)
     if found is None:
         return RecordError(source, first, f"expected 'METHOD URL', got {line[:60]!r}")
-    obj: dict[str, Any] = {"method": found.group(1), "url": found.group(2)}
-    headers: list[tuple[str, str]] = []
+    url, auth = jsonl.basic_auth(found.group(2))
+    obj: dict[str, Any] = {"method": found.group(1), "url": url}
+    headers: list[tuple[str, str]] = [auth] if auth else []
     for number, text in block[1:]:
         if text.startswith("@"):
             try:
