@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import itertools
+import json
 import os
 import re
 import shutil
@@ -390,6 +392,24 @@ class ThreadServer:
             except Exception:
                 self._writers.discard(writer)  # lost with an error: closed too
             self._tasks.discard(task)
+
+
+def json_server(
+    make: Callable[[str], dict[str, object]], headers: Sequence[tuple[str, str]] = ()
+) -> ThreadServer:
+    """Keep-alive; answers each request with the JSON document ``make(target)``, ``headers``
+    and a Date header that changes on every response (as a volatile header does)."""
+    stamps = itertools.count()
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (req := await read_request(reader)) is not None:
+            extra = [("Content-Type", "application/json"), *headers, ("Date", f"t{next(stamps)}")]
+            writer.write(response(200, json.dumps(make(req.target)).encode(), extra))
+            await writer.drain()
+
+    return ThreadServer(handler)
 
 
 def keepalive_handler(

@@ -3,14 +3,13 @@ expectations pass against that service, and fail where a candidate differs."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from pathlib import Path
 
 import pytest
 
-from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
+from servers import NginxServer, ThreadServer, json_server
 from tether.capture import Capture, drop, expectations, parse_json_path
 from tether.cli import main
 from tether.errors import InputError
@@ -20,24 +19,13 @@ STAMPS = itertools.count()
 
 
 def json_service(name: str) -> ThreadServer:
-    """Answers every request with a JSON document whose "timestamp" and Date change."""
+    """JSON whose "timestamp" and item ids change on every response."""
 
-    async def handler(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
-    ) -> None:
-        while (req := await read_request(reader)) is not None:
-            doc = {
-                "path": req.target,
-                "name": name,
-                "timestamp": next(STAMPS),
-                "items": [{"id": next(STAMPS), "v": 1}, {"id": next(STAMPS), "v": 2}],
-            }
-            headers = [("Content-Type", "application/json"), ("X-Version", "3")]
-            headers.append(("Date", f"moment {next(STAMPS)}"))
-            writer.write(response(200, json.dumps(doc).encode(), headers))
-            await writer.drain()
+    def make(target: str) -> dict[str, object]:
+        items = [{"id": next(STAMPS), "v": 1}, {"id": next(STAMPS), "v": 2}]
+        return {"path": target, "name": name, "timestamp": next(STAMPS), "items": items}
 
-    return ThreadServer(handler)
+    return json_server(make, [("X-Version", "3")])
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ the random one is noise only a secondary can reveal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from servers import ConnInfo, ThreadServer, read_request, response
+from servers import ThreadServer, json_server
 from tether.cli import main
 from tether.diff import Differences, compare, fields
 from tether.model import Outcome, Record
@@ -19,17 +18,9 @@ from tether.model import Outcome, Record
 
 def service(version: int) -> ThreadServer:
     """JSON with a random "id" on every response, and "v" set to ``version``."""
-
-    async def handler(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
-    ) -> None:
-        while (req := await read_request(reader)) is not None:
-            doc = {"path": req.target, "id": secrets.token_hex(4), "v": version, "tags": ["a"]}
-            headers = [("Content-Type", "application/json"), ("Date", secrets.token_hex(4))]
-            writer.write(response(200, json.dumps(doc).encode(), headers))
-            await writer.drain()
-
-    return ThreadServer(handler)
+    return json_server(
+        lambda target: {"path": target, "id": secrets.token_hex(4), "v": version, "tags": ["a"]}
+    )
 
 
 @pytest.fixture
@@ -62,29 +53,26 @@ def test_without_a_secondary_the_random_field_shows_as_a_difference(
     assert (v["examples"][0]["primary"], v["examples"][0]["candidate"]) == ("1", "2")
 
 
-def test_a_secondary_filters_the_noise(records: Path, tmp_path: Path) -> None:
-    with service(1) as primary, service(1) as secondary, service(2) as candidate:
-        code, doc = run_diff(
+def with_secondary(tmp_path: Path, records: Path, candidate_v: int) -> tuple[int, dict[str, Any]]:
+    with service(1) as primary, service(1) as secondary, service(candidate_v) as candidate:
+        return run_diff(
             tmp_path,
             records,
             "--primary", primary.url,
             "--candidate", candidate.url,
             "--secondary", secondary.url,
         )  # fmt: skip
+
+
+def test_a_secondary_filters_the_noise(records: Path, tmp_path: Path) -> None:
+    code, doc = with_secondary(tmp_path, records, candidate_v=2)
     assert code == 1
     assert [d["field"] for d in doc["differences"]] == ["body $.v"]
     assert [n["field"] for n in doc["noise"]] == ["body $.id"]
 
 
 def test_the_same_service_has_no_differences(records: Path, tmp_path: Path) -> None:
-    with service(1) as primary, service(1) as secondary, service(1) as candidate:
-        code, doc = run_diff(
-            tmp_path,
-            records,
-            "--primary", primary.url,
-            "--candidate", candidate.url,
-            "--secondary", secondary.url,
-        )  # fmt: skip
+    code, doc = with_secondary(tmp_path, records, candidate_v=1)
     assert code == 0 and doc["differences"] == []
 
 

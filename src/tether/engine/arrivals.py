@@ -13,7 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from tether.engine.connection import Exchange
-from tether.engine.pacer import Schedule
+from tether.engine.pacer import OriginalPace, Schedule
 from tether.engine.request import Prepared
 from tether.errors import RequestError
 from tether.model import Outcome
@@ -60,6 +60,7 @@ class Arrivals:
         self._scheduling = True
         self._t0 = 0.0
         self._ahead: Prepared | None = None  # the record whose turn is next, read ahead
+        self._follows_records = isinstance(pacer, OriginalPace)  # else times are not read
         self._first_at: float | None = None  # the first record's recorded time
         self._offset = 0.0  # the last recorded time, from the first one
 
@@ -78,8 +79,12 @@ class Arrivals:
             if self._ahead is None:
                 self._ahead = run.feed.next()  # read ahead: its recorded time may set its turn
             prep = self._ahead
-            at = self._pacer.due(self._index, self._recorded(prep)) if prep else None
-            if prep is None or at is None:
+            if prep is None:
+                self._scheduling = False
+                break
+            offset = self._recorded(prep) if self._follows_records else 0.0
+            at = self._pacer.due(self._index, offset)
+            if at is None:
                 self._scheduling = False
                 break
             if at > now:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import partial
 
 from tether.errors import InputError, RecordError
 from tether.model import Record
@@ -67,12 +68,7 @@ def read(
         line = raw.rstrip("\r\n")
         if not line.strip():
             continue
-        try:
-            yield jsonl.from_object(line_object(line, pattern, expect), number, source)
-        except ValueError as exc:
-            yield RecordError(source, number, str(exc))
-        except RecordError as exc:
-            yield exc
+        yield jsonl.item(partial(line_object, line, pattern, expect), number, source)
 
 
 def _time(fields: dict[str, str]) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from tether.errors import RecordError
@@ -44,12 +45,8 @@ def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
         if len(row) != len(header):
             yield RecordError(source, number, f"{len(row)} cells for {len(header)} columns")
             continue
-        try:
-            yield jsonl.from_object(row_object(dict(zip(header, row, strict=True))), number, source)
-        except ValueError as exc:
-            yield RecordError(source, number, str(exc))
-        except RecordError as exc:
-            yield exc
+        cells = dict(zip(header, row, strict=True))
+        yield jsonl.item(partial(row_object, cells), number, source)
 
 
 class _Lines:

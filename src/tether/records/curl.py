@@ -16,6 +16,7 @@ import codecs
 import re
 import shlex
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -38,12 +39,7 @@ _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
     """Records from the commands, one at a time."""
     for first, text in _commands(stream):
-        try:
-            yield jsonl.from_object(command_object(text), first, source)
-        except ValueError as exc:
-            yield RecordError(source, first, str(exc))
-        except RecordError as exc:
-            yield exc
+        yield jsonl.item(partial(command_object, text), first, source)
 
 
 def _commands(stream: Iterable[str]) -> Iterator[tuple[int, str]]:

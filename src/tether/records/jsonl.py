@@ -51,14 +51,22 @@ import base64
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from tether.errors import RecordError
 from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 
-__all__ = ["basic_auth", "from_object", "join_headers", "parse_line", "read", "to_object"]
+__all__ = [
+    "basic_auth",
+    "from_object",
+    "item",
+    "join_headers",
+    "parse_line",
+    "read",
+    "to_object",
+]
 
 RECORD_KEYS = frozenset(
     {"method", "url", "headers", "body", "body_b64", "expect", "tag", "at", "id", "comment"}
@@ -128,6 +136,17 @@ def from_object(obj: dict[str, Any], line: int, source: str) -> Record:
         return _record(obj, line, source)
     except _Bad as bad:
         raise RecordError(source, line, str(bad)) from None
+
+
+def item(build: Callable[[], dict[str, Any]], line: int, source: str) -> Record | RecordError:
+    """A record from the object ``build`` makes, or the error naming ``source:line``: the
+    format's own complaint (a ValueError from ``build``) or the shared rules' one."""
+    try:
+        return from_object(build(), line, source)
+    except ValueError as exc:
+        return RecordError(source, line, str(exc))
+    except RecordError as exc:
+        return exc
 
 
 def to_object(record: Record) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from tether.errors import RecordError
@@ -82,14 +83,8 @@ def _body_file(path: str, source: str) -> str:
 def read_json(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
     """Records from the ``json`` format, one line at a time."""
     for number, raw in enumerate(stream, 1):
-        if not raw.strip():
-            continue
-        try:
-            yield jsonl.from_object(_json_object(raw), number, source)
-        except ValueError as exc:
-            yield RecordError(source, number, str(exc))
-        except RecordError as exc:
-            yield exc
+        if raw.strip():
+            yield jsonl.item(partial(_json_object, raw), number, source)
 
 
 def _json_object(text: str) -> dict[str, Any]:
