@@ -31,6 +31,9 @@ from tether.metrics.summary import Summary
 from tether.records import FORMATS, Items, Reading, file_source
 from tether.report import json_report
 from tether.report.results import ResultsWriter
+from tether.secrets import secret_names
+from tether.thresholds import evaluate, parse_threshold
+from tether.thresholds import failures as threshold_failures
 from tether.watch import parse_source
 
 
@@ -168,6 +171,14 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {"type": SECONDS, "default": 0.5, "help": "Seconds between watch samples."},
     ),
     (
+        ("--threshold",),
+        {
+            "multiple": True,
+            "metavar": "EXPR",
+            "help": "Gate, as k6 has them: 'p99<250ms', 'error_rate<0.1%', 'reuse>99%'.",
+        },
+    ),
+    (
         ("--fail-on-leak",),
         {"is_flag": True, "help": "Gate: fail when a watched server's connections pile up."},
     ),
@@ -248,6 +259,16 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("--cacert",),
         {"type": click.Path(exists=True, dir_okay=False), "help": "Trust this CA file."},
     ),
+    (
+        ("--redact-header",),
+        {
+            "multiple": True,
+            "metavar": "NAME",
+            "help": "Mask this header's values in reports too (Authorization, Cookie and "
+            "Set-Cookie always are).",
+        },
+    ),
+    (("--show-secrets",), {"is_flag": True, "help": "Show secret header values in reports."}),
     (("--quiet", "-q"), {"is_flag": True, "help": "No text summary."}),
 ]
 
@@ -274,12 +295,41 @@ def cli() -> None:
     """Replay HTTP request records, check every response, account for every connection."""
 
 
+def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """The config file's settings become the defaults of the other flags (so a flag given
+    on the command line wins). Eager: it runs before those flags are read."""
+    from tether import config
+
+    path = value or config.find()
+    if path is None:
+        return
+    names = [p.name for p in ctx.command.params if p.name and p is not param]
+    ctx.default_map = {**(ctx.default_map or {}), **config.load(path, names)}
+
+
 @cli.command("run")
 @click.argument("records")
+@click.option(
+    "--config",
+    metavar="PATH",
+    is_eager=True,
+    expose_value=False,
+    callback=_use_config,
+    help="Settings file [default: ./tether.toml, or [tool.tether] in ./pyproject.toml].",
+)
 @_with_options(READ_OPTIONS)
 @_with_options(RUN_OPTIONS)
 def run_command(records: str, **opts: Any) -> None:
-    """Send RECORDS (a JSONL file, '-' for stdin) and check every response."""
+    """Send RECORDS (JSONL, HAR, an access log, vegeta targets, curl commands or CSV; '-' for
+    stdin) and check every response.
+
+    \b
+    Examples:
+      tether run records.jsonl -t http://127.0.0.1:8080 -c 20 -n 100000 --json summary.json
+      tether run session.har --expect-from-har --only-origin https://app.example \\
+          --threshold 'p99<250ms' --threshold 'error_rate<0.1%'
+      tether run access.log -t http://127.0.0.1:8080 --pace originalx2 --watch port:8080
+    """
     raise SystemExit(execute(records, opts))
 
 
@@ -310,6 +360,8 @@ def execute(records: str, opts: dict[str, Any]) -> int:
     if records != "-" and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     raise_fd_limit()
+    for text in opts["threshold"]:
+        parse_threshold(text)  # a bad one stops the run before anything is sent
     if opts["rate"] and opts["pace"]:
         raise InputError("give --rate or --pace, not both")
     pacer: Schedule | None = None
@@ -327,6 +379,7 @@ def execute(records: str, opts: dict[str, Any]) -> int:
         max_inflight=opts["max_inflight"],
         watch=tuple(parse_source(spec) for spec in opts["watch"]),
         watch_interval=opts["watch_interval"] or 0.5,
+        secret=secret_names(opts["redact_header"], opts["show_secrets"]),
     )
     if opts["fail_on_leak"] and not run_opts.watch:
         raise InputError("--fail-on-leak needs a server to watch: give --watch")
@@ -346,7 +399,7 @@ def execute(records: str, opts: dict[str, Any]) -> int:
             records, run_opts, client_options(opts), opts["workers"], reading(opts)
         )
         return report(summary, opts)
-    with _results_sink(opts["results"]) as sink:
+    with _results_sink(opts["results"], run_opts.secret) as sink:
         summary = run(
             file_source(records, reading(opts)),
             run_opts,
@@ -361,7 +414,8 @@ def report(summary: Summary, opts: dict[str, Any]) -> int:
     """Print and write the summary; return the exit status it calls for."""
     doc = summary.to_dict()
     gates = Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"])
-    gate_failures = failures(gates, doc)
+    doc["thresholds"] = evaluate([parse_threshold(t) for t in opts["threshold"]], summary)
+    gate_failures = failures(gates, doc) + threshold_failures(doc["thresholds"])
     doc["gate_failures"] = gate_failures
     if not opts["quiet"]:
         # With the JSON on stdout, the text goes to stderr so the two never mix.
@@ -391,13 +445,13 @@ def exit_status(doc: dict[str, Any], gate_failures: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def _results_sink(path: str | None) -> Iterator[ResultsWriter | None]:
+def _results_sink(path: str | None, secret: frozenset[str]) -> Iterator[ResultsWriter | None]:
     if not path:
         yield None
         return
     stream: IO[str]
     with open(path, "w", encoding="utf-8") as stream:
-        yield ResultsWriter(stream)
+        yield ResultsWriter(stream, secret)
 
 
 def raise_fd_limit() -> None:

@@ -30,6 +30,7 @@ from tether.errors import InputError, RecordError, RequestError
 from tether.metrics.histogram import Histogram, preload_numpy
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
+from tether.secrets import SECRET_HEADERS
 from tether.watch import Source
 from tether.watch.sampler import Watcher, conclude
 
@@ -66,6 +67,7 @@ class RunOptions:
     share: tuple[int, int] = (0, 1)
     watch: tuple[Source, ...] = ()
     watch_interval: float = 0.5
+    secret: frozenset[str] = SECRET_HEADERS  # header values reports do not show
 
 
 class Feed:
@@ -329,6 +331,7 @@ async def run_async(
         keep = run.max_inflight if run.rate is not None else run.concurrency
         options = dataclasses.replace(options, max_idle_per_host=keep)
     summary = summary if summary is not None else Summary()
+    summary.secret = run.secret
     summary.concurrency = run.concurrency
     summary.target = run.target
     if run.rate is not None:

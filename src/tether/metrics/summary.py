@@ -15,6 +15,7 @@ from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
 from tether.metrics.ledger import Ledger
 from tether.model import Mismatch, Outcome
+from tether.secrets import SECRET_HEADERS, masked
 
 MAX_EXAMPLES = 20
 FLUSH_EVERY = 4096
@@ -56,6 +57,7 @@ class Summary:
     peak_inflight: int = 0  # open model: the most requests in flight at once
     target: str | None = None
     watch: dict[str, Any] | None = None  # the server side, when watched (tether.watch)
+    secret: frozenset[str] = SECRET_HEADERS  # headers whose values examples do not show
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result."""
@@ -179,8 +181,8 @@ class Summary:
                     "method": rec.method,
                     "url": outcome.url,
                     "field": m.field,
-                    "expected": m.expected,
-                    "got": m.got,
+                    "expected": masked(m.field, m.expected, self.secret),
+                    "got": masked(m.field, m.got, self.secret),
                 }
             )
 

@@ -6,10 +6,13 @@ import json
 from typing import IO, Any
 
 from tether.model import Mismatch, Outcome
+from tether.secrets import SECRET_HEADERS, masked
 
 
-def outcome_line(outcome: Outcome, mismatches: list[Mismatch]) -> dict[str, Any]:
-    """One outcome as a JSON-ready dict."""
+def outcome_line(
+    outcome: Outcome, mismatches: list[Mismatch], secret: frozenset[str] = SECRET_HEADERS
+) -> dict[str, Any]:
+    """One outcome as a JSON-ready dict (secret header values masked)."""
     rec = outcome.record
     return {
         "line": rec.line,
@@ -25,7 +28,12 @@ def outcome_line(outcome: Outcome, mismatches: list[Mismatch]) -> dict[str, Any]
         "body_truncated": outcome.body_truncated,
         "error": outcome.error,
         "mismatches": [
-            {"field": m.field, "expected": m.expected, "got": m.got} for m in mismatches
+            {
+                "field": m.field,
+                "expected": masked(m.field, m.expected, secret),
+                "got": masked(m.field, m.got, secret),
+            }
+            for m in mismatches
         ],
     }
 
@@ -33,8 +41,10 @@ def outcome_line(outcome: Outcome, mismatches: list[Mismatch]) -> dict[str, Any]
 class ResultsWriter:
     """Writes outcomes to a text stream as they arrive (the sink of a run)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], secret: frozenset[str] = SECRET_HEADERS) -> None:
         self._stream = stream
+        self._secret = secret
 
     def __call__(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
-        self._stream.write(json.dumps(outcome_line(outcome, mismatches)) + "\n")
+        line = outcome_line(outcome, mismatches, self._secret)
+        self._stream.write(json.dumps(line) + "\n")

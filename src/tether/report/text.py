@@ -9,6 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tether.thresholds import shown
+
 
 def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> RenderableType:
     """The whole summary as one rich renderable."""
@@ -172,9 +174,17 @@ def _input_errors(doc: dict[str, Any]) -> Text:
 
 
 def _verdict(doc: dict[str, Any], gate_failures: list[str]) -> Text:
-    lines = [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
+    lines = [_threshold(t) for t in doc.get("thresholds", [])]
+    lines += [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
     lines.append(Text(verdict(doc), style="bold" if doc["requests"] else "yellow"))
     return Text("\n").join(lines)
+
+
+def _threshold(result: dict[str, Any]) -> Text:
+    mark, style = ("pass", "green") if result["ok"] else ("FAIL", "bold red")
+    return Text.assemble(
+        (f"threshold {mark}  ", style), f"{result['threshold']}  ({shown(result)})"
+    )
 
 
 def verdict(doc: dict[str, Any]) -> str:
