@@ -78,6 +78,7 @@ def test_mismatch_names_the_line_and_exits_1(
         "field": "header location",
         "expected": "https://example.org/wrong",
         "got": "https://example.org/r/3",
+        "group": "GET /r/{id}",
     }
     assert "header location" in err
 

@@ -24,12 +24,14 @@ import click
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import Schedule, parse_pace, parse_rate
 from tether.engine.request import split_url
-from tether.engine.runner import RecordSource, RunOptions, run, validate
+from tether.engine.runner import OutcomeSink, RecordSource, RunOptions, run, validate
 from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
+from tether.model import Mismatch, Outcome
 from tether.records import FORMATS, Items, Reading, file_source
-from tether.report import json_report
+from tether.report import json_report, junit
+from tether.report.junit import PerRecord
 from tether.report.results import ResultsWriter
 from tether.secrets import secret_names
 from tether.thresholds import evaluate, parse_threshold
@@ -147,6 +149,8 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {"metavar": "PATH", "help": "Write the summary as JSON ('-': stdout)."},
     ),
     (("--results",), {"metavar": "PATH", "help": "Write one JSON line per request."}),
+    (("--junit",), {"metavar": "PATH", "help": "Write JUnit XML: a testcase per record group."}),
+    (("--junit-per-record",), {"is_flag": True, "help": "JUnit: a testcase per record instead."}),
     (
         ("--min-reuse",),
         {
@@ -360,6 +364,33 @@ def execute(records: str, opts: dict[str, Any]) -> int:
     if records != "-" and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     raise_fd_limit()
+    run_opts = run_options(opts)
+    if opts["workers"] > 1:
+        _one_process_only(opts, run_opts)
+        if opts["strict"]:
+            validate(file_source(records, reading(opts)))
+        # Imported here: multiprocessing adds to every start, and most runs are one process.
+        from tether.engine.processes import run_processes
+
+        summary = run_processes(
+            records, run_opts, client_options(opts), opts["workers"], reading(opts)
+        )
+        return report(summary, opts)
+    per_record = PerRecord(run_opts.secret) if opts["junit_per_record"] else None
+    with _results_sink(opts["results"], run_opts.secret) as results:
+        summary = run(
+            file_source(records, reading(opts)),
+            run_opts,
+            client_options(opts),
+            sink=_tee(results, per_record),
+            handle_sigint=True,
+        )
+    return report(summary, opts, per_record)
+
+
+def run_options(opts: dict[str, Any]) -> RunOptions:
+    """What to send and how, from the run command's options; InputError before anything is
+    sent when they do not fit together."""
     for text in opts["threshold"]:
         parse_threshold(text)  # a bad one stops the run before anything is sent
     if opts["rate"] and opts["pace"]:
@@ -383,34 +414,36 @@ def execute(records: str, opts: dict[str, Any]) -> int:
     )
     if opts["fail_on_leak"] and not run_opts.watch:
         raise InputError("--fail-on-leak needs a server to watch: give --watch")
-    if opts["workers"] > 1:
-        if opts["results"]:
-            raise InputError("--results is written by one process: not with --workers")
-        if run_opts.watch:
-            raise InputError("--watch samples from one process: not with --workers")
-        if opts["pace"]:
-            raise InputError("--pace keeps the records' own order and times: not with --workers")
-        if opts["strict"]:
-            validate(file_source(records, reading(opts)))
-        # Imported here: multiprocessing adds to every start, and most runs are one process.
-        from tether.engine.processes import run_processes
-
-        summary = run_processes(
-            records, run_opts, client_options(opts), opts["workers"], reading(opts)
-        )
-        return report(summary, opts)
-    with _results_sink(opts["results"], run_opts.secret) as sink:
-        summary = run(
-            file_source(records, reading(opts)),
-            run_opts,
-            client_options(opts),
-            sink=sink,
-            handle_sigint=True,
-        )
-    return report(summary, opts)
+    return run_opts
 
 
-def report(summary: Summary, opts: dict[str, Any]) -> int:
+def _one_process_only(opts: dict[str, Any], run_opts: RunOptions) -> None:
+    """What needs every outcome, or one clock, cannot be split over processes."""
+    alone = {
+        "--results": opts["results"],
+        "--junit-per-record": opts["junit_per_record"],
+        "--watch": run_opts.watch,
+        "--pace": opts["pace"],
+    }
+    for flag, given in alone.items():
+        if given:
+            raise InputError(f"{flag} needs the run in one process: not with --workers")
+
+
+def _tee(*sinks: OutcomeSink | None) -> OutcomeSink | None:
+    """One sink calling each given one (None when there is none: the run's fast path)."""
+    given = [sink for sink in sinks if sink is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def each(outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        for sink in given:
+            sink(outcome, mismatches)
+
+    return each
+
+
+def report(summary: Summary, opts: dict[str, Any], per_record: PerRecord | None = None) -> int:
     """Print and write the summary; return the exit status it calls for."""
     doc = summary.to_dict()
     gates = Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"])
@@ -428,6 +461,9 @@ def report(summary: Summary, opts: dict[str, Any]) -> int:
         text.print_summary(doc, gate_failures, console)
     if opts["json_path"]:
         json_report.write(doc, opts["json_path"])
+    if opts["junit"]:
+        with open(opts["junit"], "wb") as out:
+            out.write(junit.render(doc, per_record))
     return exit_status(doc, gate_failures)
 
 
@@ -495,7 +531,6 @@ def record(records: str, opts: dict[str, Any]) -> int:
     import json
 
     from tether.capture import Capture, expectations
-    from tether.model import Outcome
     from tether.records.jsonl import to_object
 
     capture = Capture.from_options(opts["keep_header"], opts["ignore_json_path"])
@@ -571,7 +606,7 @@ def diff(records: str, opts: dict[str, Any]) -> int:
     from tether.diff import Differences, fields
     from tether.engine.fanout import fan_out
     from tether.metrics.groups import group_key
-    from tether.model import Outcome, Record
+    from tether.model import Record
 
     targets = [
         opts["primary"],

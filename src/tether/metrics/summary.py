@@ -167,6 +167,7 @@ class Summary:
                     "url": outcome.url,
                     "kind": outcome.error_kind,
                     "error": outcome.error,
+                    "group": outcome.group,
                 }
             )
 
@@ -183,6 +184,7 @@ class Summary:
                     "field": m.field,
                     "expected": masked(m.field, m.expected, self.secret),
                     "got": masked(m.field, m.got, self.secret),
+                    "group": outcome.group,
                 }
             )
 
