@@ -145,14 +145,19 @@ class Sample:
 def measure(cmd: list[str], url: str, parse: Callable[[str], float]) -> Sample:
     """Run a load tool to completion; its CPU from wait4, its traffic from nginx."""
     before = status(url)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, code, usage = os.wait4(proc.pid, 0)
+    # stderr apart: tether's progress lines go there (and cost what they cost), its JSON to
+    # stdout; the peers print their figures on stdout.
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, code, usage = os.wait4(proc.pid, 0)
+        err.seek(0)
+        errors = err.read()
     after = status(url)
     assert before is not None and after is not None
     if code != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({code}): {out[-500:]}")
+        raise RuntimeError(f"{cmd[0]} failed ({code}): {(out + errors)[-500:]}")
     return Sample(
         rps=parse(out),
         cpu_s=usage.ru_utime + usage.ru_stime,
@@ -172,8 +177,9 @@ def number(pattern: str) -> Callable[[str], float]:
     return parse
 
 
-def tether_cmd(records: Path, url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "tether", "run", str(records), "-t", url, "-q", *args]
+def tether_cmd(records: Path, url: str, *args: str, quiet: bool = True) -> list[str]:
+    cmd = [sys.executable, "-m", "tether", "run", str(records), "-t", url, *args]
+    return [*cmd, "-q"] if quiet else cmd
 
 
 def tether_json(text: str) -> dict[str, object]:
@@ -186,6 +192,19 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
     return {
         "tether": tether_cmd(
             records, url, "-c", str(c), "-d", str(secs), "-n", "10000000000", "--json", "-"
+        ),
+        "tether +progress": tether_cmd(
+            records,
+            url,
+            "-c",
+            str(c),
+            "-d",
+            str(secs),
+            "-n",
+            "10000000000",
+            "--json",
+            "-",
+            quiet=False,
         ),
         "tether -w2": tether_cmd(
             records,
@@ -211,6 +230,7 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
 PARSERS: dict[str, Callable[[str], float]] = {
     "tether": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "tether -w2": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
+    "tether +progress": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "wrk": number(r"Requests/sec:\s+([\d.]+)"),
     "ab": number(r"Requests per second:\s+([\d.]+)"),
     "hey": number(r"Requests/sec:\s+([\d.]+)"),
@@ -351,7 +371,7 @@ def main() -> int:
     parser.add_argument("--rss", default="100000,1000000,10000000", help="request counts")
     parser.add_argument("--output", help="also write the report here (markdown)")
     args = parser.parse_args()
-    tools = ["tether", "tether -w2", *ensure_peers()]
+    tools = ["tether", "tether +progress", "tether -w2", *ensure_peers()]
     compile_tether()
     with tempfile.TemporaryDirectory() as tmp, nginx() as url:
         records = Path(tmp) / "bench.jsonl"

@@ -24,7 +24,14 @@ import click
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
 from tether.engine.pacer import Schedule, parse_pace, parse_rate
 from tether.engine.request import split_url
-from tether.engine.runner import OutcomeSink, RecordSource, RunOptions, run, validate
+from tether.engine.runner import (
+    OutcomeSink,
+    ProgressView,
+    RecordSource,
+    RunOptions,
+    run,
+    validate,
+)
 from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
@@ -384,8 +391,18 @@ def execute(records: str, opts: dict[str, Any]) -> int:
             client_options(opts),
             sink=_tee(results, per_record),
             handle_sigint=True,
+            progress=None if opts["quiet"] else _progress(opts),
         )
     return report(summary, opts, per_record)
+
+
+def _progress(opts: dict[str, Any]) -> ProgressView:
+    # Imported here: rich is not needed for the first request.
+    from rich.console import Console
+
+    from tether.report.progress import Progress
+
+    return Progress(Console(stderr=True), opts["requests"], opts["duration"])
 
 
 def run_options(opts: dict[str, Any]) -> RunOptions:

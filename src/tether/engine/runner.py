@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tether.check import check
 from tether.engine.arrivals import Arrivals
@@ -38,6 +38,15 @@ RecordSource = Callable[[], Iterable[Record | RecordError]]
 """Opens the records afresh each time it is called (a second call cycles them)."""
 
 OutcomeSink = Callable[[Outcome, list[Mismatch]], None]
+
+
+class ProgressView(Protocol):
+    """Something showing a run's progress (see :mod:`tether.report.progress`)."""
+
+    def start(self, summary: Summary) -> None: ...
+    def tick(self, summary: Summary, elapsed: float) -> None: ...
+    def stop(self) -> None: ...
+
 
 CACHE_RECORDS = 100_000
 """Records of a first pass kept ready to send again when they cycle; a larger set is read
@@ -318,9 +327,11 @@ async def run_async(
     sink: OutcomeSink | None = None,
     summary: Summary | None = None,
     handle_sigint: bool = False,
+    progress: ProgressView | None = None,
 ) -> Summary:
     """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C stops
-    the run cleanly: requests in flight are abandoned and the summary says ``interrupted``."""
+    the run cleanly: requests in flight are abandoned and the summary says ``interrupted``.
+    ``progress`` is shown once a second."""
     preload_numpy()
     if run.strict:
         validate(source)
@@ -345,15 +356,40 @@ async def run_async(
     if watcher is not None:
         await watcher.start()
     started = time.perf_counter()
+    ticking = _show_progress(progress, summary, started) if progress else None
     try:
         workers = 1 if run.rate is not None else run.concurrency
         await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
+        if ticking is not None and progress is not None:
+            ticking.cancel()
+            progress.stop()
         if watcher is not None:
             await _conclude_watch(watcher, summary, run)
         await client.aclose()
     return summary
+
+
+class _EverySecond:
+    """Calls ``each`` once a second on the running loop until cancelled."""
+
+    def __init__(self, each: Callable[[], None]) -> None:
+        self._each = each
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(1.0, self._tick)
+
+    def _tick(self) -> None:
+        self._each()
+        self._handle = self._loop.call_later(1.0, self._tick)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+def _show_progress(progress: ProgressView, summary: Summary, started: float) -> _EverySecond:
+    progress.start(summary)
+    return _EverySecond(lambda: progress.tick(summary, time.perf_counter() - started))
 
 
 async def _conclude_watch(watcher: Watcher, summary: Summary, run: RunOptions) -> None:
@@ -400,10 +436,13 @@ def run(
     *,
     sink: OutcomeSink | None = None,
     handle_sigint: bool = False,
+    progress: ProgressView | None = None,
 ) -> Summary:
     """Blocking form of :func:`run_async`, on its own uvloop event loop."""
     import uvloop
 
     return uvloop.run(
-        run_async(source, run_options, options, sink=sink, handle_sigint=handle_sigint)
+        run_async(
+            source, run_options, options, sink=sink, handle_sigint=handle_sigint, progress=progress
+        )
     )

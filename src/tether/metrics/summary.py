@@ -58,6 +58,7 @@ class Summary:
     target: str | None = None
     watch: dict[str, Any] | None = None  # the server side, when watched (tether.watch)
     secret: frozenset[str] = SECRET_HEADERS  # headers whose values examples do not show
+    window: Histogram | None = None  # latencies since progress last looked (when it does)
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result."""
@@ -116,6 +117,8 @@ class Summary:
 
     def flush(self) -> None:
         """Move buffered latencies into the histogram, in one numpy batch."""
+        if self.window is not None and self.pending:
+            self.window.record_seconds(list(self.pending))  # a copy: the next line empties it
         self.latency.record_seconds(self.pending)
         if self.service is not None:
             self.service.record_seconds(self.pending_service)
