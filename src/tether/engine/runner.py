@@ -29,6 +29,7 @@ from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError, RequestError
 from tether.metrics.histogram import Histogram, preload_numpy
 from tether.metrics.summary import Summary
+from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
 from tether.secrets import SECRET_HEADERS
 from tether.watch import Source
@@ -43,8 +44,8 @@ OutcomeSink = Callable[[Outcome, list[Mismatch]], None]
 class ProgressView(Protocol):
     """Something showing a run's progress (see :mod:`tether.report.progress`)."""
 
-    def start(self, summary: Summary) -> None: ...
-    def tick(self, summary: Summary, elapsed: float) -> None: ...
+    def start(self) -> None: ...
+    def show(self, point: Point, summary: Summary) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -356,14 +357,15 @@ async def run_async(
     if watcher is not None:
         await watcher.start()
     started = time.perf_counter()
-    ticking = _show_progress(progress, summary, started) if progress else None
+    ticking = _EverySecond(summary, started, progress)
     try:
         workers = 1 if run.rate is not None else run.concurrency
         await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
-        if ticking is not None and progress is not None:
-            ticking.cancel()
+        ticking.cancel()
+        ticking.sample(show=False)  # the run's last stretch (the summary follows it)
+        if progress is not None:
             progress.stop()
         if watcher is not None:
             await _conclude_watch(watcher, summary, run)
@@ -372,24 +374,32 @@ async def run_async(
 
 
 class _EverySecond:
-    """Calls ``each`` once a second on the running loop until cancelled."""
+    """Once a second on the run's loop (off the per-request path): the timeline's next point,
+    and the progress shown from it."""
 
-    def __init__(self, each: Callable[[], None]) -> None:
-        self._each = each
+    def __init__(self, summary: Summary, started: float, progress: ProgressView | None) -> None:
+        self._summary = summary
+        self._started = started
+        self._progress = progress
+        self._sampler = Sampler()
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(1.0, self._tick)
+        summary.window = Histogram()
+        if progress is not None:
+            progress.start()
 
     def _tick(self) -> None:
-        self._each()
+        self.sample(show=True)
         self._handle = self._loop.call_later(1.0, self._tick)
+
+    def sample(self, show: bool) -> None:
+        """The timeline's point for the stretch up to now, shown as progress if ``show``."""
+        point = self._sampler.sample(self._summary, time.perf_counter() - self._started)
+        if show and self._progress is not None:
+            self._progress.show(point, self._summary)
 
     def cancel(self) -> None:
         self._handle.cancel()
-
-
-def _show_progress(progress: ProgressView, summary: Summary, started: float) -> _EverySecond:
-    progress.start(summary)
-    return _EverySecond(lambda: progress.tick(summary, time.perf_counter() - started))
 
 
 async def _conclude_watch(watcher: Watcher, summary: Summary, run: RunOptions) -> None:

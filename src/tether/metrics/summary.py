@@ -14,6 +14,7 @@ from tether.errors import RecordError
 from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
 from tether.metrics.ledger import Ledger
+from tether.metrics.timeline import Timeline
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
@@ -58,7 +59,8 @@ class Summary:
     target: str | None = None
     watch: dict[str, Any] | None = None  # the server side, when watched (tether.watch)
     secret: frozenset[str] = SECRET_HEADERS  # headers whose values examples do not show
-    window: Histogram | None = None  # latencies since progress last looked (when it does)
+    window: Histogram | None = None  # latencies since the timeline's last point
+    timeline: Timeline = field(default_factory=Timeline)
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result."""
@@ -147,6 +149,7 @@ class Summary:
         self.target = self.target or other.target
         if other.rate_target is not None:
             self.rate_target = (self.rate_target or 0.0) + other.rate_target
+        self.timeline.merge(other.timeline)
         if other.schedule_s is not None:
             self.schedule_s = max(self.schedule_s or 0.0, other.schedule_s)
 
@@ -221,6 +224,7 @@ class Summary:
             "interrupted": self.interrupted,
             "groups": self.groups.to_list(),
             "watch": self.watch,
+            "timeline": self.timeline.to_list(),
         }
 
     def _connections(self) -> dict[str, Any]:

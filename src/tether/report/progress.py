@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
+from tether.metrics.timeline import Point
 
 __all__ = ["Progress", "line"]
 
@@ -36,33 +36,26 @@ class Progress:
         self._total = total
         self._duration = duration
         self._live: Live | None = None
-        self._last = (0.0, 0)
 
-    def start(self, summary: Summary) -> None:
-        """Begin: from now on the summary keeps a window of latencies for "p99 now"."""
-        summary.window = Histogram()
+    def start(self) -> None:
+        """Begin (on a terminal, the line that will be redrawn)."""
         if self._console.is_terminal:
             self._live = Live(console=self._console, auto_refresh=False, transient=True)
             self._live.start()
 
-    def tick(self, summary: Summary, elapsed: float) -> None:
-        """Show the figures now (called once a second from the run's loop)."""
-        summary.flush()  # the window gets what is buffered
-        window = summary.window or Histogram()
-        summary.window = Histogram()
-        then, done = self._last
-        self._last = (elapsed, summary.requests)
+    def show(self, point: Point, summary: Summary) -> None:
+        """Show the run as of ``point``, its latest second (once a second, from its loop)."""
         text = line(
             {
-                "elapsed_s": elapsed,
+                "elapsed_s": point.t,
                 "total_s": self._duration,
                 "requests": summary.requests,
                 "total": self._total,
-                "rps": (summary.requests - done) / (elapsed - then) if elapsed > then else 0.0,
+                "rps": point.requests / point.seconds if point.seconds > 0 else 0.0,
                 "errors": summary.errors,
                 "mismatches": summary.mismatched,
-                "open": summary.ledger.open_now,
-                "p99_ms": round(window.percentile(99) / 1000, 3) if window.count else 0.0,
+                "open": point.open,
+                "p99_ms": point.p99_ms or 0.0,
             }
         )
         if self._live is not None:
