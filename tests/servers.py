@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pytest
 
@@ -476,17 +477,36 @@ BROWSER_DIR = Path(__file__).parent / "browser"
 def record_har(page_url: str, har: Path) -> None:
     """A HAR of Debian's chromium (driven by playwright-core) opening ``page_url``. Skips
     without node, chromium or playwright-core (fails under CI, as nginx does)."""
-    node, chromium = shutil.which("node"), shutil.which("chromium")
-    if node is None or chromium is None or not (BROWSER_DIR / "node_modules").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("no browser to record a HAR with (see scripts/ensure-browser)")
-        pytest.skip("node, chromium or playwright-core missing (scripts/ensure-browser)")
+    node, chromium = _browser()
     script = str(BROWSER_DIR / "record_har.js")
     env = {**os.environ, "CHROMIUM": chromium}
     done = subprocess.run(
         [node, script, page_url, str(har)], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def open_in_browser(page_url: str, screenshot: Path) -> dict[str, Any]:
+    """What Debian's chromium finds on ``page_url`` (see ``browser/check_page.js``)."""
+    node, chromium = _browser()
+    script = str(BROWSER_DIR / "check_page.js")
+    env = {**os.environ, "CHROMIUM": chromium}
+    done = subprocess.run(
+        [node, script, page_url, str(screenshot)], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def _browser() -> tuple[str, str]:
+    node, chromium = shutil.which("node"), shutil.which("chromium")
+    if node is None or chromium is None or not (BROWSER_DIR / "node_modules").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("no browser (see scripts/ensure-browser)")
+        pytest.skip("node, chromium or playwright-core missing (scripts/ensure-browser)")
+    return node, chromium
 
 
 GO_PPROF_SERVER = Path(__file__).parent / "go" / "pprofserver.go"

@@ -157,6 +157,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     ),
     (("--results",), {"metavar": "PATH", "help": "Write one JSON line per request."}),
     (("--junit",), {"metavar": "PATH", "help": "Write JUnit XML: a testcase per record group."}),
+    (("--html",), {"metavar": "PATH", "help": "Write the HTML report (one file, plots inline)."}),
     (("--junit-per-record",), {"is_flag": True, "help": "JUnit: a testcase per record instead."}),
     (
         ("--min-reuse",),
@@ -481,6 +482,11 @@ def report(summary: Summary, opts: dict[str, Any], per_record: PerRecord | None 
     if opts["junit"]:
         with open(opts["junit"], "wb") as out:
             out.write(junit.render(doc, per_record))
+    if opts["html"]:
+        from tether.report import html
+
+        with open(opts["html"], "w", encoding="utf-8") as page:
+            page.write(html.render(doc))
     return exit_status(doc, gate_failures)
 
 

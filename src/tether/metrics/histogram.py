@@ -211,6 +211,14 @@ class Histogram:
         }
         return {k: round(v / 1000, 3) for k, v in values.items()}
 
+    def distribution_ms(self) -> list[list[float]]:
+        """[percentile, milliseconds] from the median to the maximum, as HdrHistogram plots
+        them (the tail spread out: 90, 99, 99.9, ...)."""
+        if not self.count:
+            return []
+        qs = (0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0)
+        return [[q, round(self.percentile(q) / 1000, 3)] for q in qs]
+
     def merge(self, other: Histogram) -> None:
         """Add every value counted in ``other`` to this histogram, in place."""
         if not other.count:

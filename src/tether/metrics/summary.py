@@ -206,6 +206,7 @@ class Summary:
             "rate": round(self.requests / self.duration, 1) if self.duration > 0 else 0.0,
             "status": {str(code): n for code, n in sorted(self.status.items())},
             "latency_ms": self.latency.percentiles_ms(),
+            "latency_distribution": self.latency.distribution_ms(),
             "service_ms": (self.service or self.latency).percentiles_ms(),
             "late": self.late,
             "rate_target": self.rate_target,
