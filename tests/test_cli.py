@@ -182,8 +182,8 @@ def test_requests_cycle_records_and_results_file(
         str(results),
     )
     assert status == 0 and doc["requests"] == 25
-    lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert len(lines) == 25
+    *lines, end = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(lines) == 25 and end["end"]["connections"]["opened"] == 3  # then the ledger
     assert sorted(line["line"] for line in lines)[:3] == [1, 1, 1]
     assert {line["conn_id"] for line in lines} <= {1, 2, 3}
     assert all(line["status"] == 302 and line["mismatches"] == [] for line in lines)

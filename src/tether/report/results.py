@@ -1,25 +1,47 @@
-"""The optional results file: one JSON line per outcome, written as the run goes."""
+"""The results file (``--results PATH``): one JSON line per outcome, written as the run goes,
+then one closing line with what no single outcome carries (the connection ledger, the run's
+length). ``tether report`` renders any report from one or more of these files, streaming
+(see :mod:`tether.report.rebuild`).
+
+An outcome line::
+
+    {"t": 0.0123, "line": 4, "method": "GET", "url": "...", "group": "GET /r/{id}",
+     "status": 302, "latency_ms": 0.41, "conn_id": 1, "reused": true, ..., "mismatches": []}
+
+The closing line: ``{"end": {"connections": {...}, "duration_s": ..., "target": ..., ...}}``.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import IO, Any
 
+from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
+__all__ = ["ResultsWriter", "end_line", "outcome_line"]
+
 
 def outcome_line(
-    outcome: Outcome, mismatches: list[Mismatch], secret: frozenset[str] = SECRET_HEADERS
+    outcome: Outcome,
+    mismatches: list[Mismatch],
+    secret: frozenset[str] = SECRET_HEADERS,
+    t: float = 0.0,
 ) -> dict[str, Any]:
-    """One outcome as a JSON-ready dict (secret header values masked)."""
+    """One outcome as a JSON-ready dict (secret header values masked); ``t`` is seconds from
+    the run's start to its end."""
     rec = outcome.record
     return {
+        "t": round(t, 6),
         "line": rec.line,
         "method": rec.method,
         "url": outcome.url,
+        "group": outcome.group,
         "status": outcome.status,
         "latency_ms": round(outcome.latency * 1000, 3),
+        "service_ms": round(outcome.service * 1000, 3),
         "conn_id": outcome.conn_id,
         "reused": outcome.reused,
         "retried": outcome.retried,
@@ -27,6 +49,7 @@ def outcome_line(
         "body_size": outcome.body_size,
         "body_truncated": outcome.body_truncated,
         "error": outcome.error,
+        "error_kind": outcome.error_kind,
         "mismatches": [
             {
                 "field": m.field,
@@ -38,13 +61,41 @@ def outcome_line(
     }
 
 
+def end_line(summary: Summary) -> dict[str, Any]:
+    """The closing line: the run's figures that are not the sum of its outcomes."""
+    doc = summary.to_dict()
+    return {"end": {key: doc[key] for key in _END_KEYS}}
+
+
+_END_KEYS = (
+    "connections",
+    "duration_s",
+    "target",
+    "concurrency",
+    "interrupted",
+    "late",
+    "rate_target",
+    "schedule_s",
+    "input_errors",
+    "input_error_examples",
+    "watch",
+)
+
+
 class ResultsWriter:
-    """Writes outcomes to a text stream as they arrive (the sink of a run)."""
+    """Writes outcomes to a text stream as they arrive (the sink of a run), then the closing
+    line (:meth:`close`)."""
 
     def __init__(self, stream: IO[str], secret: frozenset[str] = SECRET_HEADERS) -> None:
         self._stream = stream
         self._secret = secret
+        self._started = time.perf_counter()
 
     def __call__(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
-        line = outcome_line(outcome, mismatches, self._secret)
+        t = time.perf_counter() - self._started
+        line = outcome_line(outcome, mismatches, self._secret, t)
         self._stream.write(json.dumps(line) + "\n")
+
+    def close(self, summary: Summary) -> None:
+        """Write the closing line."""
+        self._stream.write(json.dumps(end_line(summary)) + "\n")

@@ -1,0 +1,109 @@
+"""tether report: any report rebuilt from results files, streaming; several files merge."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import junitparser
+import pytest
+
+from servers import NginxServer
+from tether.cli import main
+from tether.report.rebuild import rebuild
+
+LINES = [
+    {"url": "/", "expect": {"status": 200}},
+    {"url": "/r/1", "expect": {"headers": {"Location": "https://example.org/wrong"}}},
+]
+
+
+def results_of(nginx: NginxServer, tmp_path: Path, name: str, n: int = 300) -> tuple[Path, Any]:
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps(line) + "\n" for line in LINES))
+    results, summary = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json"
+    args = ["run", str(records), "-t", nginx.url, "-n", str(n), "-c", "2", "-q"]
+    assert main([*args, "--results", str(results), "--json", str(summary)]) == 1
+    return results, json.loads(summary.read_text())
+
+
+SAME = ("requests", "ok", "mismatches", "errors", "status", "connections", "groups", "target")
+
+
+def test_the_rebuilt_summary_is_the_runs(nginx: NginxServer, tmp_path: Path) -> None:
+    results, original = results_of(nginx, tmp_path, "a")
+    out = tmp_path / "again.json"
+    assert main(["report", str(results), "--format", "json", "-o", str(out)]) == 1
+    again = json.loads(out.read_text())
+    for key in SAME:
+        mine = again[key] if key != "groups" else [{**g, "latency_ms": 0} for g in again[key]]
+        theirs = (
+            original[key] if key != "groups" else [{**g, "latency_ms": 0} for g in original[key]]
+        )
+        assert mine == theirs, key
+    assert again["latency_ms"]["p50"] == pytest.approx(original["latency_ms"]["p50"], rel=0.01)
+    assert again["mismatch_examples"] == original["mismatch_examples"]
+    assert sum(p["requests"] for p in again["timeline"]) == 300
+
+
+def test_files_merge(nginx: NginxServer, tmp_path: Path) -> None:
+    a, _ = results_of(nginx, tmp_path, "a")
+    b, _ = results_of(nginx, tmp_path, "b", n=100)
+    merged = rebuild([str(a), str(b)]).to_dict()
+    assert merged["requests"] == 400 and merged["connections"]["opened"] == 4
+
+
+@pytest.mark.parametrize("fmt", ["text", "junit", "html", "markdown"])
+def test_every_format(nginx: NginxServer, tmp_path: Path, fmt: str) -> None:
+    results, _ = results_of(nginx, tmp_path, "a")
+    out = tmp_path / f"report.{fmt}"
+    assert main(["report", str(results), "--format", fmt, "-o", str(out)]) == 1
+    text = out.read_text()
+    if fmt == "junit":
+        cases = [case.name for suite in junitparser.JUnitXml.fromfile(str(out)) for case in suite]
+        assert sorted(cases) == ["GET /", "GET /r/{id}"]
+    else:
+        assert "150" in text and "header location" in text
+
+
+def test_a_threshold_judges_the_results(nginx: NginxServer, tmp_path: Path) -> None:
+    results, _ = results_of(nginx, tmp_path, "a")
+    out = tmp_path / "r.json"
+    args = ["report", str(results), "--format", "json", "-o", str(out)]
+    assert main([*args, "--threshold", "mismatch_rate<10%"]) == 3
+
+
+def test_a_cut_short_file_still_renders(nginx: NginxServer, tmp_path: Path) -> None:
+    results, _ = results_of(nginx, tmp_path, "a")
+    lines = results.read_text().splitlines()[:-1]  # no closing line: the run was killed
+    results.write_text("\n".join(lines) + "\n")
+    doc = rebuild([str(results)]).to_dict()
+    assert doc["requests"] == 300 and doc["interrupted"] and doc["connections"]["opened"] == 2
+
+
+def test_memory_stays_bounded(tmp_path: Path) -> None:
+    line = {
+        "t": 0.0, "line": 1, "method": "GET", "url": "http://h/x", "group": "GET /x",
+        "status": 200, "latency_ms": 1.0, "service_ms": 1.0, "conn_id": 1, "reused": True,
+        "retried": False, "redirects": 0, "body_size": 6, "body_truncated": False,
+        "error": None, "error_kind": None, "mismatches": [],
+    }  # fmt: skip
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as out:
+        for i in range(60_000):
+            out.write(json.dumps({**line, "t": i / 1000, "latency_ms": (i % 997) / 10}) + "\n")
+    tracemalloc.start()
+    summary = rebuild([str(big)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert summary.requests == 60_000
+    assert peak < 20 * 2**20  # far less than the 60,000 lines would take held at once
+
+
+def test_bad_results_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"t": 0}\n')
+    assert main(["report", str(bad)]) == 2
+    assert f"{bad}:1: not a results line" in capsys.readouterr().err
