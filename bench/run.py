@@ -206,6 +206,20 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
             "-",
             quiet=False,
         ),
+        "tether +results": tether_cmd(
+            records,
+            url,
+            "-c",
+            str(c),
+            "-d",
+            str(secs),
+            "-n",
+            "10000000000",
+            "--json",
+            "-",
+            "--results",
+            os.devnull,
+        ),
         "tether -w2": tether_cmd(
             records,
             url,
@@ -231,6 +245,7 @@ PARSERS: dict[str, Callable[[str], float]] = {
     "tether": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "tether -w2": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "tether +progress": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
+    "tether +results": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
     "wrk": number(r"Requests/sec:\s+([\d.]+)"),
     "ab": number(r"Requests per second:\s+([\d.]+)"),
     "hey": number(r"Requests/sec:\s+([\d.]+)"),
@@ -371,7 +386,7 @@ def main() -> int:
     parser.add_argument("--rss", default="100000,1000000,10000000", help="request counts")
     parser.add_argument("--output", help="also write the report here (markdown)")
     args = parser.parse_args()
-    tools = ["tether", "tether +progress", "tether -w2", *ensure_peers()]
+    tools = ["tether", "tether +progress", "tether +results", "tether -w2", *ensure_peers()]
     compile_tether()
     with tempfile.TemporaryDirectory() as tmp, nginx() as url:
         records = Path(tmp) / "bench.jsonl"

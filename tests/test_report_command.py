@@ -9,10 +9,14 @@ from typing import Any
 
 import junitparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
+from tether.model import Outcome, Record
 from tether.report.rebuild import rebuild
+from tether.report.results import _plain_line, outcome_line
 
 LINES = [
     {"url": "/", "expect": {"status": 200}},
@@ -107,3 +111,23 @@ def test_bad_results_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bad.write_text('{"t": 0}\n')
     assert main(["report", str(bad)]) == 2
     assert f"{bad}:1: not a results line" in capsys.readouterr().err
+
+
+@given(
+    st.text(max_size=40),
+    st.text(max_size=20),
+    st.booleans(),
+    st.floats(0, 100, allow_nan=False),
+    st.integers(0, 10**6),
+)
+def test_a_plain_line_is_the_same_json(
+    url: str, group: str, reused: bool, latency: float, line: int
+) -> None:
+    record = Record("GET", "/", line=line)
+    outcome = Outcome(
+        record, status=200, latency=latency, service=latency / 2, url=url, group=group,
+        reused=reused, conn_id=7, body_size=6,
+    )  # fmt: skip
+    assert json.loads(_plain_line(outcome, latency * 3)) == outcome_line(
+        outcome, [], frozenset(), latency * 3
+    )

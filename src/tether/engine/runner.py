@@ -259,21 +259,24 @@ class Run:
 
     def finish(self, prep: Prepared, response: Exchange, latency: float, service: float) -> None:
         """Count a request that took one plain exchange. When its compiled check vouches
-        for the response and nobody wants the outcome, the counts go straight into the
-        summary; anything else is built into an outcome and checked in full."""
+        for the response, nothing is checked again, and when nobody wants the outcome either,
+        the counts go straight into the summary; anything else is built into an outcome and
+        checked in full."""
         quick = prep.quick
-        if quick is not None and self.sink is None and quick.passes(response.status, response.head):
+        vouched = quick is not None and quick.passes(response.status, response.head)
+        if vouched and self.sink is None:
             self.summary.add_ok(
                 prep.group, response.status, latency, service, response.reused, response.truncated
             )
             return
         outcome = outcome_of(prep, response, latency)
         outcome.service = service
-        self.deliver(outcome)
+        self.deliver(outcome, [] if vouched else None)
 
-    def deliver(self, outcome: Outcome) -> None:
-        """Check an outcome and count it."""
-        mismatches = check(outcome.record.expect, outcome)
+    def deliver(self, outcome: Outcome, mismatches: list[Mismatch] | None = None) -> None:
+        """Check an outcome (unless its ``mismatches`` are known) and count it."""
+        if mismatches is None:
+            mismatches = check(outcome.record.expect, outcome)
         self.summary.add(outcome, mismatches)
         if self.sink is not None:
             self.sink(outcome, mismatches)
