@@ -26,6 +26,7 @@ import socket
 import ssl as ssl_module
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -507,6 +508,67 @@ def _browser() -> tuple[str, str]:
             pytest.fail("no browser (see scripts/ensure-browser)")
         pytest.skip("node, chromium or playwright-core missing (scripts/ensure-browser)")
     return node, chromium
+
+
+@dataclass
+class DaskCluster:
+    """A scheduler and workers on 127.0.0.1, each its own process (see :func:`dask_cluster`)."""
+
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+
+
+@contextlib.contextmanager
+def dask_cluster(directory: Path, workers: int) -> Iterator[DaskCluster]:
+    """Start ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1 (no
+    nanny, so a killed worker stays dead); stop them by their PIDs."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    info = directory / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(info)], **quiet,
+    )  # fmt: skip
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        address = json.loads(info.read_text())["address"]
+        for _ in range(workers):
+            started.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        address,
+                        "--host",
+                        HOST,
+                        "--nthreads",
+                        "2",
+                        "--no-nanny",
+                        "--no-dashboard",
+                    ],
+                    **quiet,
+                )
+            )
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(workers, timeout=30)
+        yield DaskCluster(address, scheduler, started)
+    finally:
+        for proc in [*started, scheduler]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*started, scheduler]:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 GO_PPROF_SERVER = Path(__file__).parent / "go" / "pprofserver.go"

@@ -47,7 +47,8 @@ def test_the_rebuilt_summary_is_the_runs(nginx: NginxServer, tmp_path: Path) -> 
             original[key] if key != "groups" else [{**g, "latency_ms": 0} for g in original[key]]
         )
         assert mine == theirs, key
-    assert again["latency_ms"]["p50"] == pytest.approx(original["latency_ms"]["p50"], rel=0.01)
+    # Results lines keep latency to the microsecond: a percentile may land a bucket apart.
+    assert again["latency_ms"]["p50"] == pytest.approx(original["latency_ms"]["p50"], abs=0.002)
     assert again["mismatch_examples"] == original["mismatch_examples"]
     assert sum(p["requests"] for p in again["timeline"]) == 300
 

@@ -68,6 +68,10 @@ class Expect:
 
 NO_EXPECT = Expect()
 
+KEEP_BODY = Expect(body=(BodyExpect("contains", ""),))
+"""Expects nothing but has the body kept: the engine keeps a body only when a check needs
+it, and an empty "contains" holds for any body (for commands that read bodies themselves)."""
+
 
 _LINE = re.compile(rb"\r?\n")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")

@@ -14,12 +14,10 @@ from collections.abc import Callable, Sequence
 from tether.engine.client import Client
 from tether.engine.options import ClientOptions
 from tether.errors import InputError, RecordError
-from tether.model import BodyExpect, Expect, Outcome, Record
+from tether.model import KEEP_BODY, Outcome, Record
 from tether.records import Items
 
 __all__ = ["fan_out"]
-
-_KEEP_BODY = Expect(body=(BodyExpect("contains", ""),))
 
 
 async def fan_out(
@@ -46,7 +44,7 @@ async def fan_out(
 
     async def worker() -> None:
         while (record := await next_record()) is not None:
-            sent = dataclasses.replace(record, expect=_KEEP_BODY)
+            sent = dataclasses.replace(record, expect=KEEP_BODY)
             try:
                 outcomes = await asyncio.gather(*(c.fetch(sent) for c in clients))
             except InputError as exc:  # a URL a target cannot take: this record's fault

@@ -61,6 +61,7 @@ class Summary:
     secret: frozenset[str] = SECRET_HEADERS  # headers whose values examples do not show
     window: Histogram | None = None  # latencies since the timeline's last point
     timeline: Timeline = field(default_factory=Timeline)
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)  # cluster runs only
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result."""
@@ -150,6 +151,7 @@ class Summary:
         if other.rate_target is not None:
             self.rate_target = (self.rate_target or 0.0) + other.rate_target
         self.timeline.merge(other.timeline)
+        self.lost_workers.extend(other.lost_workers)
         if other.schedule_s is not None:
             self.schedule_s = max(self.schedule_s or 0.0, other.schedule_s)
 
@@ -226,6 +228,8 @@ class Summary:
             "groups": self.groups.to_list(),
             "watch": self.watch,
             "timeline": self.timeline.to_list(),
+            "partial": bool(self.lost_workers),
+            "lost_workers": self.lost_workers,
         }
 
     def _connections(self) -> dict[str, Any]:

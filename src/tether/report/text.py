@@ -174,10 +174,18 @@ def _input_errors(doc: dict[str, Any]) -> Text:
 
 
 def _verdict(doc: dict[str, Any], gate_failures: list[str]) -> Text:
-    lines = [_threshold(t) for t in doc.get("thresholds", [])]
+    lines = [_lost(w) for w in doc.get("lost_workers", [])]
+    lines += [_threshold(t) for t in doc.get("thresholds", [])]
     lines += [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
     lines.append(Text(verdict(doc), style="bold" if doc["requests"] else "yellow"))
     return Text("\n").join(lines)
+
+
+def _lost(worker: dict[str, Any]) -> Text:
+    reported = worker["reported"]
+    so_far = f", after reporting {reported['requests']:,} requests" if reported else ""
+    text = f"partial: worker {worker['worker']} {worker['error']}{so_far}; its share is missing"
+    return Text(text, style="bold red")
 
 
 def _threshold(result: dict[str, Any]) -> Text:

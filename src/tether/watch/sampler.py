@@ -14,15 +14,12 @@ from typing import Any
 
 from tether.engine.client import Client
 from tether.engine.options import ClientOptions
-from tether.model import BodyExpect, Expect, Record
+from tether.model import KEEP_BODY, Record
 from tether.watch import Source, nginx, port, pprof, prom
 from tether.watch.verdict import cross_check, leak_verdict
 
 __all__ = ["MAX_POINTS", "Track", "Watcher", "conclude"]
 
-# A body rule is what tells the engine to keep a body (rather than drain it), and an empty
-# "contains" holds for any page.
-_PAGE = Expect(status=(200,), body=(BodyExpect("contains", ""),))
 
 MAX_POINTS = 400
 """A series keeps at most this many points: when full, every other one goes and the rest are
@@ -149,7 +146,7 @@ class Watcher:
         return {"value": value}
 
     async def _fetch(self, url: str) -> str:
-        outcome = await self.client.fetch(Record("GET", url, expect=_PAGE))
+        outcome = await self.client.fetch(Record("GET", url, expect=KEEP_BODY))
         if outcome.error is not None:
             raise ValueError(f"{url}: {outcome.error}")
         if outcome.status != 200:

@@ -1,0 +1,45 @@
+"""``tether audit -- CMD``: another program's connections (see :mod:`tether.audit`)."""
+
+from __future__ import annotations
+
+import click
+
+from tether.commands.options import ExitStatus
+from tether.errors import InputError
+from tether.report import json_report
+
+
+@click.command(
+    "audit", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option("--json", "json_path", metavar="PATH", help="Write the audit as JSON ('-': stdout).")
+@click.option("--quiet", "-q", is_flag=True, help="No text report.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def audit_command(json_path: str | None, quiet: bool, command: tuple[str, ...]) -> None:
+    """Run COMMAND (a Python program: tether audit -- python script.py) and report the HTTP
+    connections it opened and the requests it sent over them, per host and port.
+
+    Exits with the program's status when it failed; else 3 when connections were not reused."""
+    raise SystemExit(audit(list(command), json_path, quiet))
+
+
+def audit(command: list[str], json_path: str | None, quiet: bool) -> int:
+    """Run the audited program, report, and decide the exit status."""
+    from tether.audit.runner import run_audited
+
+    try:
+        result = run_audited(command)
+    except FileNotFoundError:
+        raise InputError(f"command not found: {command[0]!r}") from None
+    doc = result.to_dict()
+    if not quiet:
+        from rich.console import Console
+
+        from tether.report import audit_text
+
+        Console(stderr=json_path == "-").print(audit_text.render(doc))
+    if json_path:
+        json_report.write(doc, json_path)
+    if result.exit_code:
+        return result.exit_code
+    return ExitStatus.GATE if doc["verdicts"] else ExitStatus.OK

@@ -1,0 +1,90 @@
+"""``tether diff``: two services side by side (see :mod:`tether.diff`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tether.commands.options import (
+    POSITIVE,
+    READ_OPTIONS,
+    SECONDS,
+    ExitStatus,
+    reading,
+    with_options,
+)
+from tether.engine.options import ClientOptions
+from tether.engine.request import split_url
+from tether.errors import RecordError
+from tether.records import file_source
+from tether.report import json_report
+
+
+@click.command("diff")
+@click.argument("records")
+@with_options(READ_OPTIONS)
+@click.option("--primary", required=True, metavar="URL", help="The service as it is.")
+@click.option("--candidate", required=True, metavar="URL", help="The service to compare.")
+@click.option(
+    "--secondary",
+    metavar="URL",
+    help="A second instance of the primary: fields that differ between the two are noise.",
+)
+@click.option("--concurrency", "-c", type=POSITIVE, default=1, show_default=True)
+@click.option("--timeout", type=SECONDS, default=30.0, show_default=True)
+@click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON ('-': stdout).")
+def diff_command(records: str, **opts: Any) -> None:
+    """Send each of RECORDS to the primary and the candidate (and the secondary) and report
+    the response fields that differ, by group of records. Exit 1 when differences remain
+    (after taking out the noise a secondary shows)."""
+    raise SystemExit(diff(records, opts))
+
+
+def diff(records: str, opts: dict[str, Any]) -> int:
+    """Compare, report, and decide the exit status."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from tether.diff import Differences, fields
+    from tether.engine.fanout import fan_out
+    from tether.metrics.groups import group_key
+    from tether.model import Outcome, Record
+
+    targets = [
+        opts["primary"],
+        opts["candidate"],
+        *([opts["secondary"]] if opts["secondary"] else []),
+    ]
+    for target in targets:
+        split_url(target)
+    found = Differences()
+    bad: list[RecordError] = []
+
+    def each(record: Record, outcomes: list[Outcome]) -> None:
+        parts = urlsplit(record.url)
+        group = group_key(
+            record.method, parts.path + (f"?{parts.query}" if parts.query else ""), record.tag
+        )
+        third = fields(outcomes[2]) if len(outcomes) > 2 else None
+        found.add(group, record.where, fields(outcomes[0]), fields(outcomes[1]), third)
+
+    def skip(error: RecordError) -> None:
+        bad.append(error)
+        click.echo(f"tether: skipped {error}", err=True)
+
+    options = ClientOptions(timeout=opts["timeout"], drain_limit=64 << 20)
+    items = file_source(records, reading(opts))()
+    asyncio.run(fan_out(items, targets, opts["concurrency"], options, each, skip))
+    doc = found.to_dict()
+    if opts["json_path"] != "-":
+        from rich.console import Console
+
+        from tether.report import diff_text
+
+        Console().print(diff_text.render(doc))
+    if opts["json_path"]:
+        json_report.write(doc, opts["json_path"])
+    if bad:
+        return ExitStatus.INPUT
+    return ExitStatus.FAILED if doc["differences"] else ExitStatus.OK

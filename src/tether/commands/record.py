@@ -1,0 +1,98 @@
+"""``tether record``: golden capture (see :mod:`tether.capture`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+from tether.commands.options import (
+    POSITIVE,
+    READ_OPTIONS,
+    SECONDS,
+    ExitStatus,
+    reading,
+    with_options,
+)
+from tether.engine.options import ClientOptions
+from tether.engine.runner import RecordSource, RunOptions, run
+from tether.model import Outcome
+from tether.records import Items, file_source
+
+
+@click.command("record")
+@click.argument("records")
+@with_options(READ_OPTIONS)
+@click.option("--target", "-t", help="The known-good service's base URL.")
+@click.option("--output", "-o", metavar="PATH", required=True, help="The golden records file.")
+@click.option(
+    "--keep-header",
+    multiple=True,
+    metavar="NAME",
+    help="Also expect this response header's value (Location always is).",
+)
+@click.option(
+    "--ignore-json-path",
+    multiple=True,
+    metavar="PATH",
+    help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
+)
+@click.option("--concurrency", "-c", type=POSITIVE, default=1, show_default=True)
+@click.option("--timeout", type=SECONDS, default=30.0, show_default=True)
+def record_command(records: str, **opts: Any) -> None:
+    """Replay RECORDS against a known-good service and write them to --output with their
+    expectations taken from its responses: status, Location, kept headers, and the body (JSON
+    without the ignored fields, else its sha256). Then `tether run` the output against a new
+    service. Records that got no response are reported and left out (exit 1)."""
+    raise SystemExit(record(records, opts))
+
+
+def record(records: str, opts: dict[str, Any]) -> int:
+    """Capture, writing each record as its response comes in (an interrupted capture keeps
+    what it has)."""
+    import json
+
+    from tether.capture import Capture, expectations
+    from tether.records.jsonl import to_object
+
+    capture = Capture.from_options(opts["keep_header"], opts["ignore_json_path"])
+    source = _keeping_bodies(file_source(records, reading(opts)))
+    run_opts = RunOptions(target=opts["target"], concurrency=opts["concurrency"])
+    options = ClientOptions(timeout=opts["timeout"], drain_limit=64 << 20)
+    missed = 0
+    with open(opts["output"], "w", encoding="utf-8") as out:
+
+        def keep(outcome: Outcome, mismatches: list[Any]) -> None:
+            nonlocal missed
+            expect = expectations(outcome, capture)
+            if expect is None:
+                missed += 1
+                why = outcome.error or "body over the drain limit"
+                click.echo(f"tether: {outcome.record.where}: not captured: {why}", err=True)
+                return
+            golden = dataclasses.replace(outcome.record, expect=expect)
+            out.write(json.dumps(to_object(golden), ensure_ascii=False) + "\n")
+
+        summary = run(source, run_opts, options, sink=keep, handle_sigint=True)
+    click.echo(
+        f"captured {summary.requests - missed:,} records to {opts['output']}"
+        + (f" ({missed:,} not captured)" if missed else ""),
+        err=True,
+    )
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    if summary.input_errors:
+        return ExitStatus.INPUT
+    return ExitStatus.FAILED if missed else ExitStatus.OK
+
+
+def _keeping_bodies(source: RecordSource) -> RecordSource:
+    """The records with their own expectations swapped for one that keeps the body."""
+    from tether.model import KEEP_BODY, Record
+
+    def open_records() -> Items:
+        for item in source():
+            yield dataclasses.replace(item, expect=KEEP_BODY) if isinstance(item, Record) else item
+
+    return open_records

@@ -1,0 +1,78 @@
+"""``tether report``: any report from results files (see :mod:`tether.report.rebuild`)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+import click
+
+from tether.commands.options import exit_status
+from tether.report import json_report, junit
+from tether.thresholds import evaluate, parse_threshold
+from tether.thresholds import failures as threshold_failures
+
+
+@click.command("report")
+@click.argument("results", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json", "junit", "html", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
+@click.option("--threshold", multiple=True, metavar="EXPR", help="Judge the runs by it too.")
+def report_command(
+    results: tuple[str, ...], report_format: str, output: str, threshold: tuple[str, ...]
+) -> None:
+    """Render a report from RESULTS files (written with --results; several merge), one line
+    at a time, in bounded memory. Exits as the run would have (1 on mismatches or errors, 3 on
+    a failed threshold)."""
+    raise SystemExit(rerender(list(results), report_format, output, list(threshold)))
+
+
+def rerender(paths: list[str], fmt: str, output: str, thresholds: list[str]) -> int:
+    """Rebuild the summary from results files and write it in ``fmt``."""
+    from tether.report import rebuild
+
+    judged = [parse_threshold(text) for text in thresholds]
+    summary = rebuild.rebuild(paths)
+    doc = summary.to_dict()
+    doc["thresholds"] = evaluate(judged, summary)
+    gate_failures = threshold_failures(doc["thresholds"])
+    doc["gate_failures"] = gate_failures
+    if fmt == "json":
+        json_report.write(doc, output)
+    elif fmt == "text":
+        _write_text(doc, gate_failures, output)
+    else:
+        _write_page(doc, fmt, output)
+    return exit_status(doc, gate_failures)
+
+
+def _write_text(doc: dict[str, Any], gate_failures: list[str], output: str) -> None:
+    from rich.console import Console
+
+    from tether.report import text
+
+    with contextlib.ExitStack() as stack:
+        out = None if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+        text.print_summary(doc, gate_failures, Console(file=out, width=100 if out else None))
+
+
+def _write_page(doc: dict[str, Any], fmt: str, output: str) -> None:
+    from tether.report import html, markdown
+
+    if fmt == "junit":
+        data = junit.render(doc)
+    else:
+        data = (html.render(doc) if fmt == "html" else markdown.render(doc)).encode("utf-8")
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        with open(output, "wb") as out:
+            out.write(data)

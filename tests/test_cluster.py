@@ -1,0 +1,76 @@
+"""A run over a real Dask cluster (a scheduler and two workers started here, on 127.0.0.1)
+against nginx: the merged summary is the server's own count; a worker killed mid-run leaves a
+partial summary naming it; a cluster out of reach is a clear error."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import DaskCluster, NginxServer, dask_cluster
+from tether.cli import main
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    with dask_cluster(tmp_path, workers=2) as started:
+        yield started
+
+
+def run_json(
+    tmp_path: Path, nginx: NginxServer, cluster: DaskCluster, *more: str
+) -> tuple[int, dict[str, object]]:
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps({"url": f"/r/{i}"}) + "\n" for i in range(10)))
+    out = tmp_path / "s.json"
+    args = ["run", str(records), "-t", nginx.url, "--cluster", cluster.address, "-q"]
+    code = main([*args, "--json", str(out), *more])
+    return code, json.loads(out.read_text())
+
+
+def test_the_merged_summary_is_the_servers_count(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    before = nginx.stub_status()
+    code, doc = run_json(tmp_path, nginx, cluster, "-c", "4", "-n", "2000")
+    after = nginx.stub_status()
+    assert code == 0 and doc["requests"] == 2000 and doc["partial"] is False
+    assert doc["requests"] == after["requests"] - before["requests"] - 1  # less our own call
+    connections = doc["connections"]
+    assert isinstance(connections, dict)
+    assert connections["opened"] == after["accepts"] - before["accepts"] - 1 == 4
+    assert len(doc["timeline"]) >= 1  # type: ignore[arg-type]
+
+
+def test_a_worker_killed_mid_run_leaves_a_partial_summary(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    victim = cluster.workers[1]
+    killer = threading.Timer(3.5, lambda: victim.send_signal(signal.SIGKILL))  # 2.5 s in
+    killer.start()
+    started = time.monotonic()
+    code, doc = run_json(tmp_path, nginx, cluster, "-c", "2", "-d", "5", "-n", "10000000")
+    killer.join()
+    assert code == 1 and time.monotonic() - started < 30  # a partial run is not a passing one
+    [lost] = doc["lost_workers"]  # type: ignore[misc]
+    assert doc["partial"] is True and lost["error"] == "left the cluster"
+    assert lost["reported"]["requests"] > 0  # what it had done before it died
+    assert doc["requests"] > 0  # the survivor's share stands
+
+
+def test_a_cluster_out_of_reach_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/"}\n')
+    started = time.monotonic()
+    args = ["run", str(records), "-t", "http://127.0.0.1:1", "--cluster", "tcp://127.0.0.1:1"]
+    assert main([*args, "--connect-timeout", "2"]) == 2
+    assert time.monotonic() - started < 15
+    assert "cannot reach the Dask cluster at tcp://127.0.0.1:1" in capsys.readouterr().err
