@@ -189,51 +189,12 @@ def tether_json(text: str) -> dict[str, object]:
 
 def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[str]:
     target = f"{url}/"
+    timed = ["-c", str(c), "-d", str(secs), "-n", "10000000000", "--json", "-"]
     return {
-        "tether": tether_cmd(
-            records, url, "-c", str(c), "-d", str(secs), "-n", "10000000000", "--json", "-"
-        ),
-        "tether +progress": tether_cmd(
-            records,
-            url,
-            "-c",
-            str(c),
-            "-d",
-            str(secs),
-            "-n",
-            "10000000000",
-            "--json",
-            "-",
-            quiet=False,
-        ),
-        "tether +results": tether_cmd(
-            records,
-            url,
-            "-c",
-            str(c),
-            "-d",
-            str(secs),
-            "-n",
-            "10000000000",
-            "--json",
-            "-",
-            "--results",
-            os.devnull,
-        ),
-        "tether -w2": tether_cmd(
-            records,
-            url,
-            "-c",
-            str(c),
-            "-w",
-            "2",
-            "-d",
-            str(secs),
-            "-n",
-            "10000000000",
-            "--json",
-            "-",
-        ),
+        "tether": tether_cmd(records, url, *timed),
+        "tether +progress": tether_cmd(records, url, *timed, quiet=False),
+        "tether +results": tether_cmd(records, url, *timed, "--results", os.devnull),
+        "tether -w2": tether_cmd(records, url, *timed, "-w", "2"),
         "wrk": ["wrk", "-t1", f"-c{c}", f"-d{secs}s", target],
         "ab": ["ab", "-k", "-q", "-c", str(c), "-t", str(secs), "-n", "100000000", target],
         "hey": ["hey", "-c", str(c), "-z", f"{secs}s", target],
@@ -242,10 +203,10 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
 
 
 PARSERS: dict[str, Callable[[str], float]] = {
-    "tether": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
-    "tether -w2": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
-    "tether +progress": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
-    "tether +results": lambda text: float(tether_json(text)["rate"]),  # type: ignore[arg-type]
+    **{
+        tool: lambda text: float(tether_json(text)["rate"])  # type: ignore[arg-type]
+        for tool in ("tether", "tether -w2", "tether +progress", "tether +results")
+    },
     "wrk": number(r"Requests/sec:\s+([\d.]+)"),
     "ab": number(r"Requests per second:\s+([\d.]+)"),
     "hey": number(r"Requests/sec:\s+([\d.]+)"),
