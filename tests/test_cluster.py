@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import interrupt_run
 from servers import DaskCluster, NginxServer, dask_cluster
 from tether.cli import main
 
@@ -74,3 +75,19 @@ def test_a_cluster_out_of_reach_is_a_clear_error(
     assert main([*args, "--connect-timeout", "2"]) == 2
     assert time.monotonic() - started < 15
     assert "cannot reach the Dask cluster at tcp://127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_ctrl_c_reports_what_came_back(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/"}\n')
+    before = nginx.stub_status()["requests"]
+    args = [str(records), "-t", nginx.url, "--cluster", cluster.address, "-c", "2"]
+    args += ["-d", "8", "-n", "100000000", "-q", "--json", "-"]
+    # Late enough that each worker has reported once (they do each second).
+    code, out = interrupt_run(args, lambda: nginx.stub_status()["requests"] > before + 20_000)
+    doc = json.loads(out)
+    assert code == 130 and doc["interrupted"] is True
+    assert {w["error"] for w in doc["lost_workers"]} == {"interrupted"}
+    assert all(w["reported"]["requests"] > 0 for w in doc["lost_workers"])

@@ -135,23 +135,35 @@ def _gather(client: Any, futures: dict[Any, str], reports: Reports) -> Summary:
     parts: list[Summary] = []
     lost: list[dict[str, Any]] = []
     pending = dict(futures)
-    while pending:
-        time.sleep(0.2)  # futures' states update in the background; a run lasts seconds
-        alive = set(client.scheduler_info()["workers"])
-        for future, name in list(pending.items()):
-            if future.status == "finished":
-                parts.append(future.result())
-            elif future.status == "pending" and name in alive:
-                continue
-            else:
-                why = "left the cluster" if name not in alive else _why(future)
-                future.cancel()
-                lost.append({"worker": name, "error": why, "reported": reports.last.get(name)})
-            del pending[future]
+    interrupted = False
+    try:
+        while pending:
+            time.sleep(0.2)  # futures' states update in the background; a run lasts seconds
+            alive = set(client.scheduler_info()["workers"])
+            for future, name in list(pending.items()):
+                if future.status == "finished":
+                    parts.append(future.result())
+                elif future.status == "pending" and name in alive:
+                    continue
+                else:
+                    why = "left the cluster" if name not in alive else _why(future)
+                    future.cancel()
+                    lost.append({"worker": name, "error": why, "reported": reports.last.get(name)})
+                del pending[future]
+    except KeyboardInterrupt:
+        # Ctrl-C: what has come back stands, and the shares still out are named with
+        # what they had reported (their workers finish them; nobody waits).
+        interrupted = True
+        for future, name in pending.items():
+            future.cancel()
+            lost.append(
+                {"worker": name, "error": "interrupted", "reported": reports.last.get(name)}
+            )
     total = parts[0] if parts else Summary()
     for part in parts[1:]:
         total.merge(part)
     total.lost_workers.extend(lost)
+    total.interrupted = total.interrupted or interrupted
     return total
 
 
