@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -47,13 +47,15 @@ from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.records import file_source
-from tether.report import json_report, junit
-from tether.report.junit import PerRecord
+from tether.report import json_report
 from tether.report.results import ResultsWriter
 from tether.secrets import secret_names
 from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
 from tether.watch import parse_source
+
+if TYPE_CHECKING:
+    from tether.report.junit import PerRecord
 
 # The run command's options, declared once: (flags, keyword arguments for click.option).
 RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
@@ -329,7 +331,11 @@ def execute(records: str, opts: dict[str, Any]) -> int:
             records, run_opts, client_options(opts), opts["workers"], reading(opts)
         )
         return report(summary, opts)
-    per_record = PerRecord(run_opts.secret) if opts["junit_per_record"] else None
+    per_record = None
+    if opts["junit_per_record"]:
+        from tether.report.junit import PerRecord
+
+        per_record = PerRecord(run_opts.secret)
     with _results_sink(opts["results"], run_opts.secret) as results:
         summary = run(
             file_source(records, reading(opts)),
@@ -454,6 +460,8 @@ def report(summary: Summary, opts: dict[str, Any], per_record: PerRecord | None 
         json_report.write(doc, opts["json_path"])
     if opts["junit"]:
         with open(opts["junit"], "wb") as out:
+            from tether.report import junit  # here: xml.etree is not needed for most runs
+
             out.write(junit.render(doc, per_record))
     if opts["html"]:
         from tether.report import html

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from tether.commands.options import exit_status
-from tether.report import json_report, junit
+from tether.report import json_report
 from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
 
@@ -67,6 +67,8 @@ def _write_page(doc: dict[str, Any], fmt: str, output: str) -> None:
     from tether.report import html, markdown
 
     if fmt == "junit":
+        from tether.report import junit
+
         data = junit.render(doc)
     else:
         data = (html.render(doc) if fmt == "html" else markdown.render(doc)).encode("utf-8")
