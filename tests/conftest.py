@@ -1,6 +1,7 @@
 """Shared fixtures: real nginx servers (see ``servers.py`` for the machinery).
 
-Without nginx the nginx tests skip, except under CI (env ``CI`` set), where they fail.
+Without nginx (Go, chromium, Dask) their tests skip, except under CI (env ``CI`` set), where
+they fail (see ``components.py``, which also counts the tests run against each).
 """
 
 from __future__ import annotations
@@ -8,11 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
-from servers import NginxFactory, NginxServer, go_pprof_server, require_nginx, start_nginx
+from servers import (
+    NginxFactory,
+    NginxServer,
+    go_pprof_server,
+    require_nginx,
+    start_nginx,
+)
 from tether.demo.server import serve_in_thread
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "components"]
+
+# On a shared 2-core machine an example's time says nothing about the code: no deadline for
+# any property test (a test's own @settings still adds to this profile).
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

@@ -189,6 +189,15 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, ConnInfo], Await
 _QUIET = (ConnectionError, asyncio.IncompleteReadError, ssl_module.SSLError)
 
 
+class ServerCrashed(AssertionError):
+    """A test server's handler raised: the test's server is broken, not (only) the client."""
+
+    def __init__(self, errors: Sequence[BaseException]) -> None:
+        shown = "; ".join(f"{type(e).__name__}: {e}" for e in errors[:3])
+        super().__init__(f"test server handler failed {len(errors)} time(s): {shown}")
+        self.errors = list(errors)
+
+
 class ThreadServer:
     """An asyncio server on 127.0.0.1 (port 0) in its own event loop and daemon thread.
 
@@ -197,15 +206,24 @@ class ThreadServer:
     does not stop). The handler is called once per connection as
     ``await handler(reader, writer, conn_info)``; when it returns the connection is closed.
     Client-gone errors (``ConnectionError``, ``IncompleteReadError``, ``SSLError``) are
-    swallowed; any other exception is appended to ``errors``.
+    swallowed; any other exception is appended to ``errors``, and leaving the ``with`` block
+    then fails the test (:class:`ServerCrashed`) unless ``expect_errors=True``: a handler that
+    crashes closes its connection, which looks exactly like the server fault many engine tests
+    expect, so a broken test server must not pass for a working client.
 
     Counters, safe to read from any thread: ``accepted``, ``open_now``, ``peak_open``,
     ``requests``. ``conns`` lists the :class:`ConnInfo` of every accepted connection.
     """
 
-    def __init__(self, handler: Handler, ssl: ssl_module.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        ssl: ssl_module.SSLContext | None = None,
+        expect_errors: bool = False,
+    ) -> None:
         self.handler = handler
         self.ssl = ssl
+        self.expect_errors = expect_errors
         self.host = HOST
         self.port = 0
         self.errors: list[BaseException] = []
@@ -316,6 +334,13 @@ class ThreadServer:
         except RuntimeError:
             if exc is None:
                 raise
+        if exc is None:
+            self.raise_errors()
+
+    def raise_errors(self) -> None:
+        """Raise :class:`ServerCrashed` if a handler failed, unless errors are expected."""
+        if self.errors and not self.expect_errors:
+            raise ServerCrashed(self.errors)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -462,13 +487,36 @@ def find_nginx() -> str | None:
     return None
 
 
+# --- real components: which test used which, and none missing under CI ----------------------
+
+REAL_COMPONENTS = ("nginx", "Go", "chromium", "Dask")
+USED_BY: dict[str, set[str]] = {name: set() for name in REAL_COMPONENTS}
+"""Node ids of the tests that used each real component (conftest reports the counts)."""
+
+
+def used(component: str, nodeid: str | None = None) -> None:
+    """Note that the running test (or ``nodeid``) uses ``component``."""
+    current = nodeid or os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    if current:
+        USED_BY[component].add(current)
+
+
+def require(component: str, missing: str | None) -> None:
+    """Go on if ``missing`` is None; else skip the test, saying what is missing, or under CI
+    (env ``CI`` set) fail it: CI must never go green on tests that did not run."""
+    used(component)
+    if missing is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing}, and CI must not skip the {component} tests", pytrace=False)
+    pytest.skip(missing)
+
+
 def require_nginx(finder: Callable[[], str | None] = find_nginx) -> str:
     """The nginx binary, or skip the test; under CI (env ``CI`` set) fail instead of skipping."""
     path = finder()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx not installed, and CI must not skip the nginx tests", pytrace=False)
-        pytest.skip("nginx not installed")
+    require("nginx", None if path else "nginx not installed (Debian: nginx-light)")
+    assert path is not None
     return path
 
 
@@ -503,10 +551,10 @@ def open_in_browser(page_url: str, screenshot: Path) -> dict[str, Any]:
 
 def _browser() -> tuple[str, str]:
     node, chromium = shutil.which("node"), shutil.which("chromium")
-    if node is None or chromium is None or not (BROWSER_DIR / "node_modules").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("no browser (see scripts/ensure-browser)")
-        pytest.skip("node, chromium or playwright-core missing (scripts/ensure-browser)")
+    ready = node and chromium and (BROWSER_DIR / "node_modules").is_dir()
+    require("chromium", None if ready else "node, chromium or playwright-core missing "
+            "(scripts/ensure-browser)")  # fmt: skip
+    assert node is not None and chromium is not None
     return node, chromium
 
 
@@ -523,8 +571,12 @@ class DaskCluster:
 def dask_cluster(directory: Path, workers: int) -> Iterator[DaskCluster]:
     """Start ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1 (no
     nanny, so a killed worker stays dead); stop them by their PIDs."""
-    pytest.importorskip("distributed")
-    from distributed import Client
+    try:
+        from distributed import Client
+    except ImportError:
+        require("Dask", "distributed is not installed (pip install tether[cluster])")
+    else:
+        used("Dask")
 
     info = directory / "scheduler.json"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -579,10 +631,8 @@ def go_pprof_server(build_dir: Path) -> Iterator[str]:
     """Build and start the Go net/http server with pprof (see ``go/pprofserver.go``); yield
     its URL; stop it by its PID. Skips without Go (fails under CI, as nginx does)."""
     go = shutil.which("go")
-    if go is None:
-        if os.environ.get("CI"):
-            pytest.fail("Go not installed, and CI must not skip the Go tests", pytrace=False)
-        pytest.skip("Go not installed (Debian: golang-go)")
+    require("Go", None if go else "Go not installed (Debian: golang-go)")
+    assert go is not None
     binary = build_dir / "pprofserver"
     env = {**os.environ, "GO111MODULE": "off", "GOCACHE": str(build_dir / "cache")}
     env["GOPATH"] = str(build_dir / "gopath")
@@ -777,3 +827,137 @@ def start_nginx(
 
 NginxFactory = Callable[..., NginxServer]
 """The ``nginx_factory`` fixture's type: ``(http="", server="", locations="") -> NginxServer``."""
+
+
+# --- a capturing echo server: what the client really sent -----------------------------------
+
+Responder = Callable[[Request], bytes]
+"""Makes the whole response (see :func:`response`) to one request, for :class:`EchoServer`."""
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One request as :class:`EchoServer` received it.
+
+    ``head`` is the request line and the header lines through the blank line, byte for byte
+    as they arrived; ``body`` the Content-Length body that followed; ``request`` the same
+    bytes parsed by :func:`read_request`; ``conn`` the 1-based index of its connection.
+    """
+
+    head: bytes
+    body: bytes
+    request: Request
+    conn: int
+
+    @property
+    def raw(self) -> bytes:
+        """Head and body, exactly as received."""
+        return self.head + self.body
+
+    @property
+    def target(self) -> str:
+        """The request-target of the request line (path and query, as sent)."""
+        return self.request.target
+
+    def values(self, name: str) -> list[str]:
+        """Every value sent for header ``name`` (any case), in order. Unlike
+        ``request.headers`` this does not join repeats: a header sent twice shows twice."""
+        key = name.lower()
+        return [value for sent, value in self.request.raw_headers if sent.lower() == key]
+
+
+def _declared_length(head: bytes) -> int:
+    """The body length a request head declares, by :func:`read_request`'s own rule (repeated
+    Content-Length headers are joined, so two of them are a ``ValueError`` there and here)."""
+    values = []
+    for line in head[:-4].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            values.append(value.strip(b" \t").decode("latin-1"))
+    return int(", ".join(values) or "0")
+
+
+async def read_captured(reader: asyncio.StreamReader, conn: int) -> Captured | None:
+    """Read one request keeping its exact bytes; None at a clean EOF before a request.
+
+    The bytes are parsed by :func:`read_request` itself (fed from a private reader), so the
+    capture and every other test server agree on what a request is.
+    """
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise
+    except asyncio.LimitOverrunError as exc:
+        raise ValueError("request head too large") from exc
+    length = _declared_length(head)
+    body = await reader.readexactly(length) if length else b""
+    replay = asyncio.StreamReader()
+    replay.feed_data(head + body)
+    replay.feed_eof()
+    request = await read_request(replay)
+    assert request is not None
+    return Captured(head, body, request, conn)
+
+
+def echo_ok(request: Request) -> bytes:
+    """The default answer: 200 with the body ``echo`` (headers only for HEAD)."""
+    return response(200, b"" if request.method == "HEAD" else b"echo")
+
+
+class EchoServer(ThreadServer):
+    """A keep-alive server that records the bytes of every request and then answers it.
+
+    ``routes`` maps a request-target's path (its query left out) to a :data:`Responder` or to
+    fixed response bytes, e.g. ``{"/a": response(307, b"", [("Location", "/b")])}``; other
+    paths get ``default`` (:func:`echo_ok` unless given). A request that says
+    ``Connection: close`` is answered with ``Connection: close`` and its connection closed,
+    as a real server does. Each request is captured before it is answered, so once the client
+    has its response, :attr:`captured` holds the request.
+    """
+
+    def __init__(
+        self,
+        routes: dict[str, Responder | bytes] | None = None,
+        default: Responder = echo_ok,
+    ) -> None:
+        super().__init__(self._serve)
+        self.routes = dict(routes or {})
+        self.default = default
+        self._captured: list[Captured] = []
+        self._captured_lock = threading.Lock()
+
+    @property
+    def captured(self) -> list[Captured]:
+        """Every request received so far, in arrival order (a copy)."""
+        with self._captured_lock:
+            return list(self._captured)
+
+    def only(self) -> Captured:
+        """The one request received; AssertionError naming what came if that is not one."""
+        seen = self.captured
+        assert len(seen) == 1, f"expected one request, got {[c.head for c in seen]}"
+        return seen[0]
+
+    def answer(self, request: Request) -> bytes:
+        """The response bytes for ``request``: its route's, else the default's."""
+        route = self.routes.get(request.target.split("?", 1)[0], self.default)
+        data = route if isinstance(route, bytes) else route(request)
+        if "close" in request.headers.get("connection", "").lower():
+            # Say so on the response too: ``Connection: close`` goes right after the status line.
+            status_line, _, rest = data.partition(b"\r\n")
+            data = status_line + b"\r\nConnection: close\r\n" + rest
+        return data
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (got := await read_captured(reader, conn.index)) is not None:
+            conn.count_request()
+            with self._captured_lock:
+                self._captured.append(got)
+            writer.write(self.answer(got.request))
+            await writer.drain()
+            if "close" in got.request.headers.get("connection", "").lower():
+                return

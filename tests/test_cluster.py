@@ -4,18 +4,23 @@ partial summary naming it; a cluster out of reach is a clear error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers import interrupt_run
 from servers import DaskCluster, NginxServer, dask_cluster
 from tether.cli import main
+from tether.cluster import TOPIC
 
 
 @pytest.fixture
@@ -33,6 +38,41 @@ def run_json(
     args = ["run", str(records), "-t", nginx.url, "--cluster", cluster.address, "-q"]
     code = main([*args, "--json", str(out), *more])
     return code, json.loads(out.read_text())
+
+
+@contextlib.contextmanager
+def kill_once_reported(cluster: DaskCluster, victim: subprocess.Popen[bytes]) -> Iterator[None]:
+    """SIGKILL ``victim`` (a worker's process) as soon as it has reported progress with some
+    requests done: a clock could kill it before its first report on a slow machine."""
+    from distributed import Client
+
+    with Client(cluster.address, timeout=30, set_as_default=False) as client:
+        pids = client.run(os.getpid)  # each worker's address and process id
+        [address] = [name for name, pid in pids.items() if pid == victim.pid]
+        reported = threading.Event()
+
+        def heard(event: tuple[float, dict[str, Any]]) -> None:
+            _, message = event
+            if message["worker"] == address and message["requests"] > 0:
+                reported.set()
+
+        client.subscribe_topic(TOPIC, heard)
+
+        over = threading.Event()
+
+        def kill() -> None:
+            while not over.is_set():
+                if reported.wait(0.1):
+                    victim.send_signal(signal.SIGKILL)
+                    return
+
+        killer = threading.Thread(target=kill, daemon=True)
+        killer.start()
+        try:
+            yield
+        finally:
+            over.set()
+            killer.join(10)
 
 
 def test_the_merged_summary_is_the_servers_count(
@@ -53,11 +93,9 @@ def test_a_worker_killed_mid_run_leaves_a_partial_summary(
     nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
 ) -> None:
     victim = cluster.workers[1]
-    killer = threading.Timer(3.5, lambda: victim.send_signal(signal.SIGKILL))  # 2.5 s in
-    killer.start()
-    started = time.monotonic()
-    code, doc = run_json(tmp_path, nginx, cluster, "-c", "2", "-d", "5", "-n", "10000000")
-    killer.join()
+    with kill_once_reported(cluster, victim):
+        started = time.monotonic()
+        code, doc = run_json(tmp_path, nginx, cluster, "-c", "2", "-d", "5", "-n", "10000000")
     assert code == 1 and time.monotonic() - started < 30  # a partial run is not a passing one
     [lost] = doc["lost_workers"]  # type: ignore[misc]
     assert doc["partial"] is True and lost["error"] == "left the cluster"

@@ -27,7 +27,8 @@ def test_nginx_settings_are_measured(nginx_factory: NginxFactory, tmp_path: Path
     code, doc = doctor(tmp_path, f"{server.url}/", "--max-idle-wait", "10")
     assert code == 0 and doc["keep_alive"] is True
     assert doc["requests_per_connection"] == 10 and doc["request_limit_reached"] is False
-    assert isinstance(doc["idle_timeout_s"], float) and 0.9 <= doc["idle_timeout_s"] <= 2.5
+    # Never below the server's 1 s; above it only by how late a busy machine looks.
+    assert isinstance(doc["idle_timeout_s"], float) and 0.9 <= doc["idle_timeout_s"] <= 5
     assert doc["error_status"] == 404 and doc["closes_after_error"] is False
     said = " ".join(str(s) for s in doc["advice"])  # type: ignore[attr-defined]
     assert "closes a connection after 10 requests" in said

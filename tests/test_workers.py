@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from helpers import interrupt_run, redirect_record, write_records
-from servers import NginxServer
+from servers import NginxFactory, NginxServer
 from tether.cli import main
 from tether.engine.pacer import Pacer
 from tether.engine.processes import split
@@ -36,20 +37,42 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object
     return doc
 
 
+def logged_paths(nginx_factory: NginxFactory, log: Path) -> NginxServer:
+    """An nginx that logs each request's target, one a line, to ``log`` (unbuffered)."""
+    return nginx_factory(
+        http="log_format target '$request_uri';", server=f"access_log {log} target;"
+    )
+
+
 def test_each_record_goes_out_once_over_the_processes(
-    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    nginx_factory: NginxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The server's own log, not tether's counts: two processes sending the same half would
+    # still add up to the right totals.
+    log = tmp_path / "access.log"
+    server = logged_paths(nginx_factory, log)
     records = write_records(tmp_path / "r.jsonl", 1_000, redirect_record)
-    before = nginx.stub_status()
-    doc = run_json(capsys, str(records), "-t", nginx.url, "-c", "4", "--workers", "2")
-    after = nginx.stub_status()
+    before = server.stub_status()
+    doc = run_json(capsys, str(records), "-t", server.url, "-c", "4", "--workers", "2")
+    after = server.stub_status()
     conns = doc["connections"]
     assert isinstance(conns, dict)
     assert doc["requests"] == doc["ok"] == 1_000
-    assert doc["status"] == {"302": 1_000}  # every record matched: the shares do not overlap
     assert conns["opened"] == after["accepts"] - before["accepts"] - 1 == 4
-    assert after["requests"] - before["requests"] - 1 == 1_000
+    sent = Counter(line for line in log.read_text().splitlines() if line != "/status")
+    assert sent == Counter(f"/r/{i}" for i in range(1_000))
     assert doc["concurrency"] == 4
+
+
+def test_records_cycled_over_the_processes_each_go_out_their_share(
+    nginx_factory: NginxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "access.log"
+    server = logged_paths(nginx_factory, log)
+    records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
+    doc = run_json(capsys, str(records), "-t", server.url, "-c", "2", "-w", "2", "-n", "100")
+    assert doc["requests"] == 100
+    assert Counter(log.read_text().splitlines()) == Counter({f"/r/{i}": 10 for i in range(10)})
 
 
 def test_request_count_and_rate_split(
