@@ -928,6 +928,10 @@ class EchoServer(ThreadServer):
         self._captured: list[Captured] = []
         self._captured_lock = threading.Lock()
 
+    def __enter__(self) -> EchoServer:
+        self.start()
+        return self
+
     @property
     def captured(self) -> list[Captured]:
         """Every request received so far, in arrival order (a copy)."""

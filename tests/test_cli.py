@@ -193,10 +193,17 @@ def test_duration_bounds_the_run(
     nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
-    status, doc, _ = run_json(capsys, str(records), "-t", nginx.url, "-d", "0.5", "-n", "10000000")
+    before = nginx.stub_status()["requests"]
+    status, doc, _ = run_json(capsys, str(records), "-t", nginx.url, "-d", "0.5", "-n", "1000000")
+    served = nginx.stub_status()["requests"] - before - 1  # less the second status read
     assert status == 0
-    assert 0 < doc["requests"] < 10_000_000
-    assert 0.4 < doc["duration_s"] < 5
+    # The duration stopped it, not the count; what was in flight when it did was finished
+    # and counted, not dropped: nginx served exactly what the summary counts.
+    assert 0 < doc["requests"] == doc["ok"] == served < 1_000_000
+    assert doc["duration_s"] > 0.4
+    # A bound is the point here (the run ends at its duration, long before its count), so
+    # one is kept, but generous: a shared machine may stall a run for seconds.
+    assert doc["duration_s"] < 30
 
 
 def test_ctrl_c_still_writes_the_summary(nginx: NginxServer, tmp_path: Path) -> None:
@@ -233,10 +240,16 @@ def test_unreadable_records_keep_what_was_measured(
     records = write_records(tmp_path / "r.jsonl", 1_000, redirect_record)
     with records.open("ab") as out:
         out.write(b'{"url": "/\xff"}\n')
+    before = nginx.stub_status()["requests"]
     status, doc, err = run_json(capsys, str(records), "--target", nginx.url)
+    served = nginx.stub_status()["requests"] - before - 1  # less the second status read
     assert status == 2
-    assert doc["requests"] >= 500 and doc["ok"] == doc["requests"]
-    assert "not valid UTF-8" in doc["input_error_examples"][0]["error"]
+    (unreadable,) = doc["input_error_examples"]
+    assert "not valid UTF-8" in unreadable["error"] and doc["input_errors"] == 1
+    # Each line is decoded on its own: every line before the bad one was sent, counted and
+    # served, exactly, and the error names the bad line itself.
+    assert unreadable["line"] == 1_001
+    assert doc["requests"] == doc["ok"] == served == 1_000
     flat = " ".join(err.split())  # rich wraps long lines
     assert "skipped records: 1" in flat and "not valid UTF-8" in flat
 

@@ -103,6 +103,20 @@ def test_a_worker_killed_mid_run_leaves_a_partial_summary(
     assert doc["requests"] > 0  # the survivor's share stands
 
 
+def test_cluster_workers_picks_how_many_workers_run(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    # Two workers each need a connection of their own: one connection is refused, unless the
+    # run asks for one worker only, which then sends every request itself.
+    records = tmp_path / "one.jsonl"
+    records.write_text('{"url": "/"}\n')
+    args = ["run", str(records), "-t", nginx.url, "--cluster", cluster.address, "-c", "1"]
+    assert main([*args, "-q"]) == 2
+    code, doc = run_json(tmp_path, nginx, cluster, "-c", "1", "-n", "50", "--cluster-workers", "1")
+    assert code == 0 and doc["requests"] == 50
+    assert doc["connections"]["opened"] == 1  # type: ignore[index]
+
+
 def test_a_cluster_out_of_reach_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,7 +15,16 @@ import pytest
 import trustme
 import uvloop
 
-from servers import ConnInfo, Handler, ThreadServer, chunked, read_request, reset, response
+from servers import (
+    ConnInfo,
+    EchoServer,
+    Handler,
+    ThreadServer,
+    chunked,
+    read_request,
+    reset,
+    response,
+)
 from tether import Client, ClientOptions, CloseReason, Expect, Outcome, Record, check
 from tether.model import BodyExpect
 
@@ -417,9 +426,12 @@ def test_interim_100_continue_is_not_the_answer() -> None:
 
 
 def test_disable_keep_alives_sends_close_and_opens_one_per_request() -> None:
-    with ThreadServer(raw(response(200, b"k"))) as srv:
+    # Read back on the server side: each request says "Connection: close", each on its own
+    # connection (the echo server then closes it, as a real server does).
+    with EchoServer() as srv:
         outcomes, client = fetch_all(srv.url, [get()] * 3, ClientOptions(disable_keep_alives=True))
-        assert srv.accepted == 3
+    sent = [(c.conn, c.values("Connection")) for c in srv.captured]
+    assert sent == [(1, ["close"]), (2, ["close"]), (3, ["close"])]
     assert client.ledger.opened == 3
     assert client.ledger.closed[CloseReason.KEEP_ALIVE_OFF] == 3
     assert not any(o.reused for o in outcomes)

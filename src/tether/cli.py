@@ -24,6 +24,7 @@ from tether.commands import audit, convert, diff, doctor, record
 from tether.commands import report as rerender
 from tether.commands.options import (
     POSITIVE,
+    POSITIVE_SECONDS,
     READ_OPTIONS,
     SECONDS,
     ExitStatus,
@@ -141,7 +142,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     ),
     (
         ("--watch-interval",),
-        {"type": SECONDS, "default": 0.5, "help": "Seconds between watch samples."},
+        {"type": POSITIVE_SECONDS, "default": 0.5, "help": "Seconds between watch samples."},
     ),
     (
         ("--threshold",),
@@ -380,7 +381,7 @@ def run_options(opts: dict[str, Any]) -> RunOptions:
         rate=pacer,
         max_inflight=opts["max_inflight"],
         watch=tuple(parse_source(spec) for spec in opts["watch"]),
-        watch_interval=opts["watch_interval"] or 0.5,
+        watch_interval=opts["watch_interval"],
         secret=secret_names(opts["redact_header"], opts["show_secrets"]),
     )
     if opts["fail_on_leak"] and not run_opts.watch:

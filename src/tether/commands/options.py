@@ -50,6 +50,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 POSITIVE = click.IntRange(min=1)
 SECONDS = click.FloatRange(min=0)
+POSITIVE_SECONDS = click.FloatRange(min=0, min_open=True)
 
 # How to read a records file (run and convert): (flags, keyword arguments for click.option).
 READ_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [

@@ -21,6 +21,7 @@ from tether.engine.request import (
     Url,
     encode_head,
     is_replayable,
+    redirect_headers,
     redirect_method,
     redirect_url,
     resolve,
@@ -38,7 +39,6 @@ from tether.metrics.ledger import Ledger
 from tether.model import Outcome, Record
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_DROP_ON_REDIRECT = frozenset({"host", "content-length", "content-type"})
 
 Result = tuple[Exchange | None, RequestError | None]
 
@@ -84,9 +84,8 @@ class Client:
         need = record.expect.body_need
         group = group_key(record.method, url.target, record.tag)
         key = self.pool.key_of(url)
-        return Prepared(
-            record, url, str(url), key, head, need, group, quick_check(record.expect, STRICT_HEADS)
-        )
+        quick = None if self.options.check_in_full else quick_check(record.expect, STRICT_HEADS)
+        return Prepared(record, url, str(url), key, head, need, group, quick)
 
     def deadline(self) -> float:
         """The loop-clock deadline of a request starting now (0: none)."""
@@ -188,10 +187,11 @@ class Client:
         while self.needs_more(response):
             if outcome.redirects >= self.options.follow_redirects:
                 raise TooManyRedirects(f"more than {self.options.follow_redirects} redirects")
-            url = _redirect_target(url, response.headers["location"])
+            location = response.headers["location"]
+            url = _redirect_target(url, location)
             method, keep_body = redirect_method(response.status, method)
             body = body if keep_body else b""
-            headers = tuple(h for h in headers if h[0].lower() not in _DROP_ON_REDIRECT)
+            headers = redirect_headers(headers, prep.url, url, location, keep_body)
             hop = Record(method, str(url), headers, body, record.expect, record.line)
             outcome.redirects += 1
             outcome.url = str(url)

@@ -63,6 +63,10 @@ def resolve(url: str, base: Url | None) -> Url:
         return split_url(url)
     if base is None:
         raise InputError(f"relative URL {url!r} needs a target (--target)")
+    if not url.startswith("/"):
+        # Glued to the target's path it would name another path ("/base" + "x"), or send a
+        # request-target that is no path at all.
+        raise InputError(f"relative URL {url!r} must start with '/'")
     prefix = base.target.split("?", 1)[0].rstrip("/")
     path = url.split("#", 1)[0]  # a fragment is never sent
     return Url(base.scheme, base.host, base.port, prefix + path)
@@ -71,6 +75,37 @@ def resolve(url: str, base: Url | None) -> Url:
 def redirect_url(current: Url, location: str) -> Url:
     """Where a redirect's Location points, relative references resolved against ``current``."""
     return split_url(urljoin(str(current), location))
+
+
+# Go's Client drops these on a redirect to a host that is neither the first one nor below it.
+_CREDENTIALS = frozenset({"authorization", "www-authenticate", "cookie", "cookie2"})
+
+
+def redirect_headers(
+    headers: tuple[tuple[str, str], ...], first: Url, to: Url, location: str, keep_body: bool
+) -> tuple[tuple[str, str], ...]:
+    """A record's headers for the next hop, by Go's Client rules: Content-Length is made anew,
+    and Content-Type goes with a dropped body; a record's Host stays only while the Location
+    is relative (the same server); credentials and cookies go only to ``first``'s host or a
+    subdomain of it (ports and schemes aside, as Go compares them)."""
+    drop = {"content-length"}
+    if not keep_body:
+        drop.add("content-type")
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        drop.add("host")
+    if not _domain_or_subdomain(to.host, first.host):
+        drop |= _CREDENTIALS
+    return tuple(h for h in headers if h[0].lower() not in drop)
+
+
+def _domain_or_subdomain(sub: str, parent: str) -> bool:
+    sub, parent = sub.lower(), parent.lower()
+    if sub == parent:
+        return True
+    if ":" in sub or "%" in sub:  # an IPv6 address is nobody's subdomain
+        return False
+    return sub.endswith("." + parent)
 
 
 def redirect_method(status: int, method: str) -> tuple[str, bool]:

@@ -10,7 +10,6 @@ its first line; ``--format`` forces one.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import sys
@@ -82,7 +81,7 @@ def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
             stream, source, expect=reading.expect_recorded, only_origin=reading.only_origin
         )
         return
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    text = _utf8_lines(stream, source)
     readers: dict[str, Callable[[], Items]] = {
         "jsonl": lambda: jsonl.read(text, source),
         "log": lambda: accesslog.read(
@@ -95,10 +94,18 @@ def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
     }
     if fmt not in readers:
         raise InputError(f"unknown records format {fmt!r}; formats are {', '.join(FORMATS)}")
-    try:
-        yield from readers[fmt]()
-    except UnicodeDecodeError as exc:
-        raise RecordError(source, 0, f"not valid UTF-8 ({exc.reason})") from None
+    yield from readers[fmt]()
+
+
+def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:
+    """The stream's lines, each decoded on its own (line ends kept): a text decoder reading
+    ahead in blocks would fail at the block, losing the good lines before the bad one in it
+    and naming the wrong line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(source, number, f"not valid UTF-8 ({exc.reason})") from None
 
 
 def _first_line(stream: IO[bytes]) -> str:
