@@ -75,6 +75,9 @@ it, and an empty "contains" holds for any body (for commands that read bodies th
 
 _LINE = re.compile(rb"\r?\n")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_OWS = " \t"
+"""What a field's name and value are trimmed of: RFC 9110's optional whitespace, and no
+more (``str.strip()`` would also take a Latin-1 NBSP, which :func:`one_header` keeps)."""
 
 
 def plain_head(data: bytes) -> bytes | None:
@@ -90,8 +93,8 @@ def plain_head(data: bytes) -> bytes | None:
 
 def head_fields(data: bytes) -> list[tuple[str, str]]:
     """The header fields of the response head at the start of ``data`` (which may run on into
-    the body), decoded as Latin-1. Interim (1xx) heads are skipped, bare-LF line ends and
-    obsolete line folding are understood."""
+    the body), decoded as Latin-1 and trimmed of blanks (SP, HTAB). Interim (1xx) heads are
+    skipped, bare-LF line ends and obsolete line folding are understood."""
     head = plain_head(data)
     if head is None:
         return _fields_slowly(data)
@@ -100,7 +103,7 @@ def head_fields(data: bytes) -> list[tuple[str, str]]:
     for line in head.decode("latin-1").split("\r\n")[1:]:
         name, sep, value = line.partition(":")
         if sep:
-            fields.append((name.strip(), value.strip()))
+            fields.append((name.strip(_OWS), value.strip(_OWS)))
     return fields
 
 
@@ -119,11 +122,11 @@ def _fields_slowly(data: bytes) -> list[tuple[str, str]]:
             line = raw.decode("latin-1")
             if line[:1] in (" ", "\t") and fields:
                 name, value = fields[-1]
-                fields[-1] = (name, value + " " + line.strip())
+                fields[-1] = (name, value + " " + line.strip(_OWS))
                 continue
             name, sep, value = line.partition(":")
             if sep:
-                fields.append((name.strip(), value.strip()))
+                fields.append((name.strip(_OWS), value.strip(_OWS)))
         return fields
 
 
