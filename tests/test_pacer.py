@@ -35,7 +35,7 @@ def test_unbounded_rate_never_ends_by_itself() -> None:
 
 
 def dues(pacer: Pacer) -> list[float]:
-    times = []
+    times: list[float] = []
     while (at := pacer.due(len(times))) is not None:
         times.append(at)
     return times

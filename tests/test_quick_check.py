@@ -55,8 +55,9 @@ class Heads:
         self._fields = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # httptools joins the pieces llhttp hands it (a name or value split across reads)
-        # before this call, so one call is one whole field; two calls are two fields.
+        # httptools joins the pieces llhttp hands it (a name or a value split across reads,
+        # even fed a byte at a time) before this call: one call is one whole field, and two
+        # calls with one name are that field repeated.
         self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -288,7 +289,7 @@ def cases(plain: bool) -> st.SearchStrategy[tuple[Expect, tuple[int, bytes]]]:
     )
 
 
-@settings(deadline=None, max_examples=400)  # few examples leave a header rule met
+@settings(deadline=None, max_examples=400)  # more: a header rule is met in few examples
 @given(cases(plain=False))
 def test_quick_never_passes_what_the_oracle_faults(case: tuple[Expect, tuple[int, bytes]]) -> None:
     # A head no parser has vetted (parsed=False): the quick check must see for itself what is
@@ -299,7 +300,7 @@ def test_quick_never_passes_what_the_oracle_faults(case: tuple[Expect, tuple[int
         assert oracle(expect, status, head, lenient=True) == []
 
 
-@settings(deadline=None, max_examples=400)  # few examples leave a header rule met
+@settings(deadline=None, max_examples=400)  # more: a header rule is met in few examples
 @given(cases(plain=False))
 def test_on_heads_llhttp_takes_quick_never_passes_what_the_oracle_faults(
     case: tuple[Expect, tuple[int, bytes]],
@@ -316,7 +317,7 @@ def test_the_engine_parser_refuses_heads_that_are_not_plain() -> None:
     assert STRICT_HEADS
 
 
-@settings(deadline=None, max_examples=400)  # few examples leave a header rule met
+@settings(deadline=None, max_examples=400)  # more: a header rule is met in few examples
 @given(cases(plain=True), st.booleans())
 def test_on_a_plain_head_quick_agrees_with_the_oracle(
     case: tuple[Expect, tuple[int, bytes]], parsed: bool
@@ -454,7 +455,7 @@ CYCLES = 3
 # What timing decides: latencies, rates, the timeline, and in the open model the requests
 # sent late and the most in flight at once.
 TIMING = ("duration_s", "rate", "latency_ms", "latency_distribution", "service_ms", "timeline")
-OPEN_TIMING = ("late", "peak_inflight", "schedule_s")
+OPEN_TIMING = ("late", "peak_inflight")
 # How many connections a run opens with more than one request in flight is a matter of
 # timing too: a worker whose connection closed takes one left idle by a worker that has
 # finished, if one is by then; in the open model a request due while every connection is
@@ -465,7 +466,7 @@ SCHEDULED = ("opened", "reused", "peak_open", "requests_per_connection", "reuse_
 def counted(summary: Summary, sequential: bool, open_model: bool) -> dict[str, Any]:
     """The summary's whole document, less only what timing decides; with the number of
     latencies each histogram holds (their values are timing)."""
-    doc = json.loads(json.dumps(summary.to_dict()))
+    doc: dict[str, Any] = json.loads(json.dumps(summary.to_dict()))  # as --json writes it
     for key in TIMING + (OPEN_TIMING if open_model else ()):
         del doc[key]
     for group in doc["groups"]:
@@ -499,7 +500,7 @@ def test_quick_and_full_paths_count_a_run_alike(
         target=mixed.url,
         concurrency=concurrency,
         requests=CYCLES * len(records),
-        rate=rate and parse_rate(rate, None),
+        rate=None if rate is None else parse_rate(rate, None),
     )
     quick = run(records.__iter__, options)
     full = run(records.__iter__, options, ClientOptions(check_in_full=True))

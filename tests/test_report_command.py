@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tracemalloc
 from pathlib import Path
@@ -9,14 +10,15 @@ from typing import Any
 
 import junitparser
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
-from tether.model import Outcome, Record
+from tether.model import Mismatch, Outcome, Record
+from tether.report.rebuild import _outcome as read_outcome
 from tether.report.rebuild import rebuild
-from tether.report.results import _plain_line, outcome_line
+from tether.report.results import ResultsWriter, _plain_line, outcome_line
 
 LINES = [
     {"url": "/", "expect": {"status": 200}},
@@ -114,21 +116,56 @@ def test_bad_results_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"{bad}:1: not a results line" in capsys.readouterr().err
 
 
-@given(
-    st.text(max_size=40),
-    st.text(max_size=20),
-    st.booleans(),
-    st.floats(0, 100, allow_nan=False),
-    st.integers(0, 10**6),
-)
-def test_a_plain_line_is_the_same_json(
-    url: str, group: str, reused: bool, latency: float, line: int
-) -> None:
-    record = Record("GET", "/", line=line)
+texts = st.text(max_size=30)
+mismatch_lists = st.lists(st.builds(Mismatch, texts, texts, texts), max_size=3)
+
+
+@st.composite
+def outcomes(draw: Any, plain: bool = False) -> tuple[Outcome, list[Mismatch]]:
+    """An outcome with every field a results line carries drawn, and its mismatches; with
+    ``plain``, one of the common kind (no error, no mismatch) that has a line of its own."""
+    error = None if plain else draw(st.none() | texts)
+    record = Record(draw(st.text(min_size=1, max_size=10)), "/", line=draw(st.integers(0, 10**9)))
     outcome = Outcome(
-        record, status=200, latency=latency, service=latency / 2, url=url, group=group,
-        reused=reused, conn_id=7, body_size=6,
-    )  # fmt: skip
-    assert json.loads(_plain_line(outcome, latency * 3)) == outcome_line(
-        outcome, [], frozenset(), latency * 3
+        record,
+        status=draw(st.integers(0, 999)),
+        latency=draw(st.floats(0, 1e4)),
+        service=draw(st.floats(0, 1e4)),
+        conn_id=draw(st.integers(0, 2**31)),
+        reused=draw(st.booleans()),
+        retried=draw(st.booleans()),
+        redirects=draw(st.integers(0, 50)),
+        body_size=draw(st.integers(0, 2**40)),
+        body_truncated=draw(st.booleans()),
+        url=draw(texts),
+        # A line with no group is read as grouped by its method (files from before groups).
+        group=draw(st.text(min_size=1, max_size=30)),
+        error=error,
+        error_kind=None if error is None else draw(st.text(min_size=1, max_size=10)),
     )
+    mismatches = [] if plain or error is not None else draw(mismatch_lists)
+    return outcome, mismatches
+
+
+@settings(deadline=None)
+@given(outcomes(plain=True), st.floats(0, 1e5))
+def test_a_plain_line_is_the_same_json(case: tuple[Outcome, list[Mismatch]], t: float) -> None:
+    outcome, _ = case
+    assert json.loads(_plain_line(outcome, t)) == outcome_line(outcome, [], frozenset(), t)
+
+
+@settings(deadline=None)
+@given(outcomes())
+def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mismatch]]) -> None:
+    outcome, mismatches = case
+    out = io.StringIO()
+    ResultsWriter(out, frozenset())(outcome, mismatches)
+    back, back_mismatches = read_outcome(json.loads(out.getvalue()), "r.jsonl", 1)
+    assert back_mismatches == mismatches
+    assert (back.record.method, back.record.line) == (outcome.record.method, outcome.record.line)
+    # Times are written in milliseconds to three places.
+    assert back.latency == pytest.approx(outcome.latency, abs=1e-6)
+    assert back.service == pytest.approx(outcome.service, abs=1e-6)
+    same = ["status", "conn_id", "reused", "retried", "redirects", "body_size"]
+    same += ["body_truncated", "url", "group", "error", "error_kind"]
+    assert {k: getattr(back, k) for k in same} == {k: getattr(outcome, k) for k in same}

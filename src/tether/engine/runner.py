@@ -82,7 +82,10 @@ class RunOptions:
 
 class Feed:
     """Hands prepared records to the workers: in order, skipping (and reporting) bad ones,
-    cycling when asked for more requests than there are records, stopping when told."""
+    cycling when asked for more requests than there are records, stopping when told.
+
+    A first pass of up to ``cache_limit`` records is kept to cycle through again; a larger
+    one is read again from ``source`` on every cycle (see :data:`CACHE_RECORDS`)."""
 
     def __init__(
         self,
@@ -91,6 +94,7 @@ class Feed:
         summary: Summary,
         limit: int | None,
         share: tuple[int, int] = (0, 1),
+        cache_limit: int = CACHE_RECORDS,
     ) -> None:
         self._source = source
         self._share = share
@@ -100,6 +104,7 @@ class Feed:
         self._given = 0
         self._in_pass = 0
         self._first_pass = True
+        self._cache_limit = cache_limit
         self._cache: list[Prepared] | None = [] if limit is not None else None
         self._it: Iterator[Prepared] = self._read()
         self.stopped = False
@@ -142,7 +147,7 @@ class Feed:
                 continue
             if self._cache is not None and self._first_pass:
                 self._cache.append(prep)
-                if len(self._cache) > CACHE_RECORDS:
+                if len(self._cache) > self._cache_limit:
                     self._cache = None
             yield prep
 
