@@ -49,7 +49,8 @@ class Request:
     """One HTTP request as read by :func:`read_request`.
 
     ``headers`` has lower-case names; repeated headers are joined with ", ".
-    ``raw_headers`` keeps every header line as sent, in order.
+    ``raw_headers`` keeps every header line as sent, in order; ``head`` the request line and
+    header lines through the blank line, byte for byte as they arrived.
     """
 
     method: str
@@ -58,6 +59,7 @@ class Request:
     headers: dict[str, str]
     raw_headers: tuple[tuple[str, str], ...]
     body: bytes
+    head: bytes = b""
 
 
 async def read_request(reader: asyncio.StreamReader, max_head: int = MAX_HEAD) -> Request | None:
@@ -97,7 +99,7 @@ async def read_request(reader: asyncio.StreamReader, max_head: int = MAX_HEAD) -
         raise ValueError("chunked request bodies are not supported here")
     length = int(headers.get("content-length", "0") or "0")
     body = await reader.readexactly(length) if length else b""
-    return Request(method, target, version, headers, tuple(raw), body)
+    return Request(method, target, version, headers, tuple(raw), body, head)
 
 
 def _reason(status: int) -> str:
@@ -866,39 +868,11 @@ class Captured:
         return [value for sent, value in self.request.raw_headers if sent.lower() == key]
 
 
-def _declared_length(head: bytes) -> int:
-    """The body length a request head declares, by :func:`read_request`'s own rule (repeated
-    Content-Length headers are joined, so two of them are a ``ValueError`` there and here)."""
-    values = []
-    for line in head[:-4].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            values.append(value.strip(b" \t").decode("latin-1"))
-    return int(", ".join(values) or "0")
-
-
 async def read_captured(reader: asyncio.StreamReader, conn: int) -> Captured | None:
-    """Read one request keeping its exact bytes; None at a clean EOF before a request.
-
-    The bytes are parsed by :func:`read_request` itself (fed from a private reader), so the
-    capture and every other test server agree on what a request is.
-    """
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
-        raise
-    except asyncio.LimitOverrunError as exc:
-        raise ValueError("request head too large") from exc
-    length = _declared_length(head)
-    body = await reader.readexactly(length) if length else b""
-    replay = asyncio.StreamReader()
-    replay.feed_data(head + body)
-    replay.feed_eof()
-    request = await read_request(replay)
-    assert request is not None
-    return Captured(head, body, request, conn)
+    """Read one request keeping its exact bytes (by :func:`read_request`, so the capture and
+    every other test server agree on what a request is); None at a clean EOF before one."""
+    request = await read_request(reader)
+    return None if request is None else Captured(request.head, request.body, request, conn)
 
 
 def echo_ok(request: Request) -> bytes:
