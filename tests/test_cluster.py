@@ -20,7 +20,7 @@ import pytest
 from helpers import interrupt_run
 from servers import DaskCluster, NginxServer, dask_cluster
 from tether.cli import main
-from tether.cluster import TOPIC
+from tether.run.cluster import TOPIC
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The records feed: every record given out the number of times a count asks for, in order,
 whether the first pass is kept to cycle through or, past the cache's limit, read again (a
-small ``cache_limit`` stands for :data:`tether.engine.runner.CACHE_RECORDS`, 100,000 records,
+small ``cache_limit`` stands for :data:`tether.run.session.CACHE_RECORDS`, 100,000 records,
 so that the re-read path runs on a file of ten lines)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tether.engine.client import Client
-from tether.engine.runner import Feed, RecordSource
 from tether.errors import RecordError
 from tether.metrics.summary import Summary
 from tether.model import Record
 from tether.records import file_source
+from tether.run.feed import Feed, RecordSource
 
 GOOD = 8
 BAD_LINES = (3, 6)  # lines of the file that are not records

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether.model import Headers, head_fields
+from tether.http.heads import Headers, head_fields
 
 
 class Collect:

@@ -11,8 +11,8 @@ import pytest
 from tether import Mismatch, Outcome, RunOptions
 from tether.demo import records_path
 from tether.engine.options import ClientOptions
-from tether.engine.runner import run
 from tether.records import file_source
+from tether.run.session import run
 
 
 class OpenSampler:

@@ -17,9 +17,10 @@ import pytest
 from helpers import redirect_record, write_records
 from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
 from tether.cli import main
-from tether.engine.pacer import Pacer
-from tether.engine.runner import RunOptions, run
 from tether.model import Record
+from tether.run.options import RunOptions
+from tether.run.pacer import Pacer
+from tether.run.session import run
 
 
 def records(n: int = 10) -> list[Record]:

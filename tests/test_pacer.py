@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
-from tether.engine.pacer import Pacer, parse_pace, parse_rate
 from tether.errors import InputError
+from tether.run.pacer import Pacer, parse_pace, parse_rate
 
 
 def scheduled(pacer: Pacer, cap: int = 10_000_000) -> int:

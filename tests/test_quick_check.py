@@ -9,6 +9,7 @@ itself, as :mod:`tether.check` documents them: nothing of tether's own head pars
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from typing import Any
@@ -22,22 +23,12 @@ from servers import NginxFactory, NginxServer
 from tether.check import QuickCheck, check, quick_check
 from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS
-from tether.engine.options import ClientOptions
-from tether.engine.pacer import parse_rate
-from tether.engine.runner import RunOptions, run
+from tether.http.heads import UNSURE, Headers, head_lower, header_key, one_header
 from tether.metrics.summary import Summary
-from tether.model import (
-    UNSURE,
-    BodyExpect,
-    Expect,
-    HeaderExpect,
-    Headers,
-    Outcome,
-    Record,
-    head_lower,
-    header_key,
-    one_header,
-)
+from tether.model import BodyExpect, Expect, HeaderExpect, Outcome, Record
+from tether.run.options import RunOptions
+from tether.run.pacer import parse_rate
+from tether.run.session import planner, run
 
 # --- the oracle ---------------------------------------------------------------------------------
 
@@ -503,7 +494,7 @@ def test_quick_and_full_paths_count_a_run_alike(
         rate=None if rate is None else parse_rate(rate, None),
     )
     quick = run(records.__iter__, options)
-    full = run(records.__iter__, options, ClientOptions(check_in_full=True))
+    full = run(records.__iter__, dataclasses.replace(options, check_in_full=True))
     sequential, open_model = concurrency == 1 and rate is None, rate is not None
     assert counted(quick, sequential, open_model) == counted(full, sequential, open_model)
     # ... and what they count is what the records ask for (so that is not nothing alike).
@@ -517,9 +508,9 @@ def test_quick_and_full_paths_count_a_run_alike(
 def test_check_in_full_compiles_no_quick_check() -> None:
     record = Record("GET", "/", expect=Expect((200,)))
 
-    async def quick_of(options: ClientOptions) -> QuickCheck | None:
-        async with Client(options, target="http://127.0.0.1:9") as client:
-            return client.prepare(record).quick
+    async def quick_of(check_in_full: bool) -> QuickCheck | None:
+        async with Client(target="http://127.0.0.1:9") as client:
+            return planner(client, check_in_full)(record).quick
 
-    assert asyncio.run(quick_of(ClientOptions())) is not None
-    assert asyncio.run(quick_of(ClientOptions(check_in_full=True))) is None
+    assert asyncio.run(quick_of(False)) is not None
+    assert asyncio.run(quick_of(True)) is None

@@ -11,10 +11,10 @@ import pytest
 from helpers import interrupt_run, redirect_record, write_records
 from servers import NginxFactory, NginxServer
 from tether.cli import main
-from tether.engine.pacer import Pacer
-from tether.engine.processes import split
-from tether.engine.runner import RunOptions
 from tether.errors import InputError
+from tether.run.options import RunOptions
+from tether.run.pacer import Pacer
+from tether.run.processes import split
 
 
 def test_split_shares_counts_evenly() -> None:

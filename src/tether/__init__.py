@@ -19,10 +19,8 @@ from typing import Any
 
 from tether.check import check
 from tether.engine.client import Client
+from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import ClientOptions
-from tether.engine.pacer import Pacer, parse_rate
-from tether.engine.runner import RecordSource, RunOptions, run_async
-from tether.engine.runner import run as _run
 from tether.errors import (
     ConnectError,
     ConnectionClosed,
@@ -36,10 +34,14 @@ from tether.errors import (
     TooManyRedirects,
 )
 from tether.gates import Gates, failures
-from tether.metrics.ledger import CloseReason, Ledger
 from tether.metrics.summary import Summary
 from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Record
 from tether.records import file_source
+from tether.run.feed import RecordSource
+from tether.run.options import RunOptions
+from tether.run.pacer import Pacer, parse_rate
+from tether.run.session import run as _run
+from tether.run.session import run_async
 from tether.watch import parse_source
 
 __all__ = [

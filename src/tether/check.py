@@ -28,16 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.model import (
-    BodyExpect,
-    Expect,
-    HeaderExpect,
-    Mismatch,
-    Outcome,
-    head_lower,
-    header_key,
-    one_header,
-)
+from tether.http.heads import head_lower, header_key, one_header
+from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome
 
 __all__ = ["QuickCheck", "check", "quick_check"]
 
@@ -85,7 +77,7 @@ class QuickCheck:
     """An expectation compiled for the hot path: a status and header test on the response's
     status and raw head, with nothing decoded and nothing built. It only ever says "meets
     it" or "run :func:`check`", so a response it cannot vouch for is still checked in full
-    (and its mismatches described). ``parsed``: see :func:`~tether.model.head_lower`."""
+    (and its mismatches described). ``parsed``: see :func:`~tether.http.heads.plain_head`."""
 
     statuses: tuple[int, ...]
     equals: tuple[tuple[bytes, bytes, bytes], ...]  # (header key, value, b" value\r\n")

@@ -34,15 +34,7 @@ from tether.commands.options import (
     with_options,
 )
 from tether.engine.options import DEFAULT_DRAIN_LIMIT, ClientOptions
-from tether.engine.pacer import Schedule, parse_pace, parse_rate
 from tether.engine.request import split_url
-from tether.engine.runner import (
-    OutcomeSink,
-    ProgressView,
-    RunOptions,
-    run,
-    validate,
-)
 from tether.errors import InputError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
@@ -50,6 +42,10 @@ from tether.model import Mismatch, Outcome
 from tether.records import file_source
 from tether.report import json_report
 from tether.report.results import ResultsWriter
+from tether.run.feed import validate
+from tether.run.options import RunOptions
+from tether.run.pacer import Schedule, parse_pace, parse_rate
+from tether.run.session import OutcomeSink, ProgressView, run
 from tether.secrets import secret_names
 from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
@@ -326,7 +322,7 @@ def execute(records: str, opts: dict[str, Any]) -> int:
         if opts["strict"]:
             validate(file_source(records, reading(opts)))
         # Imported here: multiprocessing adds to every start, and most runs are one process.
-        from tether.engine.processes import run_processes
+        from tether.run.processes import run_processes
 
         summary = run_processes(
             records, run_opts, client_options(opts), opts["workers"], reading(opts)
@@ -391,7 +387,7 @@ def run_options(opts: dict[str, Any]) -> RunOptions:
 
 def _on_cluster(records: str, opts: dict[str, Any], run_opts: RunOptions) -> Summary:
     """The run on a Dask cluster, its progress summed from the workers' reports."""
-    from tether.cluster import Reports, run_on_cluster
+    from tether.run.cluster import Reports, run_on_cluster
 
     _one_process_only(opts, run_opts, "--cluster")
     if records == "-":

@@ -47,9 +47,9 @@ def diff(records: str, opts: dict[str, Any]) -> int:
     from urllib.parse import urlsplit
 
     from tether.diff import Differences, fields
-    from tether.engine.fanout import fan_out
     from tether.metrics.groups import group_key
     from tether.model import Outcome, Record
+    from tether.run.fanout import fan_out
 
     targets = [
         opts["primary"],

@@ -16,9 +16,11 @@ from tether.commands.options import (
     with_options,
 )
 from tether.engine.options import ClientOptions
-from tether.engine.runner import RecordSource, RunOptions, run
 from tether.model import Outcome
 from tether.records import Items, file_source
+from tether.run.feed import RecordSource
+from tether.run.options import RunOptions
+from tether.run.session import run
 
 
 @click.command("record")

@@ -21,8 +21,9 @@ from rich.table import Table
 
 from tether.demo import records_path
 from tether.engine.options import ClientOptions
-from tether.engine.runner import RunOptions, run
 from tether.records import file_source
+from tether.run.options import RunOptions
+from tether.run.session import run
 
 START_TIMEOUT = 10.0
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from tether.engine.client import Client
+from tether.engine.ledger import CloseReason
 from tether.engine.options import ClientOptions
-from tether.metrics.ledger import CloseReason
 from tether.model import Outcome, Record
 
 __all__ = ["Findings", "examine"]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
+from tether.engine.ledger import CloseReason
 from tether.errors import (
     ConnectionClosed,
     ProtocolError,
@@ -38,8 +39,8 @@ from tether.errors import (
     StaleConnection,
     TimeoutError_,
 )
-from tether.metrics.ledger import CloseReason
-from tether.model import BodyNeed, Headers
+from tether.http.heads import Headers
+from tether.model import BodyNeed
 
 if TYPE_CHECKING:
     from tether.engine.options import ClientOptions
@@ -82,7 +83,7 @@ STRICT_HEADS = _refuses_every(
     )
 )
 """Whether the parser refuses heads that are not plain, so every head a response is
-checked on is plain (see :func:`tether.model.head_lower`). llhttp 9 does; asked of the
+checked on is plain (see :func:`tether.http.heads.plain_head`). llhttp 9 does; asked of the
 parser itself, once, rather than assumed from its version."""
 
 

@@ -31,9 +31,6 @@ class ClientOptions:
     - ``insecure`` skips TLS verification; ``cacert`` trusts a CA file instead of the system's.
     - ``leak`` reproduces the failure tether exists for: bodies are left unread and
       connections are never returned nor closed until the run ends.
-    - ``check_in_full``: judge every response with :func:`tether.check.check`, never vouched
-      for by its expectation compiled for the hot path (:class:`tether.check.QuickCheck`).
-      Slower, and counts alike: it is there to prove the fast path against the full one.
     """
 
     max_idle_per_host: int | None = None
@@ -51,4 +48,3 @@ class ClientOptions:
     cacert: str | None = None
     leak: bool = False
     user_agent: str = "tether/0.1"
-    check_in_full: bool = False

@@ -15,10 +15,10 @@ from collections import deque
 from typing import Any
 
 from tether.engine.connection import Connection, State
+from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import GO_DEFAULT_MAX_IDLE_PER_HOST, ClientOptions
 from tether.engine.request import Url
 from tether.errors import ConnectError, TimeoutError_
-from tether.metrics.ledger import CloseReason, Ledger
 
 Key = tuple[Any, ...]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from tether.check import QuickCheck
 from tether.errors import InputError
 from tether.model import BodyNeed, Record
 
@@ -160,5 +159,3 @@ class Prepared:
     key: tuple[object, ...]
     head: bytes
     need: BodyNeed
-    group: str
-    quick: QuickCheck | None  # its expectation compiled for the hot path, when it can be

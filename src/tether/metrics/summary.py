@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.engine.ledger import Ledger
 from tether.errors import RecordError
 from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
-from tether.metrics.ledger import Ledger
 from tether.metrics.timeline import Timeline
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked

@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from tether.engine.ledger import CloseReason
 from tether.errors import InputError
 from tether.metrics.histogram import Histogram
-from tether.metrics.ledger import CloseReason
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 from tether.model import Mismatch, Outcome, Record

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.engine.options import ClientOptions
-from tether.engine.processes import split
-from tether.engine.runner import RunOptions, run
 from tether.errors import InputError
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 from tether.records import Reading, file_source
+from tether.run.options import RunOptions
+from tether.run.processes import split
+from tether.run.session import run
 
 __all__ = ["TOPIC", "Reports", "run_on_cluster"]
 

@@ -43,6 +43,11 @@ class Pacer:
         """The schedule's average rate, requests per second."""
         return (self.start + self.end) / 2.0
 
+    @property
+    def follows_records(self) -> bool:
+        """Whether :meth:`due` needs the records' own times: no."""
+        return False
+
     def share(self, n: int) -> Pacer:
         """One of ``n`` processes' part of the schedule: 1/n of the rate."""
         return Pacer(self.start / n, self.end / n, self.duration)
@@ -68,6 +73,11 @@ class OriginalPace:
     def mean_rate(self) -> float | None:
         """Not known before the records are read."""
         return None
+
+    @property
+    def follows_records(self) -> bool:
+        """Whether :meth:`due` needs the records' own times: yes."""
+        return True
 
     def share(self, n: int) -> OriginalPace:
         """Each process sends its share of the records at their own times: unchanged."""

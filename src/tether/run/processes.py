@@ -18,10 +18,11 @@ from multiprocessing.connection import Connection as Pipe
 from types import FrameType
 
 from tether.engine.options import ClientOptions
-from tether.engine.runner import RunOptions, run
 from tether.errors import InputError
 from tether.metrics.summary import Summary
 from tether.records import PLAIN_READING, Reading, file_source
+from tether.run.options import RunOptions
+from tether.run.session import run
 
 
 def split(run_options: RunOptions, workers: int) -> list[RunOptions]:

@@ -1,0 +1,290 @@
+"""The one send path: every request, whoever sends it, goes out through :class:`Dispatch`.
+
+A request goes out on an idle connection straight from the caller's own callback (the hot
+path: the closed model writes its next request from inside the callback that delivered the
+last response), else on the async path, for that one request: dial, or wait for a pool slot.
+A first exchange that needs more (a stale keep-alive retry, a redirect to follow) is taken
+over by the async path too. The caller hears back through its :class:`Journey`: a plain
+exchange as :meth:`Journey.answered`, anything that went the async way as a finished
+:class:`~tether.model.Outcome` in :meth:`Journey.concluded`.
+
+Here, once each: the deadline rule, the "does this response need more" rule, Go's stale
+retry rule and the redirect rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from tether.engine.connection import Connection, Exchange
+from tether.engine.ledger import Ledger
+from tether.engine.options import ClientOptions
+from tether.engine.pool import Pool
+from tether.engine.request import (
+    Prepared,
+    Url,
+    is_replayable,
+    redirect_headers,
+    redirect_method,
+    redirect_url,
+)
+from tether.errors import InputError, ProtocolError, RequestError, StaleConnection, TooManyRedirects
+from tether.model import Outcome, Record
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+Result = tuple[Exchange | None, RequestError | None]
+Encode = Callable[[str, Url, tuple[tuple[str, str], ...], bytes], bytes]
+"""Builds a request's bytes: (method, url, headers, body) -> bytes (a redirect's next hop)."""
+
+
+class Journey:
+    """One request on its way, as its sender sees it. The sender sets :attr:`prep` and
+    :attr:`started` (what latency is measured from) and calls :meth:`Dispatch.send`; it is
+    answered exactly once, by one of :meth:`answered`, :meth:`concluded` or :meth:`failed`.
+
+    A closed-model worker is one journey sent again and again; the open model makes one per
+    request; :meth:`tether.engine.client.Client.fetch` one per call.
+    """
+
+    __slots__ = ("deadline", "dispatch", "prep", "started")
+
+    def __init__(self, dispatch: Dispatch, prep: Prepared | None = None, started: float = 0.0):
+        self.dispatch = dispatch
+        self.prep = prep
+        self.started = started
+        self.deadline = 0.0  # the loop-clock deadline, set when sent (covers retry, redirects)
+
+    def answered(self, response: Exchange) -> None:
+        """A plain exchange that needs nothing more: called from inside the parser's
+        callbacks, on the hot path."""
+        raise NotImplementedError
+
+    def concluded(self, outcome: Outcome) -> None:
+        """The outcome of a request that took the async path (dialed, retried, redirected,
+        or failed: a request error is the outcome's ``error``)."""
+        raise NotImplementedError
+
+    def failed(self, exc: BaseException) -> None:
+        """An exception while answering: a bug, not a request error (those are outcomes)."""
+        raise exc
+
+    def exchanged(self, response: Exchange, error: RequestError | None) -> None:
+        """The connection's callback for the first exchange."""
+        dispatch = self.dispatch
+        if dispatch.stopped:
+            return  # the sender has stopped: what is still in flight is abandoned
+        if error is not None or dispatch.needs_more(response):
+            dispatch.spawn(self, dispatch.resume(self, None if error else response, error))
+            return
+        # Called from inside the parser's callbacks: an exception here would be taken for
+        # the server's fault, so it goes to the sender instead.
+        try:
+            self.answered(response)
+        except BaseException as exc:
+            self.failed(exc)
+
+
+class Dispatch:
+    """Sends :class:`Journey` requests on a :class:`~tether.engine.pool.Pool` (see the
+    module's docstring); keeps the tasks of the requests on the async path, so that
+    :meth:`stop` can abandon them."""
+
+    def __init__(self, pool: Pool, options: ClientOptions, ledger: Ledger, encode: Encode):
+        self.pool = pool
+        self.ledger = ledger
+        self.stopped = False
+        self._encode = encode
+        self._loop = pool.loop
+        self._timeout = options.timeout
+        self._follow = options.follow_redirects
+        self._tasks: dict[asyncio.Task[None], Journey] = {}
+
+    # --- the rules ---------------------------------------------------------------------------
+
+    def deadline(self) -> float:
+        """The loop-clock deadline of a request starting now (0: none, and no clock read)."""
+        return self._loop.time() + self._timeout if self._timeout else 0.0
+
+    def needs_more(self, response: Exchange) -> bool:
+        """Whether a response is a redirect this client follows."""
+        return bool(
+            self._follow and response.status in REDIRECT_STATUSES and "location" in response.headers
+        )
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, journey: Journey) -> None:
+        """Send ``journey.prep``: on an idle connection now, else on the async path."""
+        prep = journey.prep
+        assert prep is not None
+        journey.deadline = self.deadline()
+        conn = self.pool.take_idle(prep.key)
+        if conn is None:
+            self.spawn(journey, self._dial(journey))
+        else:
+            conn.send(prep.head, prep.record.method, prep.need, journey.deadline, journey.exchanged)
+
+    def spawn(self, journey: Journey, work: Coroutine[Any, Any, None]) -> None:
+        """Run one request's async path as a task; its failure goes to ``journey.failed``."""
+        task = asyncio.ensure_future(work)
+        self._tasks[task] = journey
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        journey = self._tasks.pop(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            journey.failed(exc)
+
+    def stop(self) -> None:
+        """Abandon every request on its async path; callbacks still to come are ignored."""
+        self.stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    # --- the async path ----------------------------------------------------------------------
+
+    async def _dial(self, journey: Journey) -> None:
+        prep = journey.prep
+        assert prep is not None
+        try:
+            conn = await self.pool.acquire(prep.url, journey.deadline)
+            response, error = await self.exchange(conn, prep.head, prep.record, journey.deadline)
+        except RequestError as exc:
+            response, error = None, exc
+        await self.resume(journey, response, error)
+
+    async def resume(
+        self, journey: Journey, response: Exchange | None, error: RequestError | None
+    ) -> None:
+        """Take a first exchange's result through the stale retry and the redirects, and
+        conclude the journey with its outcome."""
+        prep = journey.prep
+        assert prep is not None
+        outcome = Outcome(prep.record, url=prep.url_text)
+        try:
+            if error is not None:
+                response = await self._retry(
+                    prep.url, prep.head, prep.record, error, outcome, journey.deadline
+                )
+            assert response is not None
+            fill(outcome, await self._follow_redirects(prep, response, outcome, journey.deadline))
+        except RequestError as exc:
+            outcome.error = str(exc)
+            outcome.error_kind = exc.kind
+        outcome.latency = time.perf_counter() - journey.started
+        if not self.stopped:
+            journey.concluded(outcome)
+
+    def exchange(
+        self, conn: Connection, head: bytes, record: Record, deadline: float
+    ) -> asyncio.Future[Result]:
+        """One request on ``conn``, as a future of (response, error)."""
+        future: asyncio.Future[Result] = self._loop.create_future()
+
+        def done(response: Exchange | None, error: RequestError | None) -> None:
+            if not future.done():
+                future.set_result((response, error))
+
+        conn.send(head, record.method, record.expect.body_need, deadline, done)
+        return future
+
+    async def _retry(
+        self,
+        url: Url,
+        head: bytes,
+        record: Record,
+        error: RequestError,
+        outcome: Outcome,
+        deadline: float,
+    ) -> Exchange:
+        """A stale keep-alive connection is retried once, on a new connection, only when
+        Go's Transport would: the request was not written at all, or it may be replayed
+        (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key). Any other error stands."""
+        if not isinstance(error, StaleConnection) or outcome.retried:
+            raise error
+        if error.written and not is_replayable(record.method, record.headers):
+            raise error
+        outcome.retried = True
+        self.ledger.retried_stale += 1
+        conn = await self.pool.acquire(url, deadline, fresh=True)
+        response, again = await self.exchange(conn, head, record, deadline)
+        if again is not None:
+            raise again
+        assert response is not None
+        return response
+
+    async def _follow_redirects(
+        self, prep: Prepared, response: Exchange, outcome: Outcome, deadline: float
+    ) -> Exchange:
+        """Follow redirects while allowed; each hop is counted in the outcome."""
+        record, url = prep.record, prep.url
+        method, headers, body = record.method, record.headers, record.body
+        while self.needs_more(response):
+            if outcome.redirects >= self._follow:
+                raise TooManyRedirects(f"more than {self._follow} redirects")
+            location = response.headers["location"]
+            url = _redirect_target(url, location)
+            method, keep_body = redirect_method(response.status, method)
+            body = body if keep_body else b""
+            headers = redirect_headers(headers, prep.url, url, location, keep_body)
+            hop = Record(method, str(url), headers, body, record.expect, record.line)
+            outcome.redirects += 1
+            outcome.url = str(url)
+            response = await self._send_hop(url, hop, deadline, outcome)
+        return response
+
+    async def _send_hop(self, url: Url, hop: Record, deadline: float, outcome: Outcome) -> Exchange:
+        head = self._encode(hop.method, url, hop.headers, hop.body)
+        conn = await self.pool.acquire(url, deadline)
+        response, error = await self.exchange(conn, head, hop, deadline)
+        if error is not None:
+            return await self._retry(url, head, hop, error, outcome, deadline)
+        assert response is not None
+        return response
+
+
+def _redirect_target(url: Url, location: str) -> Url:
+    """The next hop; a Location we cannot follow is the server's fault, not the record's."""
+    try:
+        return redirect_url(url, location)
+    except InputError as exc:
+        raise ProtocolError(f"cannot follow redirect: {exc}") from None
+
+
+def fill(outcome: Outcome, response: Exchange) -> None:
+    """Copy a response into an outcome."""
+    outcome.status = response.status
+    outcome.headers = response.headers
+    outcome.body = response.body
+    outcome.body_sha256 = response.sha256
+    outcome.body_size = response.body_size
+    outcome.body_truncated = response.truncated
+    outcome.conn_id = response.conn_id
+    outcome.reused = response.reused
+
+
+def outcome_of(prep: Prepared, response: Exchange, latency: float) -> Outcome:
+    """The outcome of a plain one-hop exchange, built in one call (the hot path)."""
+    return Outcome(
+        prep.record,
+        response.status,
+        response.headers,
+        response.body,
+        response.sha256,
+        response.body_size,
+        response.truncated,
+        latency,
+        response.conn_id,
+        response.reused,
+        False,
+        0,
+        prep.url_text,
+        None,
+        None,
+        0.0,
+        "",  # the group: the sender's to say
+    )

@@ -1,0 +1,57 @@
+"""The closed model: N workers, each sending its next record as soon as its last response is
+in (N=1 is the plain sequential loop).
+
+A worker is one :class:`~tether.engine.dispatch.Journey`, sent again and again: it writes its
+next request from inside the callback that delivered the last response, on the connection
+that response just freed, with no task switch in between.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from tether.engine.connection import Exchange
+from tether.engine.dispatch import Journey
+from tether.model import Outcome
+from tether.run.feed import Job
+
+if TYPE_CHECKING:
+    from tether.run.session import Run
+
+
+class Worker(Journey):
+    """One closed-model worker: at most one request in flight."""
+
+    __slots__ = ("_job", "_run")
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run.dispatch)
+        self._run = run
+        self._job: Job | None = None
+
+    def next(self) -> None:
+        """Send the next record, or tell the run this worker is done."""
+        run = self._run
+        job = run.feed.next()
+        if job is None:
+            run.worker_done()
+            return
+        self._job = job
+        self.prep = job.prep
+        self.started = time.perf_counter()
+        self.dispatch.send(self)
+
+    def answered(self, response: Exchange) -> None:
+        assert self._job is not None
+        latency = time.perf_counter() - self.started
+        self._run.finish(self._job, response, latency, latency)
+        self.next()
+
+    def concluded(self, outcome: Outcome) -> None:
+        assert self._job is not None
+        self._run.deliver(self._job, outcome)
+        self.next()
+
+    def failed(self, exc: BaseException) -> None:
+        self._run.fail(exc)

@@ -1,0 +1,142 @@
+"""The open model: requests start when the pacer says, whatever the responses do.
+
+Latency is measured from when each request was due (wrk2's correction for coordinated
+omission); the time from when it actually went out is kept as its service time. The hot path
+is the same as the closed model's (the one send path, :mod:`tether.engine.dispatch`): a
+request goes out on an idle connection straight from the scheduler's tick, and its outcome
+is recorded from the connection's callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from tether.engine.connection import Exchange
+from tether.engine.dispatch import Journey
+from tether.model import Outcome
+from tether.run.feed import Job
+from tether.run.pacer import Schedule
+
+if TYPE_CHECKING:
+    from tether.run.session import Run
+
+LATE_SLACK = 0.001
+"""An open-model request sent more than this after it was due counts as late."""
+
+
+class Flight(Journey):
+    """One open-model request: when it was due (what its latency is measured from) and when
+    it actually went out (what its service time is measured from)."""
+
+    __slots__ = ("job", "schedule", "sent")
+
+    def __init__(self, schedule: Arrivals, job: Job, due: float, sent: float) -> None:
+        super().__init__(schedule.dispatch, job.prep, due)
+        self.schedule = schedule
+        self.job = job
+        self.sent = sent
+
+    def answered(self, response: Exchange) -> None:
+        now = time.perf_counter()
+        self.schedule.run.finish(self.job, response, now - self.started, now - self.sent)
+        self.schedule.request_done()
+
+    def concluded(self, outcome: Outcome) -> None:
+        outcome.service = time.perf_counter() - self.sent
+        self.schedule.run.deliver(self.job, outcome)
+        self.schedule.request_done()
+
+    def failed(self, exc: BaseException) -> None:
+        self.schedule.run.fail(exc)
+
+
+class Arrivals:
+    """The open model: requests start when the pacer says, not when responses come back,
+    and latency is measured from when each was due (wrk2's correction for coordinated
+    omission). A request that cannot start on time (the in-flight cap is reached, or the
+    loop fell behind) is sent as soon as it can and counted as late, never dropped."""
+
+    def __init__(self, run: Run, pacer: Schedule, max_inflight: int) -> None:
+        self.run = run
+        self.dispatch = run.dispatch
+        self._pacer = pacer
+        self._cap = max_inflight
+        self._index = 0
+        self._inflight = 0
+        self._waiting: deque[tuple[Job, float]] = deque()
+        self._scheduling = True
+        self._t0 = 0.0
+        self._ahead: Job | None = None  # the record whose turn is next, read ahead
+        self._follows_records = pacer.follows_records  # else the records' times are not read
+        self._first_at: float | None = None  # the first record's recorded time
+        self._offset = 0.0  # the last recorded time, from the first one
+
+    def start(self) -> None:
+        """Start the schedule now."""
+        self._t0 = time.perf_counter()
+        self._tick()
+
+    def _tick(self) -> None:
+        """Send everything due by now, then sleep until the next one is due."""
+        run = self.run
+        if run.over:
+            return
+        now = time.perf_counter() - self._t0
+        while self._scheduling:
+            if self._ahead is None:
+                self._ahead = run.feed.next()  # read ahead: its recorded time may set its turn
+            job = self._ahead
+            if job is None:
+                self._scheduling = False
+                break
+            offset = self._recorded(job) if self._follows_records else 0.0
+            at = self._pacer.due(self._index, offset)
+            if at is None:
+                self._scheduling = False
+                break
+            if at > now:
+                run.loop.call_later(at - now, self._tick)
+                return
+            self._ahead = None
+            self._index += 1
+            run.summary.schedule_s = at
+            if self._inflight < self._cap:
+                self._send(job, self._t0 + at)
+            else:
+                run.summary.late += 1
+                self._waiting.append((job, self._t0 + at))
+        self._maybe_done()
+
+    def _recorded(self, job: Job) -> float:
+        """Seconds from the first record's recorded time to this one's (a record without a
+        time keeps the last one's: it follows it at once)."""
+        at = job.prep.record.at
+        if at is not None:
+            if self._first_at is None:
+                self._first_at = at
+            self._offset = at - self._first_at
+        return self._offset
+
+    def _send(self, job: Job, due: float, *, counted: bool = False) -> None:
+        summary = self.run.summary
+        sent = time.perf_counter()
+        if sent - due > LATE_SLACK and not counted:
+            summary.late += 1
+        self._inflight += 1
+        if self._inflight > summary.peak_inflight:
+            summary.peak_inflight = self._inflight
+        self.dispatch.send(Flight(self, job, due, sent))
+
+    def request_done(self) -> None:
+        """One request is done: send the longest-waiting one, if any."""
+        self._inflight -= 1
+        if self._waiting and not self.run.over:
+            job, due = self._waiting.popleft()
+            self._send(job, due, counted=True)  # counted as late when it had to wait
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self._scheduling and not self._inflight and not self._waiting:
+            self.run.worker_done()

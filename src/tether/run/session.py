@@ -1,0 +1,261 @@
+"""A run: records in, summary out. The session wires the client, the feed of records, the
+model that decides when to send (:mod:`tether.run.closed_model`, or
+:mod:`tether.run.open_model` on a schedule), the summary, the watch, the progress shown each
+second and Ctrl-C. Outcomes are checked and added to the summary as they arrive; nothing is
+kept per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from tether.check import check, quick_check
+from tether.engine.client import Client
+from tether.engine.connection import STRICT_HEADS, Exchange
+from tether.engine.dispatch import outcome_of
+from tether.engine.options import ClientOptions
+from tether.metrics.groups import group_key
+from tether.metrics.histogram import Histogram, preload_numpy
+from tether.metrics.summary import Summary
+from tether.metrics.timeline import Point, Sampler
+from tether.model import Mismatch, Outcome, Record
+from tether.run.closed_model import Worker
+from tether.run.feed import Feed, Job, RecordSource, validate
+from tether.run.open_model import Arrivals
+from tether.run.options import RunOptions
+from tether.watch.sampler import Watcher, conclude
+
+__all__ = ["OutcomeSink", "ProgressView", "RecordSource", "Run", "RunOptions", "run", "run_async"]
+
+OutcomeSink = Callable[[Outcome, list[Mismatch]], None]
+
+
+class ProgressView(Protocol):
+    """Something showing a run's progress (see :mod:`tether.report.progress`)."""
+
+    def start(self) -> None: ...
+    def show(self, point: Point, summary: Summary) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Run:
+    """One run's shared state: the feed, the send path, the summary, and the workers' end."""
+
+    def __init__(
+        self, feed: Feed, client: Client, summary: Summary, sink: OutcomeSink | None, n: int
+    ) -> None:
+        self.feed = feed
+        self.client = client
+        self.dispatch = client.dispatch
+        self.summary = summary
+        self.sink = sink
+        self.loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self._running = n
+
+    def finish(self, job: Job, response: Exchange, latency: float, service: float) -> None:
+        """Count a request that took one plain exchange. When its compiled check vouches
+        for the response, nothing is checked again, and when nobody wants the outcome either,
+        the counts go straight into the summary; anything else is built into an outcome and
+        checked in full."""
+        quick = job.quick
+        vouched = quick is not None and quick.passes(response.status, response.head)
+        if vouched and self.sink is None:
+            self.summary.add_ok(
+                job.group, response.status, latency, service, response.reused, response.truncated
+            )
+            return
+        outcome = outcome_of(job.prep, response, latency)
+        outcome.service = service
+        self.deliver(job, outcome, [] if vouched else None)
+
+    def deliver(self, job: Job, outcome: Outcome, mismatches: list[Mismatch] | None = None) -> None:
+        """Check an outcome (unless its ``mismatches`` are known) and count it in its group."""
+        outcome.group = job.group
+        if mismatches is None:
+            mismatches = check(outcome.record.expect, outcome)
+        self.summary.add(outcome, mismatches)
+        if self.sink is not None:
+            self.sink(outcome, mismatches)
+
+    @property
+    def over(self) -> bool:
+        """The run has ended (all done, interrupted, or failed)."""
+        return self.finished.done()
+
+    def fail(self, exc: BaseException) -> None:
+        """End the run with an unexpected exception."""
+        if not self.finished.done():
+            self.finished.set_exception(exc)
+        self.dispatch.stop()
+
+    def worker_done(self) -> None:
+        """A worker (or the open-model scheduler) has nothing more to send."""
+        self._running -= 1
+        if self._running == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop now; requests in flight are abandoned (their connections close)."""
+        self.feed.stopped = True
+        self.summary.interrupted = True
+        self.dispatch.stop()
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+def planner(client: Client, check_in_full: bool = False) -> Callable[[Record], Job]:
+    """What the feed makes of each record, once: the client's prepared request, its group,
+    and its expectation compiled for the hot path (unless every response is to be checked
+    in full)."""
+
+    def plan(record: Record) -> Job:
+        prep = client.prepare(record)
+        group = group_key(record.method, prep.url.target, record.tag)
+        quick = None if check_in_full else quick_check(record.expect, STRICT_HEADS)
+        return Job(prep, group, quick)
+
+    return plan
+
+
+async def run_async(
+    source: RecordSource,
+    run: RunOptions,
+    options: ClientOptions | None = None,
+    *,
+    sink: OutcomeSink | None = None,
+    summary: Summary | None = None,
+    handle_sigint: bool = False,
+    progress: ProgressView | None = None,
+) -> Summary:
+    """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C stops
+    the run cleanly: requests in flight are abandoned and the summary says ``interrupted``.
+    ``progress`` is shown once a second."""
+    preload_numpy()
+    if run.strict:
+        validate(source)
+    options = options or ClientOptions()
+    if options.max_idle_per_host is None:
+        # Keep every connection a worker (or a request in flight) may need: anything less
+        # closes one per response.
+        keep = run.max_inflight if run.rate is not None else run.concurrency
+        options = dataclasses.replace(options, max_idle_per_host=keep)
+    summary = summary if summary is not None else Summary()
+    summary.secret = run.secret
+    summary.concurrency = run.concurrency
+    summary.target = run.target
+    if run.rate is not None:
+        summary.service = Histogram()
+        summary.rate_target = run.rate.mean_rate
+    client = Client(options, target=run.target, ledger=summary.ledger)
+    feed = Feed(source, planner(client, run.check_in_full), summary, run.requests, run.share)
+    watcher = (
+        Watcher(run.watch, run.watch_interval, lambda: summary.requests) if run.watch else None
+    )
+    if watcher is not None:
+        await watcher.start()
+    started = time.perf_counter()
+    ticking = _EverySecond(summary, started, progress)
+    try:
+        workers = 1 if run.rate is not None else run.concurrency
+        await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
+    finally:
+        summary.duration = time.perf_counter() - started
+        ticking.cancel()
+        ticking.sample(show=False)  # the run's last stretch (the summary follows it)
+        if progress is not None:
+            progress.stop()
+        if watcher is not None:
+            await _conclude_watch(watcher, summary, run)
+        await client.aclose()
+    return summary
+
+
+class _EverySecond:
+    """Once a second on the run's loop (off the per-request path): the timeline's next point,
+    and the progress shown from it."""
+
+    def __init__(self, summary: Summary, started: float, progress: ProgressView | None) -> None:
+        self._summary = summary
+        self._started = started
+        self._progress = progress
+        self._sampler = Sampler()
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(1.0, self._tick)
+        summary.window = Histogram()
+        if progress is not None:
+            progress.start()
+
+    def _tick(self) -> None:
+        self.sample(show=True)
+        self._handle = self._loop.call_later(1.0, self._tick)
+
+    def sample(self, show: bool) -> None:
+        """The timeline's point for the stretch up to now, shown as progress if ``show``."""
+        point = self._sampler.sample(self._summary, time.perf_counter() - self._started)
+        if show and self._progress is not None:
+            self._progress.show(point, self._summary)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _conclude_watch(watcher: Watcher, summary: Summary, run: RunOptions) -> None:
+    """The last sample, taken before the run's pool closes what the run left open."""
+    await watcher.stop()
+    concurrency = summary.peak_inflight if run.rate is not None else run.concurrency
+    led = summary.ledger
+    summary.watch = conclude(
+        watcher, summary.requests, max(concurrency, 1), led.opened, led.connect_failed
+    )
+
+
+async def _drive(state: Run, run: RunOptions, handle_sigint: bool) -> None:
+    loop = asyncio.get_running_loop()
+    # An open model's schedule ends by itself at the duration; a timer could cut its last
+    # requests short.
+    timed = run.duration if run.rate is None else None
+    stopper = loop.call_later(timed, _stop, state.feed) if timed else None
+    if handle_sigint:
+        loop.add_signal_handler(signal.SIGINT, state.interrupt)
+    try:
+        if run.rate is not None:
+            Arrivals(state, run.rate, run.max_inflight).start()
+        else:
+            for _ in range(run.concurrency):
+                Worker(state).next()
+        await state.finished
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        if handle_sigint:
+            loop.remove_signal_handler(signal.SIGINT)
+        state.dispatch.stop()
+
+
+def _stop(feed: Feed) -> None:
+    feed.stopped = True
+
+
+def run(
+    source: RecordSource,
+    run_options: RunOptions,
+    options: ClientOptions | None = None,
+    *,
+    sink: OutcomeSink | None = None,
+    handle_sigint: bool = False,
+    progress: ProgressView | None = None,
+) -> Summary:
+    """Blocking form of :func:`run_async`, on its own uvloop event loop."""
+    import uvloop
+
+    return uvloop.run(
+        run_async(
+            source, run_options, options, sink=sink, handle_sigint=handle_sigint, progress=progress
+        )
+    )

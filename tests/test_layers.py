@@ -1,0 +1,79 @@
+"""Layers that import one way: each package is imported in a fresh interpreter with tether's
+own ``__init__`` kept out of it (it imports the public API, which is everything), and what it
+loaded of tether is held to what the layer may use. See the README's Layout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# What each module loads in a fresh interpreter: every module of the package named, imported
+# through a bare ``tether`` package object, and the tether modules that came with them.
+LOADED = """
+import importlib, importlib.util, json, pkgutil, sys, types
+spec = importlib.util.find_spec("tether")
+root = types.ModuleType("tether")
+root.__path__ = list(spec.submodule_search_locations)
+sys.modules["tether"] = root
+name = sys.argv[1]
+module = importlib.import_module(name)
+names = [name]
+if hasattr(module, "__path__"):
+    names += [f"{name}.{m.name}" for m in pkgutil.iter_modules(module.__path__)]
+for each in names:
+    importlib.import_module(each)
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("tether."))))
+"""
+
+BOTTOM = ("tether.model", "tether.errors", "tether.http")
+
+# (package, the tether modules it may load: a name allows it and everything below it)
+LAYERS = [
+    ("tether.http", ("tether.http",)),
+    ("tether.model", BOTTOM),
+    ("tether.errors", BOTTOM),
+    ("tether.engine", ("tether.engine", *BOTTOM)),
+    ("tether.check", ("tether.check", *BOTTOM)),
+]
+
+# (package, what it must never load)
+NEVER = [
+    ("tether.watch", ("tether.run", "tether.commands", "tether.cli", "tether.report")),
+    ("tether.metrics", ("tether.run", "tether.commands", "tether.cli", "tether.watch")),
+    ("tether.records", ("tether.engine", "tether.run", "tether.commands", "tether.cli")),
+]
+
+
+def loaded(package: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, package], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    names: list[str] = json.loads(done.stdout)
+    return names
+
+
+def within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize(("package", "allowed"), LAYERS, ids=[p for p, _ in LAYERS])
+def test_a_layer_loads_only_what_is_below_it(package: str, allowed: tuple[str, ...]) -> None:
+    assert [name for name in loaded(package) if not within(name, allowed)] == []
+
+
+@pytest.mark.parametrize(("package", "forbidden"), NEVER, ids=[p for p, _ in NEVER])
+def test_a_layer_never_loads_what_is_above_it(package: str, forbidden: tuple[str, ...]) -> None:
+    assert [name for name in loaded(package) if within(name, forbidden)] == []
+
+
+def test_the_engine_is_all_there_is_to_load() -> None:
+    # The rule above would hold for an engine that imported nothing at all: it does load
+    # its own modules, the pool, the connection and the one send path among them.
+    names = loaded("tether.engine")
+    assert {"tether.engine.dispatch", "tether.engine.pool", "tether.engine.connection"} <= set(
+        names
+    )
