@@ -171,7 +171,7 @@ class Dispatch:
                     prep.url, prep.head, prep.record, error, outcome, journey.deadline
                 )
             assert response is not None
-            fill(outcome, await self._follow_redirects(prep, response, outcome, journey.deadline))
+            copy_response(outcome, await self._follow_redirects(prep, response, outcome, journey.deadline))
         except RequestError as exc:
             outcome.error = str(exc)
             outcome.error_kind = exc.kind
@@ -255,7 +255,7 @@ def _redirect_target(url: Url, location: str) -> Url:
         raise ProtocolError(f"cannot follow redirect: {exc}") from None
 
 
-def fill(outcome: Outcome, response: Exchange) -> None:
+def copy_response(outcome: Outcome, response: Exchange) -> None:
     """Copy a response into an outcome."""
     outcome.status = response.status
     outcome.headers = response.headers

@@ -17,25 +17,25 @@ from tether.model import Outcome
 from tether.run.feed import Job
 
 if TYPE_CHECKING:
-    from tether.run.session import Run
+    from tether.run.session import Session
 
 
 class Worker(Journey):
     """One closed-model worker: at most one request in flight."""
 
-    __slots__ = ("_job", "_run")
+    __slots__ = ("_job", "_session")
 
-    def __init__(self, run: Run) -> None:
-        super().__init__(run.dispatch)
-        self._run = run
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.dispatch)
+        self._session = session
         self._job: Job | None = None
 
     def next(self) -> None:
         """Send the next record, or tell the run this worker is done."""
-        run = self._run
-        job = run.feed.next()
+        session = self._session
+        job = session.feed.next()
         if job is None:
-            run.worker_done()
+            session.worker_done()
             return
         self._job = job
         self.prep = job.prep
@@ -45,13 +45,13 @@ class Worker(Journey):
     def answered(self, response: Exchange) -> None:
         assert self._job is not None
         latency = time.perf_counter() - self.started
-        self._run.finish(self._job, response, latency, latency)
+        self._session.finish(self._job, response, latency, latency)
         self.next()
 
     def concluded(self, outcome: Outcome) -> None:
         assert self._job is not None
-        self._run.deliver(self._job, outcome)
+        self._session.deliver(self._job, outcome)
         self.next()
 
     def failed(self, exc: BaseException) -> None:
-        self._run.fail(exc)
+        self._session.fail(exc)

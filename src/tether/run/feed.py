@@ -93,7 +93,7 @@ class Feed:
         for position, item in enumerate(self._source()):
             if position % every != mine:
                 continue
-            prep = self._good(item)
+            prep = self._planned(item)
             if prep is None:
                 continue
             if self._cache is not None and self._first_pass:
@@ -102,7 +102,7 @@ class Feed:
                     self._cache = None
             yield prep
 
-    def _good(self, item: Record | RecordError) -> Job | None:
+    def _planned(self, item: Record | RecordError) -> Job | None:
         """A prepared record, or None for a bad one (reported on the first pass only)."""
         if isinstance(item, RecordError):
             if self._first_pass:

@@ -20,7 +20,7 @@ from tether.run.feed import Job
 from tether.run.pacer import Schedule
 
 if TYPE_CHECKING:
-    from tether.run.session import Run
+    from tether.run.session import Session
 
 LATE_SLACK = 0.001
 """An open-model request sent more than this after it was due counts as late."""
@@ -40,16 +40,16 @@ class Flight(Journey):
 
     def answered(self, response: Exchange) -> None:
         now = time.perf_counter()
-        self.schedule.run.finish(self.job, response, now - self.started, now - self.sent)
+        self.schedule.session.finish(self.job, response, now - self.started, now - self.sent)
         self.schedule.request_done()
 
     def concluded(self, outcome: Outcome) -> None:
         outcome.service = time.perf_counter() - self.sent
-        self.schedule.run.deliver(self.job, outcome)
+        self.schedule.session.deliver(self.job, outcome)
         self.schedule.request_done()
 
     def failed(self, exc: BaseException) -> None:
-        self.schedule.run.fail(exc)
+        self.schedule.session.fail(exc)
 
 
 class Arrivals:
@@ -58,9 +58,9 @@ class Arrivals:
     omission). A request that cannot start on time (the in-flight cap is reached, or the
     loop fell behind) is sent as soon as it can and counted as late, never dropped."""
 
-    def __init__(self, run: Run, pacer: Schedule, max_inflight: int) -> None:
-        self.run = run
-        self.dispatch = run.dispatch
+    def __init__(self, session: Session, pacer: Schedule, max_inflight: int) -> None:
+        self.session = session
+        self.dispatch = session.dispatch
         self._pacer = pacer
         self._cap = max_inflight
         self._index = 0
@@ -80,13 +80,13 @@ class Arrivals:
 
     def _tick(self) -> None:
         """Send everything due by now, then sleep until the next one is due."""
-        run = self.run
-        if run.over:
+        session = self.session
+        if session.over:
             return
         now = time.perf_counter() - self._t0
         while self._scheduling:
             if self._ahead is None:
-                self._ahead = run.feed.next()  # read ahead: its recorded time may set its turn
+                self._ahead = session.feed.next()  # read ahead: its recorded time may set its turn
             job = self._ahead
             if job is None:
                 self._scheduling = False
@@ -97,15 +97,15 @@ class Arrivals:
                 self._scheduling = False
                 break
             if at > now:
-                run.loop.call_later(at - now, self._tick)
+                session.loop.call_later(at - now, self._tick)
                 return
             self._ahead = None
             self._index += 1
-            run.summary.schedule_s = at
+            session.summary.schedule_s = at
             if self._inflight < self._cap:
                 self._send(job, self._t0 + at)
             else:
-                run.summary.late += 1
+                session.summary.late += 1
                 self._waiting.append((job, self._t0 + at))
         self._maybe_done()
 
@@ -120,7 +120,7 @@ class Arrivals:
         return self._offset
 
     def _send(self, job: Job, due: float, *, counted: bool = False) -> None:
-        summary = self.run.summary
+        summary = self.session.summary
         sent = time.perf_counter()
         if sent - due > LATE_SLACK and not counted:
             summary.late += 1
@@ -132,11 +132,11 @@ class Arrivals:
     def request_done(self) -> None:
         """One request is done: send the longest-waiting one, if any."""
         self._inflight -= 1
-        if self._waiting and not self.run.over:
+        if self._waiting and not self.session.over:
             job, due = self._waiting.popleft()
             self._send(job, due, counted=True)  # counted as late when it had to wait
         self._maybe_done()
 
     def _maybe_done(self) -> None:
         if not self._scheduling and not self._inflight and not self._waiting:
-            self.run.worker_done()
+            self.session.worker_done()

@@ -30,7 +30,16 @@ from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
 from tether.watch.sampler import Watcher, conclude
 
-__all__ = ["OutcomeSink", "ProgressView", "RecordSource", "Run", "RunOptions", "run", "run_async"]
+__all__ = [
+    "OutcomeSink",
+    "ProgressView",
+    "RecordSource",
+    "RunOptions",
+    "Session",
+    "planner",
+    "run",
+    "run_async",
+]
 
 OutcomeSink = Callable[[Outcome, list[Mismatch]], None]
 
@@ -43,8 +52,9 @@ class ProgressView(Protocol):
     def stop(self) -> None: ...
 
 
-class Run:
-    """One run's shared state: the feed, the send path, the summary, and the workers' end."""
+class Session:
+    """One run's shared state: the feed, the send path, the summary, and the senders' end
+    (the closed model's workers, or the open model's schedule)."""
 
     def __init__(
         self, feed: Feed, client: Client, summary: Summary, sink: OutcomeSink | None, n: int
@@ -125,7 +135,7 @@ def planner(client: Client, check_in_full: bool = False) -> Callable[[Record], J
 
 async def run_async(
     source: RecordSource,
-    run: RunOptions,
+    asked: RunOptions,
     options: ClientOptions | None = None,
     *,
     sink: OutcomeSink | None = None,
@@ -137,33 +147,35 @@ async def run_async(
     the run cleanly: requests in flight are abandoned and the summary says ``interrupted``.
     ``progress`` is shown once a second."""
     preload_numpy()
-    if run.strict:
+    if asked.strict:
         validate(source)
     options = options or ClientOptions()
     if options.max_idle_per_host is None:
         # Keep every connection a worker (or a request in flight) may need: anything less
         # closes one per response.
-        keep = run.max_inflight if run.rate is not None else run.concurrency
+        keep = asked.max_inflight if asked.rate is not None else asked.concurrency
         options = dataclasses.replace(options, max_idle_per_host=keep)
     summary = summary if summary is not None else Summary()
-    summary.secret = run.secret
-    summary.concurrency = run.concurrency
-    summary.target = run.target
-    if run.rate is not None:
+    summary.secret = asked.secret
+    summary.concurrency = asked.concurrency
+    summary.target = asked.target
+    if asked.rate is not None:
         summary.service = Histogram()
-        summary.rate_target = run.rate.mean_rate
-    client = Client(options, target=run.target, ledger=summary.ledger)
-    feed = Feed(source, planner(client, run.check_in_full), summary, run.requests, run.share)
+        summary.rate_target = asked.rate.mean_rate
+    client = Client(options, target=asked.target, ledger=summary.ledger)
+    feed = Feed(source, planner(client, asked.check_in_full), summary, asked.requests, asked.share)
     watcher = (
-        Watcher(run.watch, run.watch_interval, lambda: summary.requests) if run.watch else None
+        Watcher(asked.watch, asked.watch_interval, lambda: summary.requests)
+        if asked.watch
+        else None
     )
     if watcher is not None:
         await watcher.start()
     started = time.perf_counter()
-    ticking = _EverySecond(summary, started, progress)
+    ticking = _Ticker(summary, started, progress)
     try:
-        workers = 1 if run.rate is not None else run.concurrency
-        await _drive(Run(feed, client, summary, sink, workers), run, handle_sigint)
+        workers = 1 if asked.rate is not None else asked.concurrency
+        await _drive(Session(feed, client, summary, sink, workers), asked, handle_sigint)
     finally:
         summary.duration = time.perf_counter() - started
         ticking.cancel()
@@ -171,12 +183,12 @@ async def run_async(
         if progress is not None:
             progress.stop()
         if watcher is not None:
-            await _conclude_watch(watcher, summary, run)
+            await _conclude_watch(watcher, summary, asked)
         await client.aclose()
     return summary
 
 
-class _EverySecond:
+class _Ticker:
     """Once a second on the run's loop (off the per-request path): the timeline's next point,
     and the progress shown from it."""
 
@@ -205,37 +217,37 @@ class _EverySecond:
         self._handle.cancel()
 
 
-async def _conclude_watch(watcher: Watcher, summary: Summary, run: RunOptions) -> None:
+async def _conclude_watch(watcher: Watcher, summary: Summary, asked: RunOptions) -> None:
     """The last sample, taken before the run's pool closes what the run left open."""
     await watcher.stop()
-    concurrency = summary.peak_inflight if run.rate is not None else run.concurrency
+    concurrency = summary.peak_inflight if asked.rate is not None else asked.concurrency
     led = summary.ledger
     summary.watch = conclude(
         watcher, summary.requests, max(concurrency, 1), led.opened, led.connect_failed
     )
 
 
-async def _drive(state: Run, run: RunOptions, handle_sigint: bool) -> None:
+async def _drive(session: Session, asked: RunOptions, handle_sigint: bool) -> None:
     loop = asyncio.get_running_loop()
     # An open model's schedule ends by itself at the duration; a timer could cut its last
     # requests short.
-    timed = run.duration if run.rate is None else None
-    stopper = loop.call_later(timed, _stop, state.feed) if timed else None
+    timed = asked.duration if asked.rate is None else None
+    stopper = loop.call_later(timed, _stop, session.feed) if timed else None
     if handle_sigint:
-        loop.add_signal_handler(signal.SIGINT, state.interrupt)
+        loop.add_signal_handler(signal.SIGINT, session.interrupt)
     try:
-        if run.rate is not None:
-            Arrivals(state, run.rate, run.max_inflight).start()
+        if asked.rate is not None:
+            Arrivals(session, asked.rate, asked.max_inflight).start()
         else:
-            for _ in range(run.concurrency):
-                Worker(state).next()
-        await state.finished
+            for _ in range(asked.concurrency):
+                Worker(session).next()
+        await session.finished
     finally:
         if stopper is not None:
             stopper.cancel()
         if handle_sigint:
             loop.remove_signal_handler(signal.SIGINT)
-        state.dispatch.stop()
+        session.dispatch.stop()
 
 
 def _stop(feed: Feed) -> None:
@@ -244,7 +256,7 @@ def _stop(feed: Feed) -> None:
 
 def run(
     source: RecordSource,
-    run_options: RunOptions,
+    asked: RunOptions,
     options: ClientOptions | None = None,
     *,
     sink: OutcomeSink | None = None,
@@ -255,7 +267,5 @@ def run(
     import uvloop
 
     return uvloop.run(
-        run_async(
-            source, run_options, options, sink=sink, handle_sigint=handle_sigint, progress=progress
-        )
+        run_async(source, asked, options, sink=sink, handle_sigint=handle_sigint, progress=progress)
     )
