@@ -171,7 +171,9 @@ class Dispatch:
                     prep.url, prep.head, prep.record, error, outcome, journey.deadline
                 )
             assert response is not None
-            copy_response(outcome, await self._follow_redirects(prep, response, outcome, journey.deadline))
+            copy_response(
+                outcome, await self._follow_redirects(prep, response, outcome, journey.deadline)
+            )
         except RequestError as exc:
             outcome.error = str(exc)
             outcome.error_kind = exc.kind
