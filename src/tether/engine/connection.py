@@ -56,6 +56,30 @@ class State(Enum):
     CLOSED = "CLOSED"
 
 
+class Stage(Enum):
+    """How far the response to the request in flight has come."""
+
+    SENT = "sent"  # written; nothing back yet
+    HEAD = "head"  # some of the head is in (interim 1xx heads included)
+    BODY = "body"  # the final head is complete; its body, if any, is coming
+
+
+class Phase(Enum):
+    """Which deadline the request in flight is held to now."""
+
+    WHOLE = "whole"  # the whole request's (--timeout)
+    HEADERS = "headers"  # until the head is in (--response-header-timeout)
+    DRAIN = "drain"  # the body's own, past the read its head came in: ends it undrained
+
+
+class ConnectionBusy(RuntimeError):
+    """A request was sent on a connection that is not idle: a bug in whoever sent it."""
+
+
+# Read on the hot path as plain globals: an enum member's lookup is a class attribute's.
+_SENT, _HEAD, _BODY = Stage.SENT, Stage.HEAD, Stage.BODY
+_WHOLE, _HEADERS, _DRAIN = Phase.WHOLE, Phase.HEADERS, Phase.DRAIN
+
 Done = Callable[["Exchange", "RequestError | None"], None]
 """Called once per request: with the finished exchange and None, or with the error."""
 
@@ -101,14 +125,13 @@ class Exchange:
         "deadline",
         "done",
         "due",
-        "got_bytes",
         "head",
-        "headers_done",
         "keeps",
         "method",
         "phase",
         "reused",
         "sha256",
+        "stage",
         "status",
         "truncated",
     )
@@ -122,12 +145,11 @@ class Exchange:
         self.done: Done | None = done
         self.deadline = deadline  # the whole request's, on the loop's clock; 0 = none
         self.due = deadline  # when the current phase runs out (the pool's ticker checks it)
-        self.phase = "total"
+        self.phase = _WHOLE
+        self.stage = _SENT
         self.status = 0
         self.head = b""  # the bytes the head came in (and maybe the body's first bytes)
         self._headers: Headers | None = None
-        self.headers_done = False
-        self.got_bytes = False
         self.body: bytes | None = None
         self.sha256: str | None = None
         self.body_size = 0
@@ -143,12 +165,12 @@ class Exchange:
         elif self._buf is not None:
             self._buf += chunk
 
-    def set_phase(self, now: float, step: float, phase: str) -> None:
+    def set_phase(self, now: float, step: float, phase: Phase) -> None:
         """The next deadline: the earlier of the whole request's and ``step`` from ``now``."""
         if step > 0 and (not self.deadline or now + step < self.deadline):
             self.due, self.phase = now + step, phase
         else:
-            self.due, self.phase = self.deadline, "total"
+            self.due, self.phase = self.deadline, _WHOLE
 
     @property
     def headers(self) -> Headers:
@@ -232,7 +254,10 @@ class Connection(asyncio.Protocol):
         self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
     ) -> None:
         """Write one request; ``done`` is called once with its response or error, possibly
-        before this returns (when nothing could be written)."""
+        before this returns (when nothing could be written). ConnectionBusy on a connection
+        that is not idle (one request at a time is what makes the ledger exact)."""
+        if self.state is not State.IDLE and self.state is not State.CLOSED:
+            raise ConnectionBusy(f"send on {self!r}")
         ex = Exchange(self.id, self.requests > 0, method, need, done, deadline)
         t = self.transport
         if t is None or t.is_closing():
@@ -243,7 +268,7 @@ class Connection(asyncio.Protocol):
         self.requests += 1
         self._ex = ex
         if self._header_timeout:
-            ex.set_phase(self._loop.time(), self._header_timeout, "header")
+            ex.set_phase(self._loop.time(), self._header_timeout, _HEADERS)
         t.write(request)
 
     def expire(self, now: float) -> bool:
@@ -287,11 +312,11 @@ class Connection(asyncio.Protocol):
             if self.state is State.IDLE:
                 self.close(CloseReason.PROTOCOL)
             return
-        ex.got_bytes = True
-        if not ex.headers_done:
+        if ex.stage is not _BODY:
             # Keep the head's bytes for Headers to parse lazily: a Python callback per
             # header field would cost more than the rest of the response.
             ex.head = ex.head + data if ex.head else data
+            ex.stage = _HEAD
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -299,20 +324,23 @@ class Connection(asyncio.Protocol):
         if self._fresh_parser:
             self._parser = httptools.HttpResponseParser(self)
             self._fresh_parser = False
-        if ex.headers_done and ex.done is not None and ex.phase != "drain":
+        if ex.stage is _BODY and ex.done is not None and ex.phase is not _DRAIN:
             self._body_goes_on(ex)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost decides what the EOF meant
 
     def connection_lost(self, exc: Exception | None) -> None:
-        reason = self._close_reason or self._lost_reason(exc)
         ex, self._ex = self._ex, None
+        reason, error = classify_lost(self._close_reason, ex, exc)
         self.state = State.CLOSED
         if self.transport is not None:
             self._on_closed(self, reason)  # the pool first: the request's callback may dial
         if ex is not None:
-            self._end_with_connection(ex, exc)
+            if error is None:
+                ex.finish()
+            else:
+                ex.fail(error)
 
     # -- httptools callbacks ------------------------------------------------------------
 
@@ -324,7 +352,7 @@ class Connection(asyncio.Protocol):
         if status < 200:
             return  # interim; its message-complete follows and is skipped too
         ex.status = status
-        ex.headers_done = True
+        ex.stage = _BODY
         if self._leak:
             self._leaked(ex)
         elif ex.method == "HEAD" or status in _NO_BODY_STATUSES:
@@ -349,7 +377,7 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         if ex is None:
             return
-        if ex.headers_done:
+        if ex.stage is _BODY:
             self._complete(ex)
         # else: a 1xx, interim; Headers skips its head
 
@@ -374,9 +402,9 @@ class Connection(asyncio.Protocol):
         timeout to end, and the header timeout no longer applies. (Set here, not when the
         headers are complete, because most bodies end in the same read: no clock read.)"""
         if self._drain_timeout:
-            ex.set_phase(self._loop.time(), self._drain_timeout, "drain")
-        elif ex.phase == "header":
-            ex.set_phase(0.0, 0.0, "total")
+            ex.set_phase(self._loop.time(), self._drain_timeout, _DRAIN)
+        elif ex.phase is _HEADERS:
+            ex.set_phase(0.0, 0.0, _WHOLE)
 
     def _undrained(self, ex: Exchange) -> None:
         """Stop reading a body that is too big or too slow: the response stands, the
@@ -402,42 +430,39 @@ class Connection(asyncio.Protocol):
         if ex is not None:
             ex.fail(error)
 
-    def _end_with_connection(self, ex: Exchange, exc: Exception | None) -> None:
-        """The connection is gone with a response in flight: a close-delimited body ends
-        here; anything else is an error, the stale kind when the server closed a reused
-        connection before any byte came back."""
-        ours = self._close_reason
-        if ours is not None:
-            ex.fail(ConnectionClosed(f"connection closed: {ours.text}"))
-        elif ex.headers_done and exc is None and ex.close_delimited:
-            ex.finish()
-        elif not ex.got_bytes and ex.reused:
-            ex.fail(StaleConnection("server closed the reused connection", written=True))
-        elif not ex.got_bytes:
-            ex.fail(ConnectionClosed(_lost_text("before responding", exc)))
-        else:
-            where = "during the body" if ex.headers_done else "during the headers"
-            ex.fail(ConnectionClosed(_lost_text(where, exc)))
-
-    def _lost_reason(self, exc: Exception | None) -> CloseReason:
-        ex = self._ex
-        if ex is None:
-            return CloseReason.SERVER_IDLE
-        if ex.headers_done and exc is None and ex.close_delimited:
-            return CloseReason.SERVER_CLOSE
-        if not ex.got_bytes and ex.reused:
-            return CloseReason.STALE
-        return CloseReason.SERVER_RESET
-
     def _on_deadline(self, ex: Exchange) -> None:
-        if ex.phase == "drain":
+        if ex.phase is _DRAIN:
             self._undrained(ex)
             return
-        what = {
-            "header": f"no response headers within {self._header_timeout:g}s",
-            "total": f"request not complete within {self.options.timeout:g}s",
-        }[ex.phase]
+        if ex.phase is _HEADERS:
+            what = f"no response headers within {self._header_timeout:g}s"
+        else:
+            what = f"request not complete within {self.options.timeout:g}s"
         self._fail(TimeoutError_(what), CloseReason.TIMEOUT)
+
+
+def classify_lost(
+    ours: CloseReason | None, ex: Exchange | None, exc: Exception | None
+) -> tuple[CloseReason, RequestError | None]:
+    """Why a connection was lost, as the ledger counts it, and what that means for the
+    request in flight (``ex``): its error, or None when it ends well (nothing in flight, or
+    a body delimited by the close). One decision for both, so that the ledger and the
+    outcomes cannot disagree. ``ours``: the reason we closed it for, if we did."""
+    if ex is None:
+        return ours or CloseReason.SERVER_IDLE, None
+    if ours is not None:
+        return ours, ConnectionClosed(f"connection closed: {ours.text}")
+    if ex.stage is _BODY and exc is None and ex.close_delimited:
+        return CloseReason.SERVER_CLOSE, None
+    if ex.stage is _SENT and ex.reused:
+        # Go's "server closed idle connection" race: retried when it may be.
+        return CloseReason.STALE, StaleConnection(
+            "server closed the reused connection", written=True
+        )
+    if ex.stage is _SENT:
+        return CloseReason.SERVER_RESET, ConnectionClosed(_lost_text("before responding", exc))
+    where = "during the body" if ex.stage is _BODY else "during the headers"
+    return CloseReason.SERVER_RESET, ConnectionClosed(_lost_text(where, exc))
 
 
 def _lost_text(where: str, exc: Exception | None) -> str:
