@@ -3,10 +3,31 @@ meet connection leaks already know. Pure data."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
-DEFAULT_DRAIN_LIMIT = 256 * 1024
 GO_DEFAULT_MAX_IDLE_PER_HOST = 2
+
+# The drain limit of what reads whole bodies rather than drains them: tether record's
+# capture, tether diff's comparison, the watch's status pages and goroutine dumps. A body
+# larger than this is left unread and its connection closed, as with any drain limit.
+WHOLE_BODY_DRAIN_LIMIT = 64 << 20
+
+
+def default_of(options: type[Any], name: str) -> Any:
+    """The default of the field ``name`` of the dataclass ``options``: where the command
+    line and ``tether.run`` take theirs, so that each default is written once, on its
+    dataclass. (A ``slots=True`` dataclass keeps no field default as a class attribute.)"""
+    for field in dataclasses.fields(options):
+        if field.name != name:
+            continue
+        if field.default is not dataclasses.MISSING:
+            return field.default
+        if field.default_factory is not dataclasses.MISSING:
+            return field.default_factory()
+        raise TypeError(f"{options.__name__}.{name} has no default")
+    raise TypeError(f"{options.__name__} has no field {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +63,7 @@ class ClientOptions:
     timeout: float = 30.0
     disable_keep_alives: bool = False
     follow_redirects: int = 0
-    drain_limit: int = DEFAULT_DRAIN_LIMIT
+    drain_limit: int = 256 * 1024
     drain_timeout: float = 5.0
     insecure: bool = False
     cacert: str | None = None
