@@ -1,7 +1,8 @@
 """The run command's flags reach the engine: every mapped flag parsed through the real flag
 table into the options the engine gets, field by field; then what some of them do, against
 real servers on 127.0.0.1 (``--max-idle``, ``--timeout``, ``--watch-interval``), and the
-commands and flags no other test runs (``serve-demo``, ``--version``, ``--cluster-workers``)."""
+commands and flags no other test runs (``serve-demo``, ``--version``, ``--cluster-workers``);
+and each default of the command line is its options dataclass's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import dataclasses
 import http.client
 import importlib.metadata
+import inspect
 import itertools
 import json
 import signal
@@ -19,12 +21,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
+import tether
 from helpers import write_records
 from servers import ConnInfo, NginxServer, ThreadServer, free_port, keepalive_handler, read_request
-from tether.cli import client_options, main, run_command, run_options
-from tether.engine.options import ClientOptions
+from tether.cli import main
+from tether.commands.diff import diff_command
+from tether.commands.doctor import doctor_command
+from tether.commands.options import parse_size
+from tether.commands.record import record_command
+from tether.commands.run import Outputs, RunCommand, client_options, run_command, run_options
+from tether.doctor.measure import examine
+from tether.engine.options import ClientOptions, default_of
+from tether.gates import Gates
+from tether.records import Reading
 from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace, Pacer
 from tether.secrets import SECRET_HEADERS
@@ -34,8 +46,8 @@ from tether.watch import parse_source
 
 
 def parsed(*flags: str) -> dict[str, Any]:
-    """The run command's options as click hands them to it (records and all: what
-    ``execute`` gets), from ``tether run records.jsonl FLAGS``."""
+    """The run command's options as click hands them to it (records left out: what
+    ``command_options`` types), from ``tether run records.jsonl FLAGS``."""
     ctx = run_command.make_context("run", ["records.jsonl", *flags])
     params = dict(ctx.params)
     params.pop("records")
@@ -144,6 +156,81 @@ def test_every_mapped_flag_reaches_the_engine_options(
     spreading = ("workers", "cluster", "cluster_workers")
     assert [spread[name] for name in spreading] == [71, "tcp://127.0.0.1:73", 79]
     assert [defaults[name] for name in spreading] == [1, None, None]
+
+
+# --- each default written once, on its dataclass ------------------------------------------
+
+
+def flag_defaults(command: click.Command, *required: str) -> dict[str, Any]:
+    """Each of ``command``'s parameters by name, with the value the command gets when the
+    flag is not given (``required``: the arguments and options it cannot go without)."""
+    return dict(command.make_context(command.name, list(required)).params)
+
+
+def field_defaults(options: type[Any], flags: dict[str, str] | None = None) -> dict[str, Any]:
+    """``options``' fields that have a default, by the name of the flag's parameter
+    (``flags`` maps a field to it where the two names differ)."""
+    flags = flags or {}
+    return {
+        flags.get(f.name, f.name): default_of(options, f.name)
+        for f in dataclasses.fields(options)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def test_each_default_of_the_command_line_is_its_dataclasses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A default changed in one place only (the dataclass, or a flag given a literal again)
+    # fails here: every field with a default has a flag defaulting to the same value, or is
+    # named below as having none.
+    monkeypatch.chdir(tmp_path)  # no tether.toml or pyproject.toml here to supply defaults
+    run = flag_defaults(run_command, "records.jsonl")
+    unflagged: dict[type[Any], set[str]] = {
+        ClientOptions: {"user_agent"},
+        # secret: from --redact-header and --show-secrets (the test above checks it);
+        # share: set by a split run; check_in_full: for tests of the fast path
+        RunOptions: {"secret", "share", "check_in_full"},
+        Reading: set(),
+        Outputs: set(),
+        Gates: set(),
+        RunCommand: set(),
+    }
+    renamed = {Reading: {"format": "records_format"}, RunCommand: {"thresholds": "threshold"}}
+    checked = 0
+    for options, left_out in unflagged.items():
+        for name, default in field_defaults(options, renamed.get(options)).items():
+            if name in left_out:
+                continue
+            assert name in run, f"{options.__name__}.{name}: no flag, and not listed as none"
+            assert run[name] == default, f"--{name.replace('_', '-')}: {options.__name__}"
+            checked += 1
+    assert checked >= 30  # the run command's flags, not a mapping gone empty
+    # The one default the help also gives in words.
+    (drain_limit,) = [p for p in run_command.params if p.name == "drain_limit"]
+    assert isinstance(drain_limit, click.Option) and drain_limit.help
+    in_words = drain_limit.help.split("[default: ")[1].split("]")[0]
+    assert parse_size(in_words) == default_of(ClientOptions, "drain_limit")
+
+    # The defaults of the other commands' flags, and of tether.run's keywords.
+    record = flag_defaults(record_command, "r.jsonl", "-o", "golden.jsonl")
+    diff = flag_defaults(diff_command, "r.jsonl", "--primary", "a", "--candidate", "b")
+    for flags in (record, diff):
+        assert flags["concurrency"] == default_of(RunOptions, "concurrency")
+        assert flags["timeout"] == default_of(ClientOptions, "timeout")
+    assert record["target"] == default_of(RunOptions, "target")
+    doctor = flag_defaults(doctor_command, "http://127.0.0.1:1")
+    examined = inspect.signature(examine).parameters
+    for name in ("max_requests", "max_idle_wait"):
+        assert doctor[name] == examined[name].default, name
+    keywords = {
+        name: p.default
+        for name, p in inspect.signature(tether.run).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    run_fields = field_defaults(RunOptions)
+    # rate and watch are given as text there, and parsed: their nothing is None and ().
+    assert {name: run_fields[name] for name in keywords} == keywords
 
 
 def test_cluster_workers_must_be_positive(

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from helpers import interrupt_run
+from helpers import interrupt_run, shape_problems
 from servers import DaskCluster, NginxServer, dask_cluster
 from tether.cli import main
+from tether.document import SummaryDocument
 from tether.run.cluster import TOPIC
 
 
@@ -101,6 +102,11 @@ def test_a_worker_killed_mid_run_leaves_a_partial_summary(
     assert doc["partial"] is True and lost["error"] == "left the cluster"
     assert lost["reported"]["requests"] > 0  # what it had done before it died
     assert doc["requests"] > 0  # the survivor's share stands
+    # The parts only a partial cluster run has hold to their TypedDicts (test_document.py
+    # holds the rest).
+    seen: set[str] = set()
+    assert shape_problems(doc, SummaryDocument, "doc", seen) == []
+    assert {"LostWorker", "WorkerReport"} <= seen
 
 
 def test_cluster_workers_picks_how_many_workers_run(

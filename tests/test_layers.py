@@ -33,6 +33,7 @@ BOTTOM = ("tether.model", "tether.errors", "tether.http")
 # (package, the tether modules it may load: a name allows it and everything below it)
 LAYERS = [
     ("tether.http", ("tether.http",)),
+    ("tether.document", ("tether.document",)),  # the summary document's shape: pure types
     ("tether.model", BOTTOM),
     ("tether.errors", BOTTOM),
     ("tether.engine", ("tether.engine", *BOTTOM)),

@@ -20,7 +20,7 @@ from typing import Any
 from tether.check import check
 from tether.engine.client import Client
 from tether.engine.ledger import CloseReason, Ledger
-from tether.engine.options import ClientOptions
+from tether.engine.options import ClientOptions, default_of
 from tether.errors import (
     ConnectError,
     ConnectionClosed,
@@ -79,15 +79,15 @@ __all__ = [
 def run(
     records: str | os.PathLike[str] | Iterable[Record],
     *,
-    target: str | None = None,
-    concurrency: int = 1,
-    requests: int | None = None,
-    duration: float | None = None,
-    strict: bool = False,
+    target: str | None = default_of(RunOptions, "target"),
+    concurrency: int = default_of(RunOptions, "concurrency"),
+    requests: int | None = default_of(RunOptions, "requests"),
+    duration: float | None = default_of(RunOptions, "duration"),
+    strict: bool = default_of(RunOptions, "strict"),
     rate: str | float | None = None,
-    max_inflight: int = 1000,
+    max_inflight: int = default_of(RunOptions, "max_inflight"),
     watch: Sequence[str] = (),
-    watch_interval: float = 0.5,
+    watch_interval: float = default_of(RunOptions, "watch_interval"),
     **client_options: Any,
 ) -> Summary:
     """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
@@ -106,13 +106,13 @@ def run(
         source = items.__iter__
     pacer = parse_rate(str(rate), duration) if rate is not None else None
     run_options = RunOptions(
-        target,
-        concurrency,
-        requests,
-        duration,
-        strict,
-        pacer,
-        max_inflight,
+        target=target,
+        concurrency=concurrency,
+        requests=requests,
+        duration=duration,
+        strict=strict,
+        rate=pacer,
+        max_inflight=max_inflight,
         watch=tuple(parse_source(spec) for spec in watch),
         watch_interval=watch_interval,
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from tether.document import SummaryDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class Gates:
     fail_on_leak: bool = False
 
 
-def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
+def failures(gates: Gates, doc: SummaryDocument) -> list[str]:
     """One plain sentence per breached gate; empty when all hold."""
     found: list[str] = []
     conns = doc["connections"]
@@ -38,8 +39,9 @@ def failures(gates: Gates, doc: dict[str, Any]) -> list[str]:
             f"{_connections(conns['opened'])} opened for {requests:,} requests, "
             f"more than the allowed {gates.max_connections:,}"
         )
-    if gates.fail_on_leak and doc.get("watch"):
-        found.extend(doc["watch"]["leak_verdicts"])
+    watch = doc.get("watch")
+    if gates.fail_on_leak and watch:
+        found.extend(watch["leak_verdicts"])
     return found
 
 

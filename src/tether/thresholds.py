@@ -18,8 +18,8 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from tether.document import ThresholdResult
 from tether.errors import InputError
 from tether.metrics.summary import Summary
 
@@ -76,9 +76,9 @@ def _is_latency(figure: str) -> bool:
     return figure in _LATENCY or (figure.startswith("p") and figure[1:2].isdigit())
 
 
-def evaluate(thresholds: list[Threshold], summary: Summary) -> list[dict[str, Any]]:
+def evaluate(thresholds: list[Threshold], summary: Summary) -> list[ThresholdResult]:
     """Each threshold with the run's figure and whether it held."""
-    results = []
+    results: list[ThresholdResult] = []
     for t in thresholds:
         value = figure(t.figure, summary)
         results.append(
@@ -122,7 +122,7 @@ def _unit(name: str) -> str:
     return "fraction" if name in _RATES else "count"
 
 
-def failures(results: list[dict[str, Any]]) -> list[str]:
+def failures(results: list[ThresholdResult]) -> list[str]:
     """A sentence per threshold that did not hold."""
     return [
         f"threshold {r['threshold']} failed: the run's value was {shown(r)}"
@@ -131,7 +131,7 @@ def failures(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def shown(result: dict[str, Any]) -> str:
+def shown(result: ThresholdResult) -> str:
     """A result's value, in its unit."""
     value = result["value"]
     if result["unit"] == "ms":

@@ -14,11 +14,12 @@ from tether.commands.options import (
     reading,
     with_options,
 )
-from tether.engine.options import ClientOptions
+from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions, default_of
 from tether.engine.request import split_url
 from tether.errors import RecordError
-from tether.records import file_source
+from tether.records import Reading, file_source
 from tether.report import json_report
+from tether.run.options import RunOptions
 
 
 @click.command("diff")
@@ -31,18 +32,42 @@ from tether.report import json_report
     metavar="URL",
     help="A second instance of the primary: fields that differ between the two are noise.",
 )
-@click.option("--concurrency", "-c", type=POSITIVE, default=1, show_default=True)
-@click.option("--timeout", type=SECONDS, default=30.0, show_default=True)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=POSITIVE,
+    default=default_of(RunOptions, "concurrency"),
+    show_default=True,
+)
+@click.option(
+    "--timeout", type=SECONDS, default=default_of(ClientOptions, "timeout"), show_default=True
+)
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON ('-': stdout).")
 def diff_command(records: str, **opts: Any) -> None:
     """Send each of RECORDS to the primary and the candidate (and the secondary) and report
     the response fields that differ, by group of records. Exit 1 when differences remain
     (after taking out the noise a secondary shows)."""
-    raise SystemExit(diff(records, opts))
+    targets = [
+        opts["primary"],
+        opts["candidate"],
+        *([opts["secondary"]] if opts["secondary"] else []),
+    ]
+    # Whole bodies: they are what is compared.
+    options = ClientOptions(timeout=opts["timeout"], drain_limit=WHOLE_BODY_DRAIN_LIMIT)
+    how = reading(opts)
+    raise SystemExit(diff(records, targets, how, opts["concurrency"], options, opts["json_path"]))
 
 
-def diff(records: str, opts: dict[str, Any]) -> int:
-    """Compare, report, and decide the exit status."""
+def diff(
+    records: str,
+    targets: list[str],
+    how: Reading,
+    concurrency: int,
+    options: ClientOptions,
+    json_path: str | None,
+) -> int:
+    """Send each record to each of ``targets`` (primary, candidate, then the secondary if
+    there is one), ``concurrency`` records at a time; report, and decide the exit status."""
     import asyncio
     from urllib.parse import urlsplit
 
@@ -51,11 +76,6 @@ def diff(records: str, opts: dict[str, Any]) -> int:
     from tether.model import Outcome, Record
     from tether.run.fanout import fan_out
 
-    targets = [
-        opts["primary"],
-        opts["candidate"],
-        *([opts["secondary"]] if opts["secondary"] else []),
-    ]
     for target in targets:
         split_url(target)
     found = Differences()
@@ -73,18 +93,17 @@ def diff(records: str, opts: dict[str, Any]) -> int:
         bad.append(error)
         click.echo(f"tether: skipped {error}", err=True)
 
-    options = ClientOptions(timeout=opts["timeout"], drain_limit=64 << 20)
-    items = file_source(records, reading(opts))()
-    asyncio.run(fan_out(items, targets, opts["concurrency"], options, each, skip))
+    items = file_source(records, how)()
+    asyncio.run(fan_out(items, targets, concurrency, options, each, skip))
     doc = found.to_dict()
-    if opts["json_path"] != "-":
+    if json_path != "-":
         from rich.console import Console
 
         from tether.report import diff_text
 
         Console().print(diff_text.render(doc))
-    if opts["json_path"]:
-        json_report.write(doc, opts["json_path"])
+    if json_path:
+        json_report.write(doc, json_path)
     if bad:
         return ExitStatus.INPUT
     return ExitStatus.FAILED if doc["differences"] else ExitStatus.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tether.commands.options import POSITIVE, SECONDS, ExitStatus
+from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.request import split_url
 from tether.report import json_report
 
@@ -17,14 +18,14 @@ from tether.report import json_report
 @click.option(
     "--max-requests",
     type=POSITIVE,
-    default=1000,
+    default=MAX_REQUESTS,
     show_default=True,
     help="Requests to send on one connection, at most, to find the server's limit.",
 )
 @click.option(
     "--max-idle-wait",
     type=SECONDS,
-    default=100.0,
+    default=MAX_IDLE_WAIT,
     show_default=True,
     help="Seconds to wait, at most, for the server to close an idle connection.",
 )

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tether.document import SummaryDocument
 from tether.records import FORMATS, Reading
 
 
@@ -95,7 +96,7 @@ def reading(opts: dict[str, Any]) -> Reading:
     )
 
 
-def exit_status(doc: dict[str, Any], gate_failures: list[str]) -> int:
+def exit_status(doc: SummaryDocument, gate_failures: list[str]) -> int:
     """The exit code for a finished run (the codes are listed in :mod:`tether.cli`)."""
     if doc["interrupted"]:
         return ExitStatus.INTERRUPTED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,12 +15,15 @@ from tether.commands.options import (
     reading,
     with_options,
 )
-from tether.engine.options import ClientOptions
+from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions, default_of
 from tether.model import Outcome
-from tether.records import Items, file_source
+from tether.records import Items, Reading, file_source
 from tether.run.feed import RecordSource
 from tether.run.options import RunOptions
 from tether.run.session import run
+
+if TYPE_CHECKING:
+    from tether.capture import Capture
 
 
 @click.command("record")
@@ -40,30 +43,48 @@ from tether.run.session import run
     metavar="PATH",
     help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
 )
-@click.option("--concurrency", "-c", type=POSITIVE, default=1, show_default=True)
-@click.option("--timeout", type=SECONDS, default=30.0, show_default=True)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=POSITIVE,
+    default=default_of(RunOptions, "concurrency"),
+    show_default=True,
+)
+@click.option(
+    "--timeout", type=SECONDS, default=default_of(ClientOptions, "timeout"), show_default=True
+)
 def record_command(records: str, **opts: Any) -> None:
     """Replay RECORDS against a known-good service and write them to --output with their
     expectations taken from its responses: status, Location, kept headers, and the body (JSON
     without the ignored fields, else its sha256). Then `tether run` the output against a new
     service. Records that got no response are reported and left out (exit 1)."""
-    raise SystemExit(record(records, opts))
-
-
-def record(records: str, opts: dict[str, Any]) -> int:
-    """Capture, writing each record as its response comes in (an interrupted capture keeps
-    what it has)."""
-    import json
-
-    from tether.capture import Capture, expectations
-    from tether.records.jsonl import to_object
+    from tether.capture import Capture  # here: only a capture needs it
 
     capture = Capture.from_options(opts["keep_header"], opts["ignore_json_path"])
-    source = _keeping_bodies(file_source(records, reading(opts)))
-    run_opts = RunOptions(target=opts["target"], concurrency=opts["concurrency"])
-    options = ClientOptions(timeout=opts["timeout"], drain_limit=64 << 20)
+    asked = RunOptions(target=opts["target"], concurrency=opts["concurrency"])
+    # The whole body is read: it is what the expectation is taken from.
+    options = ClientOptions(timeout=opts["timeout"], drain_limit=WHOLE_BODY_DRAIN_LIMIT)
+    raise SystemExit(record(records, opts["output"], capture, reading(opts), asked, options))
+
+
+def record(
+    records: str,
+    output: str,
+    capture: Capture,
+    how: Reading,
+    asked: RunOptions,
+    options: ClientOptions,
+) -> int:
+    """Capture, writing each record to ``output`` as its response comes in (an interrupted
+    capture keeps what it has)."""
+    import json
+
+    from tether.capture import expectations
+    from tether.records.jsonl import to_object
+
+    source = _keeping_bodies(file_source(records, how))
     missed = 0
-    with open(opts["output"], "w", encoding="utf-8") as out:
+    with open(output, "w", encoding="utf-8") as out:
 
         def keep(outcome: Outcome, mismatches: list[Any]) -> None:
             nonlocal missed
@@ -76,9 +97,9 @@ def record(records: str, opts: dict[str, Any]) -> int:
             golden = dataclasses.replace(outcome.record, expect=expect)
             out.write(json.dumps(to_object(golden), ensure_ascii=False) + "\n")
 
-        summary = run(source, run_opts, options, sink=keep, handle_sigint=True)
+        summary = run(source, asked, options, sink=keep, handle_sigint=True)
     click.echo(
-        f"captured {summary.requests - missed:,} records to {opts['output']}"
+        f"captured {summary.requests - missed:,} records to {output}"
         + (f" ({missed:,} not captured)" if missed else ""),
         err=True,
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
 
 import click
 
 from tether.commands.options import exit_status
+from tether.document import SummaryDocument
 from tether.report import json_report
 from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
@@ -53,7 +53,7 @@ def rerender(paths: list[str], fmt: str, output: str, thresholds: list[str]) -> 
     return exit_status(doc, gate_failures)
 
 
-def _write_text(doc: dict[str, Any], gate_failures: list[str], output: str) -> None:
+def _write_text(doc: SummaryDocument, gate_failures: list[str], output: str) -> None:
     from rich.console import Console
 
     from tether.report import text
@@ -63,7 +63,7 @@ def _write_text(doc: dict[str, Any], gate_failures: list[str], output: str) -> N
         text.print_summary(doc, gate_failures, Console(file=out, width=100 if out else None))
 
 
-def _write_page(doc: dict[str, Any], fmt: str, output: str) -> None:
+def _write_page(doc: SummaryDocument, fmt: str, output: str) -> None:
     from tether.report import html, markdown
 
     if fmt == "junit":

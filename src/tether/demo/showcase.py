@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.demo import records_path
+from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions
 from tether.records import file_source
 from tether.run.options import RunOptions
@@ -33,7 +34,7 @@ class Side:
     """One column of the comparison."""
 
     title: str
-    doc: dict[str, Any]
+    doc: SummaryDocument
     server: dict[str, int]
 
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.client import Client
 from tether.engine.ledger import CloseReason
 from tether.engine.options import ClientOptions
@@ -41,7 +42,9 @@ async def _get(client: Client, url: str) -> Outcome:
     return await client.fetch(Record("GET", url))
 
 
-async def examine(url: str, max_requests: int = 1000, max_idle_wait: float = 100.0) -> Findings:
+async def examine(
+    url: str, max_requests: int = MAX_REQUESTS, max_idle_wait: float = MAX_IDLE_WAIT
+) -> Findings:
     """Measure ``url``'s server: keep-alive, requests per connection, idle timeout, and
     whether an error status closes the connection. The idle wait runs beside the rest."""
     found = Findings(url)

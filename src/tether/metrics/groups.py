@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
+from tether.document import GroupRow
 from tether.metrics.histogram import Histogram
 
 MAX_GROUPS = 50
@@ -88,7 +88,7 @@ class Groups:
         for key, group in other.by_key.items():
             self.get(key).merge(group)
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> list[GroupRow]:
         """The groups, busiest first, for the summary document."""
         self.flush()
         ranked = sorted(self.by_key.items(), key=lambda item: (-item[1].requests, item[0]))

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from tether.document import LatencyMs
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -91,6 +93,10 @@ def percentile_rank(q: float, count: int) -> int:
     nearest = round(x)
     rank = nearest if abs(x - nearest) <= 1e-9 * max(1.0, x) else math.ceil(x)
     return min(max(rank, 1), count)
+
+
+def _ms(micros: float) -> float:
+    return round(micros / 1000, 3)
 
 
 class Histogram:
@@ -197,19 +203,18 @@ class Histogram:
             self.record_many((np.asarray(pending) * 1e6).astype(np.int64))
             pending.clear()
 
-    def percentiles_ms(self) -> dict[str, float]:
+    def percentiles_ms(self) -> LatencyMs:
         """The summary document's latency keys, in milliseconds."""
         if not self.count:
-            return {k: 0.0 for k in ("min", "p50", "p90", "p99", "max", "mean")}
-        values = {
-            "min": self.min,
-            "p50": self.percentile(50),
-            "p90": self.percentile(90),
-            "p99": self.percentile(99),
-            "max": self.max,
-            "mean": self.mean,
+            return {"min": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+        return {
+            "min": _ms(self.min),
+            "p50": _ms(self.percentile(50)),
+            "p90": _ms(self.percentile(90)),
+            "p99": _ms(self.percentile(99)),
+            "max": _ms(self.max),
+            "mean": _ms(self.mean),
         }
-        return {k: round(v / 1000, 3) for k, v in values.items()}
 
     def distribution_ms(self) -> list[list[float]]:
         """[percentile, milliseconds] from the median to the maximum, as HdrHistogram plots

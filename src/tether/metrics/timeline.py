@@ -9,10 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tether.document import TimelinePoint
 from tether.metrics.histogram import Histogram
 
 if TYPE_CHECKING:
-    from tether.metrics.summary import Summary
+    from tether.metrics.tally import Tally
 
 __all__ = ["MAX_POINTS", "Point", "Sampler", "Timeline"]
 
@@ -42,7 +43,7 @@ class Point:
         p99 = round(latency.percentile(99) / 1000, 3) if latency.count else None
         return cls(t, seconds, p50_ms=p50, p99_ms=p99, **counts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> TimelinePoint:
         """The point as the report document has it."""
         return {
             "t": round(self.t, 3),
@@ -91,7 +92,7 @@ class Timeline:
                 merged.append(self.points[-1])
             self.points = merged
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> list[TimelinePoint]:
         """The points as the report document has them."""
         return [p.to_dict() for p in self.points]
 
@@ -112,7 +113,7 @@ class Sampler:
         self._requests = self._errors = self._mismatches = 0
         self._status: Counter[int] = Counter()
 
-    def sample(self, summary: Summary, elapsed: float) -> Point:
+    def sample(self, summary: Tally, elapsed: float) -> Point:
         """The point from the last sample to now, added to the summary's timeline."""
         summary.flush()  # the buffered latencies reach the window too
         window = summary.window or Histogram()

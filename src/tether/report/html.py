@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from tether.document import SummaryDocument, TimelinePoint
+
 __all__ = ["render"]
 
 W, H, PAD = 640, 220, 44
@@ -35,14 +37,14 @@ code { background: #f3f3f3; padding: 0 .2em; }
 """
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: SummaryDocument) -> str:
     """The whole report as one HTML document."""
     parts = [_head(doc), _overview(doc), _plots(doc), _ledger(doc), _groups(doc)]
     parts += [_mismatches(doc), _errors(doc)]
     return "\n".join(p for p in parts if p) + "\n</body></html>\n"
 
 
-def _head(doc: dict[str, Any]) -> str:
+def _head(doc: SummaryDocument) -> str:
     title = f"tether: {doc['target'] or 'records'}"
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -51,7 +53,7 @@ def _head(doc: dict[str, Any]) -> str:
     )
 
 
-def _overview(doc: dict[str, Any]) -> str:
+def _overview(doc: SummaryDocument) -> str:
     lat = doc["latency_ms"]
     rows = [
         ("requests", f"{doc['requests']:,} (ok {doc['ok']:,})"),
@@ -66,20 +68,21 @@ def _overview(doc: dict[str, Any]) -> str:
         out.append(f"<p>threshold {mark} <code>{escape(t['threshold'])}</code></p>")
     for failure in doc.get("gate_failures", []):
         out.append(f'<p class="bad">gate failed: {escape(failure)}</p>')
-    for sentence in (doc.get("watch") or {}).get("leak_verdicts", []):
+    watch = doc.get("watch")
+    for sentence in watch["leak_verdicts"] if watch else []:
         out.append(f'<p class="bad">leak: {escape(sentence)}</p>')
     return "\n".join(out)
 
 
-def _plots(doc: dict[str, Any]) -> str:
+def _plots(doc: SummaryDocument) -> str:
     points = doc.get("timeline", [])
     charts = [
         _chart("throughput (req/s)", [("req/s", [(p["t"], p["rps"]) for p in points])]),
         _chart(
             "latency over time (ms)",
             [
-                (q, [(p["t"], p[f"{q}_ms"]) for p in points if p[f"{q}_ms"] is not None])
-                for q in ("p50", "p99")
+                ("p50", [(p["t"], p["p50_ms"]) for p in points if p["p50_ms"] is not None]),
+                ("p99", [(p["t"], p["p99_ms"]) for p in points if p["p99_ms"] is not None]),
             ],
         ),
         _chart("status codes (responses per point)", _status_series(points)),
@@ -89,19 +92,21 @@ def _plots(doc: dict[str, Any]) -> str:
     return '<h2>over time</h2><div class="plots">' + "".join(charts) + "</div>"
 
 
-def _status_series(points: list[dict[str, Any]]) -> list[Series]:
+def _status_series(points: list[TimelinePoint]) -> list[Series]:
     codes = sorted({code for p in points for code in p["status"]})
     return [(code, [(p["t"], p["status"].get(code, 0)) for p in points]) for code in codes]
 
 
-def _open_series(doc: dict[str, Any], points: list[dict[str, Any]]) -> list[Series]:
+def _open_series(doc: SummaryDocument, points: list[TimelinePoint]) -> list[Series]:
     series: list[Series] = [("tether", [(p["t"], p["open"]) for p in points])]
-    for source in (doc.get("watch") or {}).get("sources", []):
+    watch = doc.get("watch")
+    for source in watch["sources"] if watch else []:
         s = source["series"]
         for name in ("open", "active", "serving", "value"):
             if name in s:
                 both = zip(s["seconds"], s[name], strict=True)
-                pairs = [(x, y) for x, y in both if y is not None]
+                # A second is never None; the type is the figures' series' (one dict).
+                pairs = [(x, y) for x, y in both if x is not None and y is not None]
                 series.append((f"{source['source']} {name}", pairs))
                 break
     return series
@@ -168,7 +173,7 @@ def _axes(
     return "".join(out)
 
 
-def _ledger(doc: dict[str, Any]) -> str:
+def _ledger(doc: SummaryDocument) -> str:
     c = doc["connections"]
     rows = [
         ["opened", c["opened"]],
@@ -185,7 +190,7 @@ def _ledger(doc: dict[str, Any]) -> str:
     return "<h2>connections</h2>" + _table(["", ""], body, header=False)
 
 
-def _groups(doc: dict[str, Any]) -> str:
+def _groups(doc: SummaryDocument) -> str:
     head = ["group", "requests", "ok", "mismatches", "errors", "p50 ms", "p99 ms"]
     body = [
         [
@@ -199,7 +204,7 @@ def _groups(doc: dict[str, Any]) -> str:
     return "<h2>groups</h2>" + _table(head, body)
 
 
-def _mismatches(doc: dict[str, Any]) -> str:
+def _mismatches(doc: SummaryDocument) -> str:
     if not doc["mismatch_examples"]:
         return ""
     head = ["line", "request", "field", "expected", "got"]
@@ -216,7 +221,7 @@ def _mismatches(doc: dict[str, Any]) -> str:
     return f"<h2>mismatches ({doc['mismatches']:,})</h2>" + _table(head, body)
 
 
-def _errors(doc: dict[str, Any]) -> str:
+def _errors(doc: SummaryDocument) -> str:
     if not doc["error_examples"]:
         return ""
     head = ["line", "request", "error"]

@@ -1,18 +1,19 @@
-"""The summary document as JSON (``--json PATH``, or ``-`` for standard output)."""
+"""A report document as JSON (``--json PATH``, or ``-`` for standard output): the summary's
+(:class:`tether.document.SummaryDocument`), or another command's."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Mapping
 
 
-def dumps(doc: dict[str, Any]) -> str:
+def dumps(doc: Mapping[str, object]) -> str:
     """The document as indented JSON text."""
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(doc: dict[str, Any], path: str) -> None:
+def write(doc: Mapping[str, object], path: str) -> None:
     """Write the document to ``path`` (``-`` is standard output)."""
     text = dumps(doc)
     if path == "-":

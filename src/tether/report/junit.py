@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
 
+from tether.document import SummaryDocument
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
@@ -57,7 +57,7 @@ class PerRecord:
         return f"{m.field}: expected {expected}, got {got}"
 
 
-def render(doc: dict[str, Any], per_record: PerRecord | None = None) -> bytes:
+def render(doc: SummaryDocument, per_record: PerRecord | None = None) -> bytes:
     """The summary document (and, when kept, the per-record cases) as JUnit XML."""
     cases = list(per_record.cases.values()) if per_record else _group_cases(doc)
     suite = ET.Element(
@@ -77,7 +77,7 @@ def render(doc: dict[str, Any], per_record: PerRecord | None = None) -> bytes:
     return data
 
 
-def _group_cases(doc: dict[str, Any]) -> list[_Case]:
+def _group_cases(doc: SummaryDocument) -> list[_Case]:
     cases = []
     for g in doc["groups"]:
         case = _Case(g["group"], g["requests"], g["latency_ms"]["mean"] * g["requests"] / 1000)

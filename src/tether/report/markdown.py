@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.document import SummaryDocument
 from tether.report.text import verdict
 
 __all__ = ["render"]
@@ -21,7 +22,7 @@ def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: SummaryDocument) -> str:
     """The summary document as Markdown."""
     lat, c = doc["latency_ms"], doc["connections"]
     out = [f"## tether: {_cell(doc['target'] or 'records')}", "", verdict(doc), ""]

@@ -10,8 +10,9 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
+from tether.document import ClosingLine, OutcomeLine, RunEnd
 from tether.engine.ledger import CloseReason
 from tether.errors import InputError
 from tether.metrics.histogram import Histogram
@@ -59,23 +60,24 @@ def _one(path: str) -> Summary:
     seconds.finish()
     if not ended:  # cut short (killed): the ledger is what the outcomes show
         summary.ledger.opened = len(conns)
-        summary.duration = seconds.last_t
-        summary.interrupted = True
+        summary.facts.duration = seconds.last_t
+        summary.facts.interrupted = True
     summary.flush()
     return summary
 
 
-def _load(text: str, path: str, number: int) -> dict[str, Any]:
+def _load(text: str, path: str, number: int) -> OutcomeLine | ClosingLine:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{number}: not a results line: {exc.msg}") from None
     if not isinstance(obj, dict):
         raise InputError(f"{path}:{number}: not a results line")
-    return obj
+    # Taken at its word: a key it lacks is a KeyError where it is read, named then.
+    return cast("OutcomeLine | ClosingLine", obj)
 
 
-def _outcome(obj: dict[str, Any], path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
+def _outcome(obj: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
     try:
         record = Record(obj["method"], obj["url"], line=obj["line"], source=path)
         outcome = Outcome(
@@ -100,7 +102,7 @@ def _outcome(obj: dict[str, Any], path: str, number: int) -> tuple[Outcome, list
     return outcome, mismatches
 
 
-def _apply_end(summary: Summary, end: dict[str, Any]) -> None:
+def _apply_end(summary: Summary, end: RunEnd) -> None:
     c = end["connections"]
     led = summary.ledger
     led.opened, led.peak_open = c["opened"], c["peak_open"]
@@ -109,16 +111,17 @@ def _apply_end(summary: Summary, end: dict[str, Any]) -> None:
         reason = CloseReason.__members__.get(name.upper())
         if reason is not None:  # a reason this version does not know is left out
             led.closed[reason] += n
-    summary.duration = end["duration_s"]
-    summary.target = end["target"]
-    summary.concurrency = end["concurrency"]
-    summary.interrupted = end["interrupted"]
     summary.late = end["late"]
-    summary.rate_target = end["rate_target"]
-    summary.schedule_s = end["schedule_s"]
     summary.input_errors = end["input_errors"]
     summary.input_error_examples = end["input_error_examples"]
-    summary.watch = end["watch"]
+    facts = summary.facts
+    facts.duration = end["duration_s"]
+    facts.target = end["target"]
+    facts.concurrency = end["concurrency"]
+    facts.interrupted = end["interrupted"]
+    facts.rate_target = end["rate_target"]
+    facts.schedule_s = end["schedule_s"]
+    facts.watch = end["watch"]
 
 
 class _Seconds:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO
 
+from tether.document import ClosingLine, OutcomeLine
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
@@ -30,7 +31,7 @@ def outcome_line(
     mismatches: list[Mismatch],
     secret: frozenset[str] = SECRET_HEADERS,
     t: float = 0.0,
-) -> dict[str, Any]:
+) -> OutcomeLine:
     """One outcome as a JSON-ready dict (secret header values masked); ``t`` is seconds from
     the run's start to its end."""
     rec = outcome.record
@@ -87,25 +88,25 @@ def _plain_line(outcome: Outcome, t: float) -> str:
 _BOOL = {False: "false", True: "true"}
 
 
-def end_line(summary: Summary) -> dict[str, Any]:
-    """The closing line: the run's figures that are not the sum of its outcomes."""
+def end_line(summary: Summary) -> ClosingLine:
+    """The closing line: the run's figures that are not the sum of its outcomes, as the
+    summary document has them."""
     doc = summary.to_dict()
-    return {"end": {key: doc[key] for key in _END_KEYS}}
-
-
-_END_KEYS = (
-    "connections",
-    "duration_s",
-    "target",
-    "concurrency",
-    "interrupted",
-    "late",
-    "rate_target",
-    "schedule_s",
-    "input_errors",
-    "input_error_examples",
-    "watch",
-)
+    return {
+        "end": {
+            "connections": doc["connections"],
+            "duration_s": doc["duration_s"],
+            "target": doc["target"],
+            "concurrency": doc["concurrency"],
+            "interrupted": doc["interrupted"],
+            "late": doc["late"],
+            "rate_target": doc["rate_target"],
+            "schedule_s": doc["schedule_s"],
+            "input_errors": doc["input_errors"],
+            "input_error_examples": doc["input_error_examples"],
+            "watch": doc["watch"],
+        }
+    }
 
 
 class ResultsWriter:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tether.document import (
+    ErrorExample,
+    LostWorker,
+    MismatchExample,
+    SummaryDocument,
+    ThresholdResult,
+    Watch,
+)
 from tether.thresholds import shown
 
 
-def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> RenderableType:
+def render(doc: SummaryDocument, gate_failures: list[str] | None = None) -> RenderableType:
     """The whole summary as one rich renderable."""
     grid = _grid()
     _overview(doc, grid)
@@ -26,13 +32,14 @@ def render(doc: dict[str, Any], gate_failures: list[str] | None = None) -> Rende
         parts.append(_errors(doc))
     if doc["input_errors"]:
         parts.append(_input_errors(doc))
-    if doc.get("watch"):
-        parts.append(_watch(doc["watch"]))
+    watch = doc.get("watch")
+    if watch:
+        parts.append(_watch(watch))
     parts.append(_verdict(doc, gate_failures or []))
     return Group(*parts)
 
 
-def print_summary(doc: dict[str, Any], gate_failures: list[str], console: Console) -> None:
+def print_summary(doc: SummaryDocument, gate_failures: list[str], console: Console) -> None:
     """Print the summary to ``console``."""
     console.print(render(doc, gate_failures))
 
@@ -44,7 +51,7 @@ def _grid() -> Table:
     return grid
 
 
-def _overview(doc: dict[str, Any], grid: Table) -> None:
+def _overview(doc: SummaryDocument, grid: Table) -> None:
     title = f"{escape(doc['target'] or 'records')}   concurrency {doc['concurrency']}"
     if doc["interrupted"]:
         title += "   [yellow](interrupted)[/]"
@@ -75,11 +82,11 @@ def _overview(doc: dict[str, Any], grid: Table) -> None:
         )
 
 
-def _open_model(doc: dict[str, Any]) -> bool:
+def _open_model(doc: SummaryDocument) -> bool:
     return doc.get("schedule_s") is not None
 
 
-def _connections(doc: dict[str, Any], grid: Table) -> None:
+def _connections(doc: SummaryDocument, grid: Table) -> None:
     c = doc["connections"]
     grid.add_row(
         "connections",
@@ -98,7 +105,7 @@ def _connections(doc: dict[str, Any], grid: Table) -> None:
         grid.add_row("", "closed: " + ", ".join(f"{k} {n:,}" for k, n in c["closed"].items()))
 
 
-def _watch(watch: dict[str, Any]) -> Text:
+def _watch(watch: Watch) -> Text:
     out = Text(f"server (watched every {watch['interval_s']:g} s)\n", style="bold")
     for source in watch["sources"]:
         out.append(f"  {source['source']}", style="bold")
@@ -122,7 +129,7 @@ def _watch(watch: dict[str, Any]) -> Text:
 SHOWN_GROUPS = 10
 
 
-def _groups(doc: dict[str, Any]) -> Table:
+def _groups(doc: SummaryDocument) -> Table:
     groups = doc["groups"]
     title = f"groups ({len(groups)}" + (
         f", busiest {SHOWN_GROUPS})" if len(groups) > SHOWN_GROUPS else ")"
@@ -138,7 +145,7 @@ def _groups(doc: dict[str, Any]) -> Table:
     return table
 
 
-def _request(doc: dict[str, Any], item: dict[str, Any]) -> str:
+def _request(doc: SummaryDocument, item: MismatchExample | ErrorExample) -> str:
     """``line 12  GET /path``: the URL without the run's target, which the header shows."""
     url = str(item["url"])
     target = (doc["target"] or "").rstrip("/")
@@ -147,7 +154,7 @@ def _request(doc: dict[str, Any], item: dict[str, Any]) -> str:
     return f"line {item['line']}  {item['method']} {url}"
 
 
-def _mismatches(doc: dict[str, Any]) -> Text:
+def _mismatches(doc: SummaryDocument) -> Text:
     shown = len(doc["mismatch_examples"])
     out = Text(f"mismatches: {doc['mismatches']:,} records (first {shown} shown)\n", style="bold")
     for m in doc["mismatch_examples"]:
@@ -157,7 +164,7 @@ def _mismatches(doc: dict[str, Any]) -> Text:
     return out
 
 
-def _errors(doc: dict[str, Any]) -> Text:
+def _errors(doc: SummaryDocument) -> Text:
     kinds = ", ".join(f"{k} {n:,}" for k, n in doc["error_kinds"].items())
     out = Text(f"errors: {doc['errors']:,} requests ({kinds})\n", style="bold")
     for e in doc["error_examples"]:
@@ -166,14 +173,14 @@ def _errors(doc: dict[str, Any]) -> Text:
     return out
 
 
-def _input_errors(doc: dict[str, Any]) -> Text:
+def _input_errors(doc: SummaryDocument) -> Text:
     out = Text(f"skipped records: {doc['input_errors']:,}\n", style="bold")
     for e in doc["input_error_examples"]:
         out.append(f"  {e['source']}:{e['line']}: {e['error']}\n", style="red")
     return out
 
 
-def _verdict(doc: dict[str, Any], gate_failures: list[str]) -> Text:
+def _verdict(doc: SummaryDocument, gate_failures: list[str]) -> Text:
     lines = [_lost(w) for w in doc.get("lost_workers", [])]
     lines += [_threshold(t) for t in doc.get("thresholds", [])]
     lines += [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
@@ -181,21 +188,21 @@ def _verdict(doc: dict[str, Any], gate_failures: list[str]) -> Text:
     return Text("\n").join(lines)
 
 
-def _lost(worker: dict[str, Any]) -> Text:
+def _lost(worker: LostWorker) -> Text:
     reported = worker["reported"]
     so_far = f", after reporting {reported['requests']:,} requests" if reported else ""
     text = f"partial: worker {worker['worker']} {worker['error']}{so_far}; its share is missing"
     return Text(text, style="bold red")
 
 
-def _threshold(result: dict[str, Any]) -> Text:
+def _threshold(result: ThresholdResult) -> Text:
     mark, style = ("pass", "green") if result["ok"] else ("FAIL", "bold red")
     return Text.assemble(
         (f"threshold {mark}  ", style), f"{result['threshold']}  ({shown(result)})"
     )
 
 
-def verdict(doc: dict[str, Any]) -> str:
+def verdict(doc: SummaryDocument) -> str:
     """One plain sentence on how the run went."""
     n, c = doc["requests"], doc["connections"]
     if not n:

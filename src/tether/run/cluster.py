@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.engine.options import ClientOptions
+from tether.document import LostWorker, WorkerReport
+from tether.engine.options import ClientOptions, default_of
 from tether.errors import InputError
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
@@ -38,9 +39,9 @@ receive its task and set up, so that none starts late."""
 class Reports:
     """The latest progress each worker reported (for the live line, and for a worker lost)."""
 
-    last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last: dict[str, WorkerReport] = field(default_factory=dict)
 
-    def heard(self, event: tuple[float, dict[str, Any]]) -> None:
+    def heard(self, event: tuple[float, WorkerReport]) -> None:
         """A worker's event (Dask hands subscribers ``(timestamp, message)``)."""
         _, message = event
         self.last[message["worker"]] = message
@@ -60,17 +61,15 @@ class _WorkerProgress:
         from distributed import get_worker
 
         worker = get_worker()
-        worker.log_event(
-            TOPIC,
-            {
-                "worker": worker.address,
-                "t": point.t,
-                "requests": summary.requests,
-                "errors": summary.errors,
-                "mismatches": summary.mismatched,
-                "open": point.open,
-            },
-        )
+        report: WorkerReport = {
+            "worker": worker.address,
+            "t": point.t,
+            "requests": summary.requests,
+            "errors": summary.errors,
+            "mismatches": summary.mismatched,
+            "open": point.open,
+        }
+        worker.log_event(TOPIC, report)
 
     def stop(self) -> None:
         pass
@@ -97,8 +96,11 @@ def run_on_cluster(
     return the merged summary; a worker lost mid-run leaves it marked partial."""
     from distributed import Client
 
+    # --connect-timeout 0 (none) is for the requests; reaching the scheduler has a bound
+    # whatever was asked, the default one.
+    timeout = options.connect_timeout or default_of(ClientOptions, "connect_timeout")
     try:
-        client = Client(address, timeout=options.connect_timeout or 10, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False)
     except OSError as exc:
         raise InputError(f"cannot reach the Dask cluster at {address}: {exc}") from None
     reports = Reports()
@@ -112,7 +114,7 @@ def run_on_cluster(
                 f"{run_options.concurrency} is fewer"
             )
 
-        def heard(event: tuple[float, dict[str, Any]]) -> None:
+        def heard(event: tuple[float, WorkerReport]) -> None:
             reports.heard(event)
             if on_progress is not None:
                 on_progress(reports)
@@ -134,7 +136,7 @@ def _gather(client: Any, futures: dict[Any, str], reports: Reports) -> Summary:
     task pinned to a worker would wait for it forever) or that failed is counted lost, with
     what its worker had reported; the summary is then partial."""
     parts: list[Summary] = []
-    lost: list[dict[str, Any]] = []
+    lost: list[LostWorker] = []
     pending = dict(futures)
     interrupted = False
     try:
@@ -163,8 +165,8 @@ def _gather(client: Any, futures: dict[Any, str], reports: Reports) -> Summary:
     total = parts[0] if parts else Summary()
     for part in parts[1:]:
         total.merge(part)
-    total.lost_workers.extend(lost)
-    total.interrupted = total.interrupted or interrupted
+    total.facts.lost_workers.extend(lost)
+    total.facts.interrupted = total.facts.interrupted or interrupted
     return total
 
 

@@ -101,7 +101,7 @@ class Arrivals:
                 return
             self._ahead = None
             self._index += 1
-            session.summary.schedule_s = at
+            session.summary.facts.schedule_s = at
             if self._inflight < self._cap:
                 self._send(job, self._t0 + at)
             else:
@@ -125,8 +125,8 @@ class Arrivals:
         if sent - due > LATE_SLACK and not counted:
             summary.late += 1
         self._inflight += 1
-        if self._inflight > summary.peak_inflight:
-            summary.peak_inflight = self._inflight
+        if self._inflight > summary.facts.peak_inflight:
+            summary.facts.peak_inflight = self._inflight
         self.dispatch.send(Flight(self, job, due, sent))
 
     def request_done(self) -> None:

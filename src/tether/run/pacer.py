@@ -26,14 +26,15 @@ class Pacer:
     def due(self, i: int, offset: float = 0.0) -> float | None:
         """Seconds after the start at which request ``i`` is due; None past the duration.
         (``offset``, the record's recorded time, is for :class:`OriginalPace`.)"""
+        # Request i is due when the area under the rate reaches i: start*t + slope*t^2/2 = i.
+        # Its root is written as 2i / (start + sqrt(disc)), not (sqrt(disc) - start) / slope:
+        # the same number, without the cancellation that loses every digit of a ramp as
+        # nearly flat as 5000 -> 4999.999999999999 (and it is i / start when flat).
         slope = (self.end - self.start) / self.duration if self.duration else 0.0
-        if slope == 0.0:
-            at = i / self.start
-        else:
-            disc = self.start * self.start + 2.0 * slope * i
-            if disc < 0:
-                return None  # a falling ramp that never reaches request i
-            at = (math.sqrt(disc) - self.start) / slope
+        disc = self.start * self.start + 2.0 * slope * i
+        if disc < 0:
+            return None  # a falling ramp that never reaches request i
+        at = 2.0 * i / (self.start + math.sqrt(disc)) if i else 0.0
         if self.duration is not None and at >= self.duration:
             return None
         return at

@@ -113,7 +113,7 @@ class Session:
     def interrupt(self) -> None:
         """Ctrl-C: stop now; requests in flight are abandoned (their connections close)."""
         self.feed.stopped = True
-        self.summary.interrupted = True
+        self.summary.facts.interrupted = True
         self.dispatch.stop()
         if not self.finished.done():
             self.finished.set_result(None)
@@ -156,12 +156,12 @@ async def run_async(
         keep = asked.max_inflight if asked.rate is not None else asked.concurrency
         options = dataclasses.replace(options, max_idle_per_host=keep)
     summary = summary if summary is not None else Summary()
-    summary.secret = asked.secret
-    summary.concurrency = asked.concurrency
-    summary.target = asked.target
+    summary.facts.secret = asked.secret
+    summary.facts.concurrency = asked.concurrency
+    summary.facts.target = asked.target
     if asked.rate is not None:
         summary.service = Histogram()
-        summary.rate_target = asked.rate.mean_rate
+        summary.facts.rate_target = asked.rate.mean_rate
     client = Client(options, target=asked.target, ledger=summary.ledger)
     feed = Feed(source, planner(client, asked.check_in_full), summary, asked.requests, asked.share)
     watcher = (
@@ -177,7 +177,7 @@ async def run_async(
         workers = 1 if asked.rate is not None else asked.concurrency
         await _drive(Session(feed, client, summary, sink, workers), asked, handle_sigint)
     finally:
-        summary.duration = time.perf_counter() - started
+        summary.facts.duration = time.perf_counter() - started
         ticking.cancel()
         ticking.sample(show=False)  # the run's last stretch (the summary follows it)
         if progress is not None:
@@ -222,7 +222,7 @@ async def _conclude_watch(watcher: Watcher, summary: Summary, asked: RunOptions)
     await watcher.stop()
     concurrency = summary.peak_inflight if asked.rate is not None else asked.concurrency
     led = summary.ledger
-    summary.watch = conclude(
+    summary.facts.watch = conclude(
         watcher, summary.requests, max(concurrency, 1), led.opened, led.connect_failed
     )
 

@@ -10,10 +10,10 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from tether.document import Watch, WatchSource
 from tether.engine.client import Client
-from tether.engine.options import ClientOptions
+from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.model import KEEP_BODY, Record
 from tether.watch import Source, nginx, port, pprof, prom
 from tether.watch.verdict import cross_check, leak_verdict
@@ -61,7 +61,7 @@ class Track:
         self.errors += 1
         self.last_error = error
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> WatchSource:
         """This source's part of the ``"watch"`` document."""
         names = list(self.last)
         return {
@@ -93,7 +93,7 @@ class Watcher:
         self.interval = interval
         self._progress = progress
         # Status pages are small, but a goroutine dump of a leaking Go server is not.
-        options = ClientOptions(timeout=max(2.0, interval), drain_limit=64 << 20)
+        options = ClientOptions(timeout=max(2.0, interval), drain_limit=WHOLE_BODY_DRAIN_LIMIT)
         self.client = Client(options)
         self._started = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -154,9 +154,7 @@ class Watcher:
         return (outcome.body or b"").decode("utf-8", "replace")
 
 
-def conclude(
-    watcher: Watcher, requests: int, concurrency: int, opened: int, failed: int
-) -> dict[str, Any]:
+def conclude(watcher: Watcher, requests: int, concurrency: int, opened: int, failed: int) -> Watch:
     """The summary's ``"watch"`` document: each source's figures and series, a leak verdict
     per source whose open connections grew past what ``concurrency`` needs, and nginx's
     accepted connections checked against tether's ``opened``."""

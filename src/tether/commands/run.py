@@ -1,0 +1,561 @@
+"""``tether run``: send records, check every response, report, and say how it went in the
+exit status (see :mod:`tether.cli` for the codes). Click's options become typed here, once
+(:func:`command_options`); past that the run's functions take the dataclasses."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from tether.commands.options import (
+    POSITIVE,
+    POSITIVE_SECONDS,
+    READ_OPTIONS,
+    SECONDS,
+    Size,
+    exit_status,
+    reading,
+    with_options,
+)
+from tether.engine.options import ClientOptions, default_of
+from tether.engine.request import split_url
+from tether.errors import InputError
+from tether.gates import Gates, failures
+from tether.metrics.summary import Summary
+from tether.model import Mismatch, Outcome
+from tether.records import Reading, file_source
+from tether.report import json_report
+from tether.report.results import ResultsWriter
+from tether.run.feed import validate
+from tether.run.options import RunOptions
+from tether.run.pacer import OriginalPace, Schedule, parse_pace, parse_rate
+from tether.run.session import OutcomeSink, ProgressView, run
+from tether.secrets import secret_names
+from tether.thresholds import Threshold, evaluate, parse_threshold
+from tether.thresholds import failures as threshold_failures
+from tether.watch import parse_source
+
+if TYPE_CHECKING:
+    from tether.report.junit import PerRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where the summary is written besides the terminal (``None``: not written; ``"-"`` for
+    ``json_path``: stdout), and whether the text summary and the progress line are left out
+    (``quiet``). ``junit_per_record``: a JUnit testcase per record rather than per group."""
+
+    json_path: str | None = None
+    results: str | None = None
+    junit: str | None = None
+    junit_per_record: bool = False
+    html: str | None = None
+    quiet: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunCommand:
+    """What ``tether run`` was asked: the records and how to read them, what the engine and
+    the run get, how the run is spread (``workers`` processes, or the workers of the Dask
+    cluster at ``cluster``, ``cluster_workers`` of them, all when ``None``), where it is
+    reported and what it is judged by."""
+
+    records: str
+    run: RunOptions
+    client: ClientOptions
+    reading: Reading
+    outputs: Outputs
+    gates: Gates
+    thresholds: tuple[Threshold, ...] = ()
+    workers: int = 1
+    cluster: str | None = None
+    cluster_workers: int | None = None
+
+
+# The run command's options, declared once: (flags, keyword arguments for click.option).
+# A default is that of the field the option becomes (default_of), never written here again;
+# an option without one gets None (or False, or ()), as its field has.
+RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--target", "-t"), {"help": "Base URL that record paths are joined to."}),
+    (
+        ("--concurrency", "-c"),
+        {
+            "type": POSITIVE,
+            "default": default_of(RunOptions, "concurrency"),
+            "help": "Workers (closed model).",
+        },
+    ),
+    (("--requests", "-n"), {"type": POSITIVE, "help": "Send this many (records cycle)."}),
+    (("--duration", "-d"), {"type": SECONDS, "help": "Stop sending after this many seconds."}),
+    (
+        ("--rate", "-r"),
+        {
+            "metavar": "R[:R2]",
+            "help": "Open model: R requests/s (or a ramp R:R2 over --duration).",
+        },
+    ),
+    (
+        ("--pace",),
+        {
+            "metavar": "original[xF]",
+            "help": "Open model at the records' own times (HAR, logs), F times faster.",
+        },
+    ),
+    (
+        ("--max-inflight",),
+        {
+            "type": POSITIVE,
+            "default": default_of(RunOptions, "max_inflight"),
+            "help": "Open model: most requests in flight; the rest wait and count as late.",
+        },
+    ),
+    (
+        ("--workers", "-w"),
+        {
+            "type": POSITIVE,
+            "default": default_of(RunCommand, "workers"),
+            "help": "Processes to split the run over (each its own event loop).",
+        },
+    ),
+    (
+        ("--cluster",),
+        {
+            "metavar": "ADDRESS",
+            "help": "Run on the workers of a Dask cluster (tcp://scheduler:8786).",
+        },
+    ),
+    (
+        ("--cluster-workers",),
+        {
+            "type": POSITIVE,
+            "metavar": "K",
+            "help": "Use K of the cluster's workers [default: all].",
+        },
+    ),
+    (
+        ("--strict",),
+        {"is_flag": True, "help": "Check every record first; any bad one stops the run."},
+    ),
+    (
+        ("--json", "json_path"),
+        {"metavar": "PATH", "help": "Write the summary as JSON ('-': stdout)."},
+    ),
+    (("--results",), {"metavar": "PATH", "help": "Write one JSON line per request."}),
+    (("--junit",), {"metavar": "PATH", "help": "Write JUnit XML: a testcase per record group."}),
+    (("--html",), {"metavar": "PATH", "help": "Write the HTML report (one file, plots inline)."}),
+    (("--junit-per-record",), {"is_flag": True, "help": "JUnit: a testcase per record instead."}),
+    (
+        ("--min-reuse",),
+        {
+            "type": click.FloatRange(0, 1),
+            "help": "Gate: least fraction of requests on a reused connection.",
+        },
+    ),
+    (
+        ("--max-connections",),
+        {"type": click.IntRange(min=0), "help": "Gate: most connections opened."},
+    ),
+    (
+        ("--watch",),
+        {
+            "multiple": True,
+            "metavar": "SPEC",
+            "help": "Watch the server: port:N, nginx:URL, pprof:URL or prom:URL#metric.",
+        },
+    ),
+    (
+        ("--watch-interval",),
+        {
+            "type": POSITIVE_SECONDS,
+            "default": default_of(RunOptions, "watch_interval"),
+            "help": "Seconds between watch samples.",
+        },
+    ),
+    (
+        ("--threshold",),
+        {
+            "multiple": True,
+            "metavar": "EXPR",
+            "help": "Gate, as k6 has them: 'p99<250ms', 'error_rate<0.1%', 'reuse>99%'.",
+        },
+    ),
+    (
+        ("--fail-on-leak",),
+        {"is_flag": True, "help": "Gate: fail when a watched server's connections pile up."},
+    ),
+    (
+        ("--leak",),
+        {
+            "is_flag": True,
+            "help": "Behave like a leaky client: never read bodies nor return connections.",
+        },
+    ),
+    # None here as in ClientOptions, and meaning the same: the run keeps as many idle
+    # connections per host as it has workers (or requests in flight); the help says so.
+    (
+        ("--max-idle-per-host",),
+        {
+            "type": click.IntRange(min=0),
+            "help": "Idle connections kept per host [default: concurrency].",
+        },
+    ),
+    (
+        ("--max-idle",),
+        {
+            "type": click.IntRange(min=0),
+            "default": default_of(ClientOptions, "max_idle"),
+            "help": "Idle connections kept in all (0: no limit).",
+        },
+    ),
+    (
+        ("--max-conns-per-host",),
+        {
+            "type": click.IntRange(min=0),
+            "default": default_of(ClientOptions, "max_conns_per_host"),
+            "help": "Connections per host (0: no limit).",
+        },
+    ),
+    (
+        ("--idle-timeout",),
+        {
+            "type": SECONDS,
+            "default": default_of(ClientOptions, "idle_timeout"),
+            "help": "Close connections idle this long (0: never).",
+        },
+    ),
+    (
+        ("--connect-timeout",),
+        {
+            "type": SECONDS,
+            "default": default_of(ClientOptions, "connect_timeout"),
+            "help": "Seconds to connect (0: none).",
+        },
+    ),
+    (
+        ("--response-header-timeout",),
+        {
+            "type": SECONDS,
+            "default": default_of(ClientOptions, "response_header_timeout"),
+            "help": "Seconds from request to response headers (0: none).",
+        },
+    ),
+    (
+        ("--timeout",),
+        {
+            "type": SECONDS,
+            "default": default_of(ClientOptions, "timeout"),
+            "help": "Seconds for a whole request (0: none).",
+        },
+    ),
+    (("--disable-keep-alives",), {"is_flag": True, "help": "One request per connection."}),
+    (
+        ("--follow-redirects",),
+        {
+            "type": click.IntRange(min=0),
+            "default": default_of(ClientOptions, "follow_redirects"),
+            "metavar": "N",
+            "help": "Follow up to N redirects (0: off).",
+        },
+    ),
+    (
+        ("--drain-limit",),
+        {
+            "type": Size(),
+            "default": default_of(ClientOptions, "drain_limit"),
+            # The default in words too, as the size is written (tests hold it to the field).
+            "help": "Read bodies up to this size, else close [default: 256k].",
+        },
+    ),
+    (
+        ("--drain-timeout",),
+        {
+            "type": SECONDS,
+            "default": default_of(ClientOptions, "drain_timeout"),
+            "help": "Seconds to read a body, else close.",
+        },
+    ),
+    (("--insecure", "-k"), {"is_flag": True, "help": "Do not verify TLS certificates."}),
+    (
+        ("--cacert",),
+        {"type": click.Path(exists=True, dir_okay=False), "help": "Trust this CA file."},
+    ),
+    (
+        ("--redact-header",),
+        {
+            "multiple": True,
+            "metavar": "NAME",
+            "help": "Mask this header's values in reports too (Authorization, Cookie and "
+            "Set-Cookie always are).",
+        },
+    ),
+    (("--show-secrets",), {"is_flag": True, "help": "Show secret header values in reports."}),
+    (("--quiet", "-q"), {"is_flag": True, "help": "No text summary."}),
+]
+
+
+def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """The config file's settings become the defaults of the other flags (so a flag given
+    on the command line wins). Eager: it runs before those flags are read."""
+    from tether import config
+
+    path = value or config.find()
+    if path is None:
+        return
+    names = [p.name for p in ctx.command.params if p.name and p is not param]
+    ctx.default_map = {**(ctx.default_map or {}), **config.load(path, names)}
+
+
+@click.command("run")
+@click.argument("records")
+@click.option(
+    "--config",
+    metavar="PATH",
+    is_eager=True,
+    expose_value=False,
+    callback=_use_config,
+    help="Settings file [default: ./tether.toml, or [tool.tether] in ./pyproject.toml].",
+)
+@with_options(READ_OPTIONS)
+@with_options(RUN_OPTIONS)
+def run_command(records: str, **opts: Any) -> None:
+    """Send RECORDS (JSONL, HAR, an access log, vegeta targets, curl commands or CSV; '-' for
+    stdin) and check every response.
+
+    \b
+    Examples:
+      tether run records.jsonl -t http://127.0.0.1:8080 -c 20 -n 100000 --json summary.json
+      tether run session.har --expect-from-har --only-origin https://app.example \\
+          --threshold 'p99<250ms' --threshold 'error_rate<0.1%'
+      tether run access.log -t http://127.0.0.1:8080 --pace originalx2 --watch port:8080
+    """
+    raise SystemExit(execute(command_options(records, opts)))
+
+
+def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
+    """The run command's options as click hands them over, typed: the one place they are
+    read by name. InputError, before anything is sent, for a bad target, a missing records
+    file, a bad threshold, or options that do not fit together."""
+    if opts["target"]:
+        split_url(opts["target"])  # a bad target is a usage error before anything is sent
+    if records != "-" and not os.path.isfile(records):
+        raise InputError(f"records file {records!r} not found")
+    thresholds = tuple(parse_threshold(text) for text in opts["threshold"])
+    return RunCommand(
+        records=records,
+        run=run_options(opts),
+        client=client_options(opts),
+        reading=reading(opts),
+        outputs=Outputs(
+            json_path=opts["json_path"],
+            results=opts["results"],
+            junit=opts["junit"],
+            junit_per_record=opts["junit_per_record"],
+            html=opts["html"],
+            quiet=opts["quiet"],
+        ),
+        gates=Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"]),
+        thresholds=thresholds,
+        workers=opts["workers"],
+        cluster=opts["cluster"],
+        cluster_workers=opts["cluster_workers"],
+    )
+
+
+def client_options(opts: dict[str, Any]) -> ClientOptions:
+    """The engine's settings from the run command's options."""
+    return ClientOptions(
+        max_idle_per_host=opts["max_idle_per_host"],
+        max_idle=opts["max_idle"],
+        max_conns_per_host=opts["max_conns_per_host"],
+        idle_timeout=opts["idle_timeout"],
+        connect_timeout=opts["connect_timeout"],
+        response_header_timeout=opts["response_header_timeout"],
+        timeout=opts["timeout"],
+        disable_keep_alives=opts["disable_keep_alives"],
+        follow_redirects=opts["follow_redirects"],
+        drain_limit=opts["drain_limit"],
+        drain_timeout=opts["drain_timeout"],
+        insecure=opts["insecure"],
+        cacert=opts["cacert"],
+        leak=opts["leak"],
+    )
+
+
+def run_options(opts: dict[str, Any]) -> RunOptions:
+    """What to send and how, from the run command's options; InputError before anything is
+    sent when they do not fit together."""
+    if opts["rate"] and opts["pace"]:
+        raise InputError("give --rate or --pace, not both")
+    pacer: Schedule | None = None
+    if opts["pace"]:
+        pacer = parse_pace(opts["pace"], opts["duration"])
+    elif opts["rate"]:
+        pacer = parse_rate(opts["rate"], opts["duration"])
+    run_opts = RunOptions(
+        target=opts["target"],
+        concurrency=opts["concurrency"],
+        requests=opts["requests"],
+        duration=opts["duration"],
+        strict=opts["strict"],
+        rate=pacer,
+        max_inflight=opts["max_inflight"],
+        watch=tuple(parse_source(spec) for spec in opts["watch"]),
+        watch_interval=opts["watch_interval"],
+        secret=secret_names(opts["redact_header"], opts["show_secrets"]),
+    )
+    if opts["fail_on_leak"] and not run_opts.watch:
+        raise InputError("--fail-on-leak needs a server to watch: give --watch")
+    return run_opts
+
+
+def execute(command: RunCommand) -> int:
+    """Run, report, and decide the exit status."""
+    raise_fd_limit()
+    if command.cluster:
+        return report(_on_cluster(command, command.cluster), command)
+    if command.workers > 1:
+        _one_process_only(command, "--workers")
+        if command.run.strict:
+            validate(file_source(command.records, command.reading))
+        # Imported here: multiprocessing adds to every start, and most runs are one process.
+        from tether.run.processes import run_processes
+
+        summary = run_processes(
+            command.records, command.run, command.client, command.workers, command.reading
+        )
+        return report(summary, command)
+    per_record = None
+    if command.outputs.junit_per_record:
+        from tether.report.junit import PerRecord
+
+        per_record = PerRecord(command.run.secret)
+    with _results_sink(command.outputs.results, command.run.secret) as results:
+        summary = run(
+            file_source(command.records, command.reading),
+            command.run,
+            command.client,
+            sink=_tee(results, per_record),
+            handle_sigint=True,
+            progress=None if command.outputs.quiet else _progress(command.run),
+        )
+        if results is not None:
+            results.close(summary)
+    return report(summary, command, per_record)
+
+
+def _progress(asked: RunOptions) -> ProgressView:
+    # Imported here: rich is not needed for the first request.
+    from rich.console import Console
+
+    from tether.report.progress import Progress
+
+    return Progress(Console(stderr=True), asked.requests, asked.duration)
+
+
+def _on_cluster(command: RunCommand, address: str) -> Summary:
+    """The run on the Dask cluster at ``address``, its progress summed from the workers'
+    reports."""
+    from tether.run.cluster import Reports, run_on_cluster
+
+    _one_process_only(command, "--cluster")
+    if command.records == "-":
+        raise InputError("--cluster: each worker reads the records file: give a file, not -")
+    if command.run.strict:
+        validate(file_source(command.records, command.reading))
+    shown = [0.0]
+
+    def show(reports: Reports) -> None:
+        now = time.monotonic()
+        if not command.outputs.quiet and now - shown[0] >= 1.0:
+            shown[0] = now
+            click.echo(
+                f"cluster: {reports.requests():,} requests from {len(reports.last)} workers",
+                err=True,
+            )
+
+    return run_on_cluster(
+        address, command.records, command.reading, command.run, command.client,
+        command.cluster_workers, show,
+    )  # fmt: skip
+
+
+def _one_process_only(command: RunCommand, how: str) -> None:
+    """What needs every outcome, or one clock, cannot be split over processes."""
+    alone = {
+        "--results": command.outputs.results,
+        "--junit-per-record": command.outputs.junit_per_record,
+        "--watch": command.run.watch,
+        "--pace": isinstance(command.run.rate, OriginalPace),
+    }
+    for flag, given in alone.items():
+        if given:
+            raise InputError(f"{flag} needs the run in one process: not with {how}")
+
+
+def _tee(*sinks: OutcomeSink | None) -> OutcomeSink | None:
+    """One sink calling each given one (None when there is none: the run's fast path)."""
+    given = [sink for sink in sinks if sink is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def each(outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        for sink in given:
+            sink(outcome, mismatches)
+
+    return each
+
+
+def report(summary: Summary, command: RunCommand, per_record: PerRecord | None = None) -> int:
+    """Print and write the summary; return the exit status it calls for."""
+    outputs = command.outputs
+    doc = summary.to_dict()
+    doc["thresholds"] = evaluate(list(command.thresholds), summary)
+    gate_failures = failures(command.gates, doc) + threshold_failures(doc["thresholds"])
+    doc["gate_failures"] = gate_failures
+    if not outputs.quiet:
+        # With the JSON on stdout, the text goes to stderr so the two never mix.
+        # rich is imported only now: the first request should not wait for it.
+        from rich.console import Console
+
+        from tether.report import text
+
+        console = Console(stderr=outputs.json_path == "-")
+        text.print_summary(doc, gate_failures, console)
+    if outputs.json_path:
+        json_report.write(doc, outputs.json_path)
+    if outputs.junit:
+        with open(outputs.junit, "wb") as out:
+            from tether.report import junit  # here: xml.etree is not needed for most runs
+
+            out.write(junit.render(doc, per_record))
+    if outputs.html:
+        from tether.report import html
+
+        with open(outputs.html, "w", encoding="utf-8") as page:
+            page.write(html.render(doc))
+    return exit_status(doc, gate_failures)
+
+
+@contextlib.contextmanager
+def _results_sink(path: str | None, secret: frozenset[str]) -> Iterator[ResultsWriter | None]:
+    if not path:
+        yield None
+        return
+    stream: IO[str]
+    with open(path, "w", encoding="utf-8") as stream:
+        yield ResultsWriter(stream, secret)
+
+
+def raise_fd_limit() -> None:
+    """Leak mode and high concurrency need many sockets: lift the soft limit to the hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

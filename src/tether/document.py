@@ -1,0 +1,271 @@
+"""The summary document's shape: what :meth:`Summary.to_dict` writes (``--json``), each of
+its nested parts, and the two kinds of line in a results file (``--results``). The README
+calls the document's keys a contract (keys are added, never renamed); these TypedDicts are
+that contract in a form mypy checks, so a renderer reading a key no writer writes, or a key
+renamed on one side only, is a type error. ``tests/test_document.py`` holds a real run's
+document and results file to them, key for key.
+
+Pure data, importing nothing of tether: the metrics (which write most of the document), the
+watch (which writes its ``"watch"`` part) and the reports (which read it) all stand on it.
+"""
+
+# No ``from __future__ import annotations`` here: Python 3.11's TypedDict tells NotRequired
+# keys apart only in evaluated annotations, and the keys test reads ``__required_keys__``.
+
+from typing import NotRequired, TypedDict, final
+
+__all__ = [
+    "ClosingLine",
+    "Connections",
+    "ErrorExample",
+    "GroupRow",
+    "InputErrorExample",
+    "LatencyMs",
+    "LineMismatch",
+    "LostWorker",
+    "MismatchExample",
+    "OutcomeLine",
+    "RunEnd",
+    "SummaryDocument",
+    "ThresholdResult",
+    "TimelinePoint",
+    "Watch",
+    "WatchFigure",
+    "WatchSource",
+    "WorkerReport",
+]
+
+
+class LatencyMs(TypedDict):
+    """Latency percentiles in milliseconds (``latency_ms``, ``service_ms``, a group's)."""
+
+    min: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    mean: float
+
+
+class Connections(TypedDict):
+    """``connections``: the connection ledger, and reuse per request."""
+
+    opened: int
+    reused: int
+    closed_by_server: int
+    closed_undrained: int
+    retried_stale: int
+    peak_open: int
+    connect_failed: int
+    requests_per_connection: float
+    reuse_fraction: float
+    closed: dict[str, int]  # closes by reason, the reason's name in lower case
+
+
+class MismatchExample(TypedDict):
+    """One of ``mismatch_examples``: a response field that was not what its record expected
+    (secret header values masked)."""
+
+    line: int
+    method: str
+    url: str
+    field: str
+    expected: str
+    got: str
+    group: str
+
+
+class ErrorExample(TypedDict):
+    """One of ``error_examples``: a request that failed."""
+
+    line: int
+    method: str
+    url: str
+    kind: str | None
+    error: str | None
+    group: str
+
+
+class InputErrorExample(TypedDict):
+    """One of ``input_error_examples``: a record that could not be sent."""
+
+    source: str
+    line: int
+    error: str
+
+
+class GroupRow(TypedDict):
+    """One of ``groups``: a record group's counts and latency."""
+
+    group: str
+    requests: int
+    ok: int
+    mismatches: int
+    errors: int
+    latency_ms: LatencyMs
+
+
+class TimelinePoint(TypedDict):
+    """One of ``timeline``: a stretch of the run (about a second), ending at ``t``."""
+
+    t: float
+    requests: int
+    rps: float
+    errors: int
+    mismatches: int
+    status: dict[str, int]
+    open: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class WatchFigure(TypedDict):
+    """A watched figure's first, peak and last sample."""
+
+    first: float | None
+    peak: float
+    last: float
+
+
+class WatchSource(TypedDict):
+    """One of ``watch.sources``: what one server-side source showed."""
+
+    source: str
+    samples: int
+    errors: int
+    last_error: str | None
+    metric_type: str | None
+    figures: dict[str, WatchFigure]
+    # "seconds", "requests", then one series per figure (None where a sample lacked it).
+    series: dict[str, list[float | None]]
+
+
+class Watch(TypedDict):
+    """``watch``: the server side of the run (``--watch``)."""
+
+    interval_s: float
+    sources: list[WatchSource]
+    leak_verdicts: list[str]
+    cross_checks: list[str]
+
+
+class WorkerReport(TypedDict):
+    """A cluster worker's progress, as it reports it each second."""
+
+    worker: str
+    t: float
+    requests: int
+    errors: int
+    mismatches: int
+    open: int
+
+
+class LostWorker(TypedDict):
+    """One of ``lost_workers``: a cluster worker whose share is missing, and why."""
+
+    worker: str
+    error: str
+    reported: WorkerReport | None  # what it had reported before it was lost
+
+
+class ThresholdResult(TypedDict):
+    """One of ``thresholds``: a ``--threshold``, the run's figure, and whether it held."""
+
+    threshold: str
+    value: float
+    unit: str
+    ok: bool
+
+
+class SummaryDocument(TypedDict):
+    """The summary document (``--json``): written by ``Summary.to_dict``, then judged by the
+    run command, which adds ``thresholds`` and ``gate_failures``."""
+
+    requests: int
+    ok: int
+    mismatches: int
+    errors: int
+    duration_s: float
+    rate: float
+    status: dict[str, int]
+    latency_ms: LatencyMs
+    latency_distribution: list[list[float]]  # [percentile, ms] pairs
+    service_ms: LatencyMs
+    late: int
+    rate_target: float | None
+    schedule_s: float | None
+    connections: Connections
+    mismatch_examples: list[MismatchExample]
+    error_kinds: dict[str, int]
+    error_examples: list[ErrorExample]
+    input_errors: int
+    input_error_examples: list[InputErrorExample]
+    redirects_followed: int
+    undrained_responses: int
+    concurrency: int
+    peak_inflight: int
+    target: str | None
+    interrupted: bool
+    groups: list[GroupRow]
+    watch: Watch | None
+    timeline: list[TimelinePoint]
+    partial: bool
+    lost_workers: list[LostWorker]
+    thresholds: NotRequired[list[ThresholdResult]]
+    gate_failures: NotRequired[list[str]]
+
+
+class LineMismatch(TypedDict):
+    """One of an outcome line's ``mismatches`` (secret header values masked)."""
+
+    field: str
+    expected: str
+    got: str
+
+
+@final  # final: a results line is one of these or a ClosingLine, told apart by "end"
+class OutcomeLine(TypedDict):
+    """A results file's line for one outcome. The keys a reader may not find were added
+    after the first results files were written."""
+
+    t: NotRequired[float]
+    line: int
+    method: str
+    url: str
+    group: NotRequired[str]
+    status: int
+    latency_ms: float
+    service_ms: NotRequired[float]
+    conn_id: int
+    reused: bool
+    retried: bool
+    redirects: int
+    body_size: int
+    body_truncated: bool
+    error: str | None
+    error_kind: NotRequired[str | None]
+    mismatches: list[LineMismatch]
+
+
+class RunEnd(TypedDict):
+    """The closing line's figures: the run's that are not the sum of its outcomes (the
+    summary document's keys of the same names)."""
+
+    connections: Connections
+    duration_s: float
+    target: str | None
+    concurrency: int
+    interrupted: bool
+    late: int
+    rate_target: float | None
+    schedule_s: float | None
+    input_errors: int
+    input_error_examples: list[InputErrorExample]
+    watch: Watch | None
+
+
+@final
+class ClosingLine(TypedDict):
+    """A results file's last line."""
+
+    end: RunEnd

@@ -1,0 +1,273 @@
+"""A run's tally: what adds up across the processes of one run (counts, the latency
+histograms, the connection ledger, the groups, the timeline, a bounded few examples of each
+problem). Outcomes stream in through :meth:`Tally.add` (O(1), constant memory), and
+:meth:`Tally.merge` adds another process's share field by field, each by its declared type,
+so that a new field either merges or makes every merge fail loudly: none can be left out of
+a ``--workers`` or ``--cluster`` run unnoticed.
+
+What is true of the run as a whole rather than counted (its target, its length, how it
+ended) is kept apart: :class:`tether.metrics.summary.RunFacts`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Self
+
+from tether.document import ErrorExample, InputErrorExample, MismatchExample
+from tether.engine.ledger import Ledger
+from tether.errors import RecordError
+from tether.metrics.groups import Groups
+from tether.metrics.histogram import Histogram
+from tether.metrics.timeline import Timeline
+from tether.model import Mismatch, Outcome
+from tether.secrets import SECRET_HEADERS, masked
+
+__all__ = ["FLUSH_EVERY", "LIVE", "MAX_EXAMPLES", "Tally"]
+
+MAX_EXAMPLES = 20
+FLUSH_EVERY = 4096
+"""Latencies are buffered and bucketed in batches of this many: a list append per request
+instead of a Python call."""
+
+LIVE: Mapping[str, Any] = types.MappingProxyType({"live": True})
+"""Field metadata for a process's working state while it runs (latencies buffered until the
+next flush, the timeline's current window): not merged. A merge flushes both sides first,
+and a finished share's window is nobody's."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts, latency histograms, the connection ledger and a few examples of each problem.
+    Nothing in it grows with the number of requests."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    latency: Histogram = field(default_factory=Histogram)
+    requests: int = 0
+    ok: int = 0
+    mismatched: int = 0
+    errors: int = 0
+    reused: int = 0
+    retried: int = 0
+    redirects: int = 0
+    undrained_responses: int = 0
+    late: int = 0  # open model: requests sent after they were due (counted by the schedule)
+    status: Counter[int] = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    mismatch_examples: list[MismatchExample] = field(default_factory=list)
+    error_examples: list[ErrorExample] = field(default_factory=list)
+    input_errors: int = 0
+    input_error_examples: list[InputErrorExample] = field(default_factory=list)
+    service: Histogram | None = None  # open model only: latency from the actual send
+    groups: Groups = field(default_factory=Groups)
+    timeline: Timeline = field(default_factory=Timeline)
+    pending: list[float] = field(default_factory=list, metadata=LIVE)  # not yet in `latency`
+    pending_service: list[float] = field(default_factory=list, metadata=LIVE)
+    window: Histogram | None = field(default=None, metadata=LIVE)  # since the last point
+
+    @property
+    def secret(self) -> frozenset[str]:
+        """Headers whose values examples do not show (a summary's are its run's)."""
+        return SECRET_HEADERS
+
+    def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        """Count one outcome and its check result: every rule of counting a response is
+        here (:meth:`add_ok` is its short form)."""
+        self.requests += 1
+        self.reused += outcome.reused
+        self.retried += outcome.retried
+        self.redirects += outcome.redirects
+        group = self.groups.get(outcome.group)
+        group.requests += 1
+        if outcome.error is not None:
+            group.errors += 1
+            self._add_error(outcome)
+            return
+        group.pending.append(outcome.latency)
+        self.status[outcome.status] += 1
+        pending = self.pending
+        pending.append(outcome.latency)
+        if self.service is not None:
+            self.pending_service.append(outcome.service)
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+        self.undrained_responses += outcome.body_truncated
+        if mismatches:
+            group.mismatches += 1
+            self._add_mismatches(outcome, mismatches)
+        else:
+            group.ok += 1
+            self.ok += 1
+
+    def add_ok(
+        self,
+        group_key: str,
+        status: int,
+        latency: float,
+        service: float,
+        reused: bool,
+        truncated: bool,
+    ) -> None:
+        """Count a response that met its expectation, with no outcome built (most requests
+        of a run): exactly what :meth:`add` counts for an outcome with no error, no mismatch,
+        no retry and no redirect, in fewer steps. Written out rather than shared with
+        :meth:`add`, since a shared helper would cost a Python call per request;
+        ``tests/test_tally.py`` holds the two to counting such a response identically."""
+        self.requests += 1
+        self.ok += 1
+        self.reused += reused
+        self.undrained_responses += truncated
+        self.status[status] += 1
+        group = self.groups.get(group_key)
+        group.requests += 1
+        group.ok += 1
+        group.pending.append(latency)
+        pending = self.pending
+        pending.append(latency)
+        if self.service is not None:
+            self.pending_service.append(service)
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def add_input_error(self, error: RecordError) -> None:
+        """Count a record that could not be sent (it is skipped, never guessed at)."""
+        self.input_errors += 1
+        if len(self.input_error_examples) < MAX_EXAMPLES:
+            self.input_error_examples.append(
+                {"source": error.source, "line": error.line, "error": error.problem}
+            )
+
+    def flush(self) -> None:
+        """Move buffered latencies into the histograms, in one numpy batch each."""
+        if self.window is not None and self.pending:
+            self.window.record_seconds(list(self.pending))  # a copy: the next line empties it
+        self.latency.record_seconds(self.pending)
+        if self.service is not None:
+            self.service.record_seconds(self.pending_service)
+        self.groups.flush()
+
+    def merge(self, other: Self) -> None:
+        """Add another share of the same run (another process's), every field by its type:
+        ints add, counters add, histograms, groups, the ledger and the timeline merge
+        themselves (so does a summary's facts), examples fill up to their bound. A field of a
+        type with no rule raises TypeError rather than being dropped."""
+        self.flush()
+        other.flush()
+        for name, rule in _plan(type(self)):
+            setattr(self, name, rule(getattr(self, name), getattr(other, name)))
+
+    def _add_error(self, outcome: Outcome) -> None:
+        self.errors += 1
+        self.error_kinds[outcome.error_kind or "request"] += 1
+        if len(self.error_examples) < MAX_EXAMPLES:
+            rec = outcome.record
+            self.error_examples.append(
+                {
+                    "line": rec.line,
+                    "method": rec.method,
+                    "url": outcome.url,
+                    "kind": outcome.error_kind,
+                    "error": outcome.error,
+                    "group": outcome.group,
+                }
+            )
+
+    def _add_mismatches(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
+        self.mismatched += 1
+        room = MAX_EXAMPLES - len(self.mismatch_examples)
+        rec = outcome.record
+        secret = self.secret
+        for m in mismatches[: max(room, 0)]:
+            self.mismatch_examples.append(
+                {
+                    "line": rec.line,
+                    "method": rec.method,
+                    "url": outcome.url,
+                    "field": m.field,
+                    "expected": masked(m.field, m.expected, secret),
+                    "got": masked(m.field, m.got, secret),
+                    "group": outcome.group,
+                }
+            )
+
+
+Rule = Callable[[Any, Any], Any]
+"""How two shares' values of a field combine: the merged value (which may be the first one,
+changed in place)."""
+
+
+def _added(mine: int, theirs: int) -> int:
+    return mine + theirs
+
+
+def _counted(mine: Counter[Any], theirs: Counter[Any]) -> Counter[Any]:
+    mine.update(theirs)  # Counter.update adds counts
+    return mine
+
+
+def _merged(mine: Any, theirs: Any) -> Any:
+    mine.merge(theirs)
+    return mine
+
+
+def _examples(mine: list[Any], theirs: list[Any]) -> list[Any]:
+    mine.extend(theirs[: max(MAX_EXAMPLES - len(mine), 0)])
+    return mine
+
+
+def _unless_none(kind: type) -> Rule:
+    """A rule for an optional field of a type that merges itself: a share without one adds
+    nothing, and the first one given starts from an empty value (never the other share's
+    own object)."""
+
+    def merge(mine: Any, theirs: Any) -> Any:
+        if theirs is None:
+            return mine
+        return _merged(kind() if mine is None else mine, theirs)
+
+    return merge
+
+
+def _merges_itself(hint: Any) -> bool:
+    return isinstance(hint, type) and callable(getattr(hint, "merge", None))
+
+
+def _rule(owner: type, f: Field[Any], hint: Any) -> Rule | None:
+    """The rule for field ``f`` of ``owner``, from its declared type (None: not merged)."""
+    if f.metadata.get("live"):
+        return None
+    if hint is int:  # a bool is not one: a flag does not add up
+        return _added
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Counter:
+        return _counted
+    if origin is list and len(args) == 1 and typing.is_typeddict(args[0]):
+        return _examples
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        (kind,) = (a for a in args if a is not type(None))
+        if _merges_itself(kind):
+            return _unless_none(kind)
+    if _merges_itself(hint):
+        return _merged
+    raise TypeError(
+        f"{owner.__name__}.{f.name}: no rule merges a field of type {hint!r}; give it one in "
+        f"tether.metrics.tally, or mark it LIVE if it is a running process's own state"
+    )
+
+
+_PLANS: dict[type, tuple[tuple[str, Rule], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, Rule], ...]:
+    """Each merged field of ``cls`` with its rule, worked out once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        rules = [(f.name, _rule(cls, f, hints[f.name])) for f in fields(cls)]
+        plan = _PLANS[cls] = tuple((name, rule) for name, rule in rules if rule is not None)
+    return plan

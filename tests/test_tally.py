@@ -1,0 +1,184 @@
+"""The tally: ``add_ok`` counts a vouched response exactly as ``add`` does; a merge takes every
+field by its type, so a new counter merges without anyone listing it and a field of a type
+with no rule fails every merge; the run's facts merge by their own rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tether.engine.ledger import CloseReason
+from tether.errors import RecordError
+from tether.metrics.histogram import Histogram
+from tether.metrics.summary import RunFacts, Summary
+from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
+from tether.metrics.timeline import Point
+from tether.model import Mismatch, Outcome, Record
+
+RECORD = Record("GET", "/p", line=3)
+
+# A response the quick check vouched for: what Session.finish hands to add_ok, or, when
+# someone wants the outcome, builds into one (no error, no retry, no redirect) for add.
+vouched = st.tuples(
+    st.sampled_from(["GET /p", "GET /q/{id}", "tagged"]),  # group
+    st.sampled_from([200, 204, 302, 404, 500]),  # status
+    st.floats(0, 2),  # latency
+    st.floats(0, 2),  # service
+    st.booleans(),  # reused
+    st.booleans(),  # truncated
+)
+
+
+def fresh(open_model: bool, live: bool) -> Summary:
+    summary = Summary()
+    if open_model:
+        summary.service = Histogram()
+    if live:
+        summary.window = Histogram()  # a run in progress: the timeline's window fills too
+    return summary
+
+
+@settings(max_examples=60)
+@given(st.lists(vouched, max_size=40), st.booleans(), st.booleans())
+def test_add_ok_counts_a_vouched_response_as_add_does(
+    responses: list[tuple[str, int, float, float, bool, bool]], open_model: bool, live: bool
+) -> None:
+    by_add, by_add_ok = fresh(open_model, live), fresh(open_model, live)
+    for group, status, latency, service, reused, truncated in responses:
+        outcome = Outcome(
+            RECORD, status, latency=latency, reused=reused, body_truncated=truncated,
+            url="http://h/p", service=service, group=group,
+        )  # fmt: skip
+        by_add.add(outcome, [])
+        by_add_ok.add_ok(group, status, latency, service, reused, truncated)
+        assert by_add == by_add_ok  # every field, buffers and groups included
+    by_add.flush()
+    by_add_ok.flush()
+    assert by_add == by_add_ok
+    assert by_add.to_dict() == by_add_ok.to_dict()
+
+
+def test_add_ok_flushes_where_add_does() -> None:
+    by_add, by_add_ok = fresh(True, True), fresh(True, True)
+    for i in range(FLUSH_EVERY + 10):
+        latency = i / 1e5
+        by_add.add(Outcome(RECORD, 200, latency=latency, service=latency, group="g"), [])
+        by_add_ok.add_ok("g", 200, latency, latency, False, False)
+        if i in (FLUSH_EVERY - 2, FLUSH_EVERY - 1, FLUSH_EVERY):
+            assert by_add == by_add_ok and len(by_add.pending) == (i + 1) % FLUSH_EVERY
+    assert by_add == by_add_ok
+
+
+def share(seed: int) -> Summary:
+    """One process's share of a run, with every field of the tally and the facts set."""
+    summary = fresh(open_model=True, live=False)
+    for i in range(30 + seed):
+        outcome = Outcome(
+            Record("GET", f"/r/{i}", line=i), 200 + (i % 2) * 102, latency=i / 1000,
+            service=i / 2000, reused=i % 3 == 0, retried=i % 5 == 0, redirects=i % 2,
+            body_truncated=i % 7 == 0, url=f"http://h/r/{i}", group=f"g{i % 3}",
+        )  # fmt: skip
+        if i % 4 == 0:
+            outcome.error, outcome.error_kind = "refused", "connect"
+        summary.add(outcome, [Mismatch("status", "200", "302")] if i % 6 == 1 else [])
+    summary.add_ok("g0", 200, 0.001, 0.001, True, False)
+    summary.add_input_error(RecordError("r.jsonl", seed, "not JSON"))
+    summary.late += seed + 1
+    summary.ledger.on_open()
+    summary.ledger.on_close(CloseReason.SERVER_IDLE)
+    summary.timeline.add(Point(1.0, 1.0, requests=30, status=Counter({200: 30}), open=1))
+    facts = summary.facts
+    facts.target, facts.concurrency, facts.rate_target = "http://h", 2 + seed, 100.0
+    facts.peak_inflight, facts.schedule_s, facts.duration = 3 + seed, 1.0 + seed, 1.5 + seed
+    facts.interrupted = seed == 1
+    facts.lost_workers.append({"worker": f"w{seed}", "error": "gone", "reported": None})
+    summary.flush()
+    return summary
+
+
+def test_merged_counts_are_the_shares_sums_and_the_facts_follow_their_rules() -> None:
+    a, b = share(0), share(1)
+    merged = pickle.loads(pickle.dumps(a))  # as a share comes back from its process
+    assert merged == a
+    merged.merge(pickle.loads(pickle.dumps(b)))
+    for f in dataclasses.fields(Tally):
+        mine, theirs, both = getattr(a, f.name), getattr(b, f.name), getattr(merged, f.name)
+        if isinstance(both, int | Counter):
+            assert both == mine + theirs, f.name
+        elif isinstance(both, Histogram):
+            assert both.count == mine.count + theirs.count > 0, f.name
+    groups = (merged.groups.by_key["g1"], a.groups.by_key["g1"], b.groups.by_key["g1"])
+    assert groups[0].requests == groups[1].requests + groups[2].requests
+    assert groups[0].latency.count == groups[1].latency.count + groups[2].latency.count
+    assert merged.ledger.opened == 2 and len(merged.timeline.points) == 1
+    assert len(merged.mismatch_examples) == len(a.mismatch_examples) + len(b.mismatch_examples)
+    assert len(merged.input_error_examples) == 2
+    facts = merged.facts
+    assert (facts.target, facts.concurrency, facts.rate_target) == ("http://h", 5, 200.0)
+    # Peaks in flight add up to the upper bound; the run lasts as long as its longest share.
+    assert (facts.peak_inflight, facts.schedule_s, facts.duration) == (7, 2.0, 2.5)
+    assert facts.interrupted is True
+    assert [w["worker"] for w in facts.lost_workers] == ["w0", "w1"]
+    assert merged.to_dict()["partial"] is True
+
+
+def test_examples_fill_up_to_their_bound() -> None:
+    a, b = Summary(), Summary()
+    for summary in (a, b):
+        for i in range(MAX_EXAMPLES - 5):
+            summary.add_input_error(RecordError("r.jsonl", i, "bad"))
+    a.merge(b)
+    assert a.input_errors == 2 * (MAX_EXAMPLES - 5)
+    assert len(a.input_error_examples) == MAX_EXAMPLES
+
+
+@dataclasses.dataclass(slots=True)
+class WithANewCount(Summary):
+    """A summary someone gave a new counter, and nothing else."""
+
+    new_count: int = 0
+    new_kinds: Counter[str] = dataclasses.field(default_factory=Counter)
+    new_latency: Histogram | None = None
+
+
+def test_a_new_counter_merges_without_being_listed() -> None:
+    a, b = WithANewCount(new_count=2), WithANewCount(new_count=3)
+    b.new_kinds["x"] += 1
+    b.new_latency = Histogram()
+    b.new_latency.record(100)
+    a.merge(b)
+    assert (a.new_count, a.new_kinds, a.requests) == (5, Counter({"x": 1}), 0)
+    assert a.new_latency is not None and a.new_latency.count == 1
+    assert a.new_latency is not b.new_latency  # the first one given starts afresh
+
+
+@dataclasses.dataclass(slots=True)
+class WithAFraction(Summary):
+    fraction: float = 0.0  # no rule says how two shares' fractions combine
+
+
+@dataclasses.dataclass(slots=True)
+class WithAFlag(Tally):
+    flag: bool = False  # nor two flags: a bool does not add up
+
+
+def test_a_field_of_a_type_with_no_rule_fails_the_merge() -> None:
+    with pytest.raises(TypeError, match=r"WithAFraction\.fraction: no rule merges"):
+        WithAFraction().merge(WithAFraction())
+    with pytest.raises(TypeError, match=r"WithAFlag\.flag: no rule merges"):
+        WithAFlag().merge(WithAFlag())
+
+
+@dataclasses.dataclass(slots=True)
+class WithANewFact(RunFacts):
+    started_at: float = 0.0  # a fact, and no rule for it
+
+
+def test_a_fact_with_no_rule_fails_the_merge() -> None:
+    with pytest.raises(TypeError, match=r"RunFacts\.started_at has no merge rule"):
+        WithANewFact().merge(WithANewFact())
