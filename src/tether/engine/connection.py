@@ -77,6 +77,7 @@ class ConnectionBusy(RuntimeError):
 
 
 # Read on the hot path as plain globals: an enum member's lookup is a class attribute's.
+_IDLE, _CLOSED = State.IDLE, State.CLOSED
 _SENT, _HEAD, _BODY = Stage.SENT, Stage.HEAD, Stage.BODY
 _WHOLE, _HEADERS, _DRAIN = Phase.WHOLE, Phase.HEADERS, Phase.DRAIN
 
@@ -256,7 +257,8 @@ class Connection(asyncio.Protocol):
         """Write one request; ``done`` is called once with its response or error, possibly
         before this returns (when nothing could be written). ConnectionBusy on a connection
         that is not idle (one request at a time is what makes the ledger exact)."""
-        if self.state is not State.IDLE and self.state is not State.CLOSED:
+        state = self.state
+        if state is not _IDLE and state is not _CLOSED:
             raise ConnectionBusy(f"send on {self!r}")
         ex = Exchange(self.id, self.requests > 0, method, need, done, deadline)
         t = self.transport

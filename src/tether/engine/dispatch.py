@@ -8,8 +8,8 @@ over by the async path too. The caller hears back through its :class:`Journey`: 
 exchange as :meth:`Journey.answered`, anything that went the async way as a finished
 :class:`~tether.model.Outcome` in :meth:`Journey.concluded`.
 
-Here, once each: the deadline rule, the "does this response need more" rule, Go's stale
-retry rule and the redirect rules.
+Here, once each: the deadline rule (:meth:`Dispatch.send`), the "does this response need
+more" rule (:meth:`Dispatch.needs_more`), Go's stale retry rule and the redirect rules.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class Journey:
         dispatch = self.dispatch
         if dispatch.stopped:
             return  # the sender has stopped: what is still in flight is abandoned
-        if error is not None or dispatch.needs_more(response):
+        # (follows first: most runs follow no redirects, and a call per response costs.)
+        if error is not None or (dispatch.follows and dispatch.needs_more(response)):
             dispatch.spawn(self, dispatch.resume(self, None if error else response, error))
             return
         # Called from inside the parser's callbacks: an exception here would be taken for
@@ -101,13 +102,10 @@ class Dispatch:
         self._loop = pool.loop
         self._timeout = options.timeout
         self._follow = options.follow_redirects
+        self.follows = bool(options.follow_redirects)  # read per response: see needs_more
         self._tasks: dict[asyncio.Task[None], Journey] = {}
 
     # --- the rules ---------------------------------------------------------------------------
-
-    def deadline(self) -> float:
-        """The loop-clock deadline of a request starting now (0: none, and no clock read)."""
-        return self._loop.time() + self._timeout if self._timeout else 0.0
 
     def needs_more(self, response: Exchange) -> bool:
         """Whether a response is a redirect this client follows."""
@@ -118,10 +116,13 @@ class Dispatch:
     # --- sending -----------------------------------------------------------------------------
 
     def send(self, journey: Journey) -> None:
-        """Send ``journey.prep``: on an idle connection now, else on the async path."""
+        """Send ``journey.prep``: on an idle connection now, else on the async path. Its
+        deadline is set here, the one place it is: the loop clock's now plus the timeout (0
+        for none, with no clock read), for the whole request, retry and redirects included."""
         prep = journey.prep
         assert prep is not None
-        journey.deadline = self.deadline()
+        timeout = self._timeout
+        journey.deadline = self._loop.time() + timeout if timeout else 0.0
         conn = self.pool.take_idle(prep.key)
         if conn is None:
             self.spawn(journey, self._dial(journey))
