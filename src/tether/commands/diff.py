@@ -7,19 +7,17 @@ from typing import Any
 import click
 
 from tether.commands.options import (
-    POSITIVE,
     READ_OPTIONS,
-    SECONDS,
+    SEND_OPTIONS,
     ExitStatus,
     reading,
     with_options,
 )
-from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions, default_of
+from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.engine.request import split_url
 from tether.errors import RecordError
 from tether.records import Reading, file_source
 from tether.report import json_report
-from tether.run.options import RunOptions
 
 
 @click.command("diff")
@@ -32,16 +30,7 @@ from tether.run.options import RunOptions
     metavar="URL",
     help="A second instance of the primary: fields that differ between the two are noise.",
 )
-@click.option(
-    "--concurrency",
-    "-c",
-    type=POSITIVE,
-    default=default_of(RunOptions, "concurrency"),
-    show_default=True,
-)
-@click.option(
-    "--timeout", type=SECONDS, default=default_of(ClientOptions, "timeout"), show_default=True
-)
+@with_options(SEND_OPTIONS)
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON ('-': stdout).")
 def diff_command(records: str, **opts: Any) -> None:
     """Send each of RECORDS to the primary and the candidate (and the secondary) and report

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import click
 
 from tether.document import SummaryDocument
+from tether.engine.options import ClientOptions, default_of
 from tether.records import FORMATS, Reading
+from tether.run.options import RunOptions
 
 
 class ExitStatus(IntEnum):
@@ -77,6 +79,17 @@ READ_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("--log-format",),
         {"metavar": "FORMAT", "help": "Access logs: the nginx log_format they were written in."},
     ),
+]
+
+
+# What the commands that send records for their own ends share (record, diff): how many at
+# once and how long one may take, with the run's and the engine's defaults.
+SEND_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("--concurrency", "-c"),
+        {"type": POSITIVE, "default": default_of(RunOptions, "concurrency")},
+    ),
+    (("--timeout",), {"type": SECONDS, "default": default_of(ClientOptions, "timeout")}),
 ]
 
 

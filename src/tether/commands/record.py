@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tether.commands.options import (
-    POSITIVE,
     READ_OPTIONS,
-    SECONDS,
+    SEND_OPTIONS,
     ExitStatus,
     reading,
     with_options,
 )
-from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions, default_of
+from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.model import Outcome
 from tether.records import Items, Reading, file_source
 from tether.run.feed import RecordSource
@@ -43,16 +42,7 @@ if TYPE_CHECKING:
     metavar="PATH",
     help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
 )
-@click.option(
-    "--concurrency",
-    "-c",
-    type=POSITIVE,
-    default=default_of(RunOptions, "concurrency"),
-    show_default=True,
-)
-@click.option(
-    "--timeout", type=SECONDS, default=default_of(ClientOptions, "timeout"), show_default=True
-)
+@with_options(SEND_OPTIONS)
 def record_command(records: str, **opts: Any) -> None:
     """Replay RECORDS against a known-good service and write them to --output with their
     expectations taken from its responses: status, Location, kept headers, and the body (JSON
