@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +42,47 @@ def run_json(
     return code, json.loads(out.read_text())
 
 
+@dataclass
+class Heard:
+    """What the workers have reported so far, as the run's own caller hears it (Dask
+    events): each worker's latest count of requests done, by its address; and each worker's
+    process id, by its address."""
+
+    pids: dict[str, int]
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def reported(self, pid: int) -> bool:
+        """Whether the worker with process ``pid`` has reported some requests done."""
+        return any(self.requests.get(a, 0) > 0 for a, p in self.pids.items() if p == pid)
+
+
 @contextlib.contextmanager
-def kill_once_reported(cluster: DaskCluster, victim: subprocess.Popen[bytes]) -> Iterator[None]:
-    """SIGKILL ``victim`` (a worker's process) as soon as it has reported progress with some
-    requests done: a clock could kill it before its first report on a slow machine."""
+def reports(cluster: DaskCluster) -> Iterator[Heard]:
+    """Listen to the workers' progress reports for the length of the block: tests wait on
+    them, not on a clock, which a slow machine (or a fast one) would prove wrong."""
     from distributed import Client
 
     with Client(cluster.address, timeout=30, set_as_default=False) as client:
-        pids = client.run(os.getpid)  # each worker's address and process id
-        [address] = [name for name, pid in pids.items() if pid == victim.pid]
-        reported = threading.Event()
+        heard = Heard(client.run(os.getpid))
 
-        def heard(event: tuple[float, dict[str, Any]]) -> None:
+        def note(event: tuple[float, dict[str, Any]]) -> None:
             _, message = event
-            if message["worker"] == address and message["requests"] > 0:
-                reported.set()
+            heard.requests[message["worker"]] = int(message["requests"])
 
-        client.subscribe_topic(TOPIC, heard)
+        client.subscribe_topic(TOPIC, note)
+        yield heard
 
+
+@contextlib.contextmanager
+def kill_once_reported(cluster: DaskCluster, victim: subprocess.Popen[bytes]) -> Iterator[None]:
+    """SIGKILL ``victim`` (a worker's process) as soon as it has reported progress with some
+    requests done."""
+    with reports(cluster) as heard:
         over = threading.Event()
 
         def kill() -> None:
-            while not over.is_set():
-                if reported.wait(0.1):
+            while not over.wait(0.05):
+                if heard.reported(victim.pid):
                     victim.send_signal(signal.SIGKILL)
                     return
 
@@ -139,12 +158,13 @@ def test_ctrl_c_reports_what_came_back(
     nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
 ) -> None:
     records = tmp_path / "r.jsonl"
-    records.write_text('{"url": "/"}\n')
-    before = nginx.stub_status()["requests"]
+    records.write_text('{"url": "/a"}\n{"url": "/b"}\n')  # a record for each worker's share
     args = [str(records), "-t", nginx.url, "--cluster", cluster.address, "-c", "2"]
     args += ["-d", "8", "-n", "100000000", "-q", "--json", "-"]
-    # Late enough that each worker has reported once (they do each second).
-    code, out = interrupt_run(args, lambda: nginx.stub_status()["requests"] > before + 20_000)
+    # Interrupted once each worker has reported some requests done (they do each second).
+    with reports(cluster) as heard:
+        everyone = [w.pid for w in cluster.workers]
+        code, out = interrupt_run(args, lambda: all(heard.reported(pid) for pid in everyone))
     doc = json.loads(out)
     assert code == 130 and doc["interrupted"] is True
     assert {w["error"] for w in doc["lost_workers"]} == {"interrupted"}

@@ -35,7 +35,9 @@ def test_constant_rate_sends_the_scheduled_count(nginx: NginxServer) -> None:
     assert doc["schedule_s"] == pytest.approx(199 / 200)  # the last one is due then ...
     assert summary.duration >= doc["schedule_s"]  # ... and cannot go out before
     assert doc["rate_target"] == 200
-    assert doc["connections"]["opened"] <= 10  # a slow rate reuses a few connections
+    # A slow rate reuses a few connections (a handful here; a starved machine, whose responses
+    # come late, needs more at once, but nowhere near one a request).
+    assert doc["connections"]["opened"] <= 50
 
 
 @contextmanager
@@ -57,19 +59,18 @@ def arrivals() -> Iterator[tuple[str, list[float]]]:
         yield srv.url, arrived
 
 
-def halves(arrived: list[float]) -> tuple[int, int]:
-    """How many requests of a one-second schedule reached the server in its first half
-    second (from the first request's arrival), and how many after."""
-    start = min(arrived)
-    first = sum(1 for t in arrived if t - start < 0.5)
-    return first, len(arrived) - first
+def last_half_second(arrived: list[float]) -> int:
+    """How many requests of a one-second schedule reached the server in its last half second
+    (up to the last one's arrival). Timed from the end: the start may be late by whatever it
+    takes a loaded machine to dial the first connections, which bunches the first requests,
+    while a request is only ever sent late, never early, so lateness only adds to this."""
+    end = max(arrived)
+    return sum(1 for t in arrived if end - t < 0.5)
 
 
-# A 100 -> 300 ramp over 1 s sends 75 requests in its first half second and 125 in its second
-# (a constant 200/s, the same 200 in all, sends 100 and 100). A slow machine only sends
-# requests later than due, so the first half gets fewer, never more; the margin is for the
-# first request's own delay, from which the halves are timed.
-RAMP_FIRST_HALF_AT_MOST = 75 + 12
+# A 100 -> 300 ramp over 1 s sends 125 requests in its last half second (a constant 200/s, the
+# same 200 in all, sends 100); the margin is for the last request's own lateness.
+RAMP_LAST_HALF_AT_LEAST = 125 - 12
 
 
 def test_ramp_sends_the_area_under_the_rate_rising() -> None:
@@ -78,8 +79,7 @@ def test_ramp_sends_the_area_under_the_rate_rising() -> None:
         summary = run(lambda: records(), options)
     assert summary.requests == len(arrived) == 200 and summary.errors == 0
     assert summary.to_dict()["rate_target"] == 200
-    first, second = halves(arrived)
-    assert first <= RAMP_FIRST_HALF_AT_MOST and second >= 200 - RAMP_FIRST_HALF_AT_MOST
+    assert last_half_second(arrived) >= RAMP_LAST_HALF_AT_LEAST
 
 
 def test_request_count_bounds_an_open_run(nginx: NginxServer) -> None:
@@ -140,4 +140,4 @@ def test_library_rate_mode() -> None:
     with arrivals() as (url, arrived):
         summary = tether.run(records(), target=url, rate="100:300", duration=1, requests=10**6)
     assert summary.requests == 200 and summary.errors == 0
-    assert halves(arrived)[0] <= RAMP_FIRST_HALF_AT_MOST  # a ramp, not its mean rate
+    assert last_half_second(arrived) >= RAMP_LAST_HALF_AT_LEAST  # a ramp, not its mean rate
