@@ -60,7 +60,6 @@ class Session:
         self, feed: Feed, client: Client, summary: Summary, sink: OutcomeSink | None, n: int
     ) -> None:
         self.feed = feed
-        self.client = client
         self.dispatch = client.dispatch
         self.summary = summary
         self.sink = sink
