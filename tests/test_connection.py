@@ -136,3 +136,23 @@ def test_the_ledger_says_stale_exactly_when_the_request_may_be_retried() -> None
     for ours, ex, exc, *_ in CASES:
         reason, error = classify_lost(ours, ex, exc)
         assert (reason is CloseReason.STALE) == isinstance(error, StaleConnection)
+
+
+def test_a_fetch_in_flight_when_the_client_closes_ends_with_an_error() -> None:
+    held = threading.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, c: ConnInfo) -> None:
+        await read_request(reader)
+        held.set()
+        await asyncio.sleep(60)  # never answers: only the client's close ends the request
+
+    async def go(url: str) -> str | None:
+        client = Client(target=url)
+        fetching = asyncio.ensure_future(client.fetch(Record("GET", "/")))
+        assert await asyncio.to_thread(held.wait, 10)
+        await client.aclose()
+        outcome = await asyncio.wait_for(fetching, 10)  # an outcome, not a hang
+        return outcome.error_kind
+
+    with ThreadServer(hold) as srv:
+        assert uvloop.run(go(srv.url)) == "closed"

@@ -53,9 +53,8 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Abandon what is still on its way and close every connection; the ledger is
-        complete once this returns."""
-        self.dispatch.stop()
+        """Close every connection (a fetch still on its way ends with the error that makes);
+        the ledger is complete once this returns."""
         await self.pool.close()
 
     def prepare(self, record: Record) -> Prepared:

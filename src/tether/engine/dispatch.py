@@ -77,8 +77,8 @@ class Journey:
         dispatch = self.dispatch
         if dispatch.stopped:
             return  # the sender has stopped: what is still in flight is abandoned
-        # (follows first: most runs follow no redirects, and a call per response costs.)
-        if error is not None or (dispatch.follows and dispatch.needs_more(response)):
+        # (follow first: most runs follow no redirects, and a call per response costs.)
+        if error is not None or (dispatch.follow and dispatch.needs_more(response)):
             dispatch.spawn(self, dispatch.resume(self, None if error else response, error))
             return
         # Called from inside the parser's callbacks: an exception here would be taken for
@@ -101,8 +101,7 @@ class Dispatch:
         self._encode = encode
         self._loop = pool.loop
         self._timeout = options.timeout
-        self._follow = options.follow_redirects
-        self.follows = bool(options.follow_redirects)  # read per response: see needs_more
+        self.follow = options.follow_redirects  # redirects followed at most (0: none)
         self._tasks: dict[asyncio.Task[None], Journey] = {}
 
     # --- the rules ---------------------------------------------------------------------------
@@ -110,7 +109,7 @@ class Dispatch:
     def needs_more(self, response: Exchange) -> bool:
         """Whether a response is a redirect this client follows."""
         return bool(
-            self._follow and response.status in REDIRECT_STATUSES and "location" in response.headers
+            self.follow and response.status in REDIRECT_STATUSES and "location" in response.headers
         )
 
     # --- sending -----------------------------------------------------------------------------
@@ -227,8 +226,8 @@ class Dispatch:
         record, url = prep.record, prep.url
         method, headers, body = record.method, record.headers, record.body
         while self.needs_more(response):
-            if outcome.redirects >= self._follow:
-                raise TooManyRedirects(f"more than {self._follow} redirects")
+            if outcome.redirects >= self.follow:
+                raise TooManyRedirects(f"more than {self.follow} redirects")
             location = response.headers["location"]
             url = _redirect_target(url, location)
             method, keep_body = redirect_method(response.status, method)
