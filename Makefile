@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint typecheck clean
 
-$(STAMP): pyproject.toml
+# The engine, runner and real-server tests, run a second time on the pure-Python path.
+PURE_TESTS := tests/test_engine.py tests/test_engine_fuzz.py tests/test_connection.py \
+	tests/test_wire.py tests/test_nginx_runs.py tests/test_quick_check.py \
+	tests/test_compiled.py tests/test_feed.py tests/test_open_model.py \
+	tests/test_leak_mode.py tests/test_exit_codes.py tests/test_workers.py
+
+# pip builds the compiled extension (Cython) along with the install.
+$(STAMP): pyproject.toml setup.py src/tether/engine/_compiled.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -23,6 +30,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	TETHER_PURE_PYTHON=1 $(BIN)/pytest -q $(PURE_TESTS)
 
 bench: $(STAMP)
 	bash scripts/ensure-nginx
@@ -34,3 +42,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -f src/tether/engine/_compiled.c src/tether/engine/_compiled.*.so

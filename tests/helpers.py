@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tether.metrics.summary import Summary
+
 
 def write_records(path: Path, count: int, make: Callable[[int], dict[str, Any]]) -> Path:
     """Write ``count`` JSONL records made by ``make(i)``."""
@@ -90,3 +92,44 @@ def shape_problems(
             for p in shape_problems(item, args[1], f"{where}[{k!r}]", seen)
         ]
     return []
+
+
+# --- two runs that must count alike ----------------------------------------------------------
+
+# What timing decides: latencies, rates, the timeline, and in the open model the requests
+# sent late and the most in flight at once.
+TIMING = ("duration_s", "rate", "latency_ms", "latency_distribution", "service_ms", "timeline")
+OPEN_TIMING = ("late", "peak_inflight")
+# How many connections a run opens with more than one request in flight is a matter of
+# timing too: a worker whose connection closed takes one left idle by a worker that has
+# finished, if one is by then; in the open model a request due while every connection is
+# busy opens one. Everything else about the connections (closes included) is not.
+SCHEDULED = ("opened", "reused", "peak_open", "requests_per_connection", "reuse_fraction")
+
+
+def comparable(summary: Summary, sequential: bool, open_model: bool) -> dict[str, Any]:
+    """The summary's whole document, less only what timing decides; with the number of
+    latencies each histogram holds (their values are timing)."""
+    doc: dict[str, Any] = json.loads(json.dumps(summary.to_dict()))  # as --json writes it
+    for key in TIMING + (OPEN_TIMING if open_model else ()):
+        del doc[key]
+    del doc["engine"]  # which path counted is what the tests compare
+    for group in doc["groups"]:
+        del group["latency_ms"]
+    connections = doc["connections"]
+    # Every connection opened is closed, for one reason or another, by the end of the run,
+    # and every request went out on a new connection or on one reused.
+    assert sum(connections["closed"].values()) == connections["opened"]
+    if not (doc["errors"] or doc["redirects_followed"]):  # (those count otherwise)
+        assert connections["opened"] + connections["reused"] == doc["requests"]
+    if not sequential:
+        for key in SCHEDULED:
+            del connections[key]
+        # What the run left open, closed at its end, is what it opened less what closed.
+        connections["closed"].pop("shutdown", None)
+        # Which 20 mismatches are the examples depends on the order responses come in.
+        doc["mismatch_examples"] = len(doc["mismatch_examples"])
+    doc["latency counts"] = [summary.latency.count] + [
+        g.latency.count for _, g in sorted(summary.groups.by_key.items())
+    ]
+    return doc

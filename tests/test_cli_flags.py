@@ -133,7 +133,7 @@ def test_every_mapped_flag_reaches_the_engine_options(
     }
     # share: one process's part of a split run, set by the split, not a flag;
     # check_in_full: for tests of the fast path
-    unflagged = {"share", "check_in_full"}
+    unflagged = {"share", "check_in_full", "compiled"}
     assert run_changed.keys() == {f.name for f in dataclasses.fields(RunOptions)} - unflagged
 
     # The flags that cannot share a parse with the ones above.
@@ -190,7 +190,7 @@ def test_each_default_of_the_command_line_is_its_dataclasses(
         ClientOptions: {"user_agent"},
         # secret: from --redact-header and --show-secrets (the test above checks it);
         # share: set by a split run; check_in_full: for tests of the fast path
-        RunOptions: {"secret", "share", "check_in_full"},
+        RunOptions: {"secret", "share", "check_in_full", "compiled"},
         Reading: set(),
         Outputs: set(),
         Gates: set(),

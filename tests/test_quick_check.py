@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import re
 from typing import Any
 
@@ -19,12 +18,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from helpers import comparable
 from servers import NginxFactory, NginxServer
 from tether.check import QuickCheck, check, quick_check
 from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS
 from tether.http.heads import UNSURE, Headers, head_lower, header_key, one_header
-from tether.metrics.summary import Summary
 from tether.model import BodyExpect, Expect, HeaderExpect, Outcome, Record
 from tether.run.options import RunOptions
 from tether.run.pacer import parse_rate
@@ -443,42 +442,6 @@ def mixed_records() -> list[Record]:
 MIXED_MISMATCHES = 4 + 3 + 1 + 1 + 1 + 1  # per pass: prefixes, "/", absent, /close, /gone, /twice
 CYCLES = 3
 
-# What timing decides: latencies, rates, the timeline, and in the open model the requests
-# sent late and the most in flight at once.
-TIMING = ("duration_s", "rate", "latency_ms", "latency_distribution", "service_ms", "timeline")
-OPEN_TIMING = ("late", "peak_inflight")
-# How many connections a run opens with more than one request in flight is a matter of
-# timing too: a worker whose connection closed takes one left idle by a worker that has
-# finished, if one is by then; in the open model a request due while every connection is
-# busy opens one. Everything else about the connections (closes included) is not.
-SCHEDULED = ("opened", "reused", "peak_open", "requests_per_connection", "reuse_fraction")
-
-
-def counted(summary: Summary, sequential: bool, open_model: bool) -> dict[str, Any]:
-    """The summary's whole document, less only what timing decides; with the number of
-    latencies each histogram holds (their values are timing)."""
-    doc: dict[str, Any] = json.loads(json.dumps(summary.to_dict()))  # as --json writes it
-    for key in TIMING + (OPEN_TIMING if open_model else ()):
-        del doc[key]
-    for group in doc["groups"]:
-        del group["latency_ms"]
-    connections = doc["connections"]
-    # Every connection opened is closed, for one reason or another, by the end of the run,
-    # and every request went out on a new connection or on one reused.
-    assert sum(connections["closed"].values()) == connections["opened"]
-    assert connections["opened"] + connections["reused"] == doc["requests"]
-    if not sequential:
-        for key in SCHEDULED:
-            del connections[key]
-        # What the run left open, closed at its end, is what it opened less what closed.
-        connections["closed"].pop("shutdown", None)
-        # Which 20 mismatches are the examples depends on the order responses come in.
-        doc["mismatch_examples"] = len(doc["mismatch_examples"])
-    doc["latency counts"] = [summary.latency.count] + [
-        g.latency.count for _, g in sorted(summary.groups.by_key.items())
-    ]
-    return doc
-
 
 @pytest.mark.parametrize(
     ("concurrency", "rate"), [(1, None), (3, None), (3, "400")], ids=["one", "three", "open"]
@@ -496,7 +459,7 @@ def test_quick_and_full_paths_count_a_run_alike(
     quick = run(records.__iter__, options)
     full = run(records.__iter__, dataclasses.replace(options, check_in_full=True))
     sequential, open_model = concurrency == 1 and rate is None, rate is not None
-    assert counted(quick, sequential, open_model) == counted(full, sequential, open_model)
+    assert comparable(quick, sequential, open_model) == comparable(full, sequential, open_model)
     # ... and what they count is what the records ask for (so that is not nothing alike).
     assert quick.requests == CYCLES * len(records) and quick.errors == 0
     assert quick.mismatched == CYCLES * MIXED_MISMATCHES

@@ -84,6 +84,16 @@ class QuickCheck:
     absent: tuple[bytes, ...]
     parsed: bool = False
 
+    @property
+    def named_equals(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The header equals rules as (lower-case name, value), for compiled code."""
+        return tuple((key[1:-1], value) for key, value, _ in self.equals)
+
+    @property
+    def named_absent(self) -> tuple[bytes, ...]:
+        """The header absent rules as lower-case names, for compiled code."""
+        return tuple(key[1:-1] for key in self.absent)
+
     def passes(self, status: int, head: bytes) -> bool:
         """True when the response surely meets the expectation; False: ask :func:`check`."""
         if self.statuses and status not in self.statuses:

@@ -211,6 +211,7 @@ class SummaryDocument(TypedDict):
     timeline: list[TimelinePoint]
     partial: bool
     lost_workers: list[LostWorker]
+    engine: str  # which send path made the figures: "compiled", "python" or "mixed"
     thresholds: NotRequired[list[ThresholdResult]]
     gate_failures: NotRequired[list[str]]
 

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
 
+from tether.engine.compiled import native
 from tether.engine.connection import Exchange
+from tether.engine.cycle import Cycle
 from tether.engine.dispatch import Dispatch, Journey, outcome_of
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import Prepared, Url, encode_head, resolve, split_url
-from tether.model import Outcome, Record
+from tether.model import BodyNeed, Outcome, Record
+
+if TYPE_CHECKING:
+    from tether.engine._compiled import Cycle as NativeCycle
+    from tether.engine._compiled import Job, Path
+
+T = TypeVar("T")
 
 
 class Client:
@@ -34,12 +44,46 @@ class Client:
         *,
         target: str | None = None,
         ledger: Ledger | None = None,
+        counter_slots: int = 0,
     ) -> None:
         self.options = options or ClientOptions()
         self.ledger = ledger if ledger is not None else Ledger()
         self.base: Url | None = split_url(target) if target else None
-        self.pool = Pool(self.options, self.ledger)
+        self.path = compiled_path(self.options, counter_slots)
+        self.pool = Pool(self.options, self.ledger, self.path)
         self.dispatch = Dispatch(self.pool, self.options, self.ledger, self._encode)
+
+    @property
+    def engine(self) -> str:
+        """Which path sends the common case: ``"compiled"`` or ``"python"``."""
+        return "python" if self.path is None else "compiled"
+
+    def cycle(
+        self, items: list[T], compiled: list[Job | None], remaining: int
+    ) -> Cycle[T] | NativeCycle:
+        """``items`` handed out in order, over and over, ``remaining`` times in all; on a
+        compiled path, the cycle it takes its next requests from (``compiled[i]`` is
+        ``items[i]``'s compiled job, or None)."""
+        if self.path is None:
+            return Cycle(items, remaining)
+        assert native is not None
+        cycle: NativeCycle = native.Cycle(list(items), compiled, remaining)
+        self.path.cycle = cycle
+        return cycle
+
+    def compile(
+        self,
+        prep: Prepared,
+        slot: int,
+        statuses: Sequence[int],
+        equals: Sequence[tuple[bytes, bytes]],
+        absent: Sequence[bytes],
+    ) -> Job | None:
+        """``prep`` for the compiled path, with its counter slot and what it must meet to be
+        counted there (see :meth:`tether.engine._compiled.Path.job`); None without one."""
+        if self.path is None or prep.need is not BodyNeed.DISCARD:
+            return None
+        return self.path.job(prep, slot, statuses, equals, absent)
 
     async def __aenter__(self) -> Client:
         return self
@@ -86,6 +130,27 @@ class Client:
             user_agent=self.options.user_agent,
             close=self.options.disable_keep_alives,
         )
+
+
+def compiled_path(options: ClientOptions, counter_slots: int) -> Path | None:
+    """A compiled send path with ``counter_slots`` counter slots, when the extension is
+    built, slots are asked for, and the options leave it a common case to run: keep-alive on,
+    no leak mode, no per-host connection limit (a request waiting for a slot must get the
+    next connection given back, and only the pool's Python side hands them out)."""
+    if native is None or counter_slots <= 0:
+        return None
+    if options.disable_keep_alives or options.leak or options.max_conns_per_host:
+        return None
+    path: Path = native.Path(
+        options.timeout,
+        options.response_header_timeout,
+        options.drain_timeout,
+        options.drain_limit,
+        options.follow_redirects > 0,
+        counter_slots,
+        asyncio.get_running_loop().time,
+    )
+    return path
 
 
 class _Awaited(Journey):

@@ -43,6 +43,7 @@ from tether.http.heads import Headers
 from tether.model import BodyNeed
 
 if TYPE_CHECKING:
+    from tether.engine._compiled import Wire
     from tether.engine.options import ClientOptions
 
 
@@ -80,6 +81,9 @@ class ConnectionBusy(RuntimeError):
 _IDLE, _CLOSED = State.IDLE, State.CLOSED
 _SENT, _HEAD, _BODY = Stage.SENT, Stage.HEAD, Stage.BODY
 _WHOLE, _HEADERS, _DRAIN = Phase.WHOLE, Phase.HEADERS, Phase.DRAIN
+# The compiled path names phases and stages by these indexes.
+_PHASES = (_WHOLE, _HEADERS, _DRAIN)
+_STAGES = (_SENT, _HEAD, _BODY)
 
 Done = Callable[["Exchange", "RequestError | None"], None]
 """Called once per request: with the finished exchange and None, or with the error."""
@@ -238,6 +242,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = not options.disable_keep_alives
         self._leak = options.leak
         self.timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
+        self.wire: Wire | None = None  # the compiled protocol driving this one, if any
 
     def __repr__(self) -> str:
         host = ":".join(str(part) for part in self.key[1:3])
@@ -279,6 +284,8 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         if ex is not None and ex.due and now >= ex.due:
             self._on_deadline(ex)
+        elif ex is None and self.wire is not None:
+            self.wire.expire()
         return self.state is not State.LEAKED
 
     def close(self, reason: CloseReason) -> None:
@@ -297,6 +304,53 @@ class Connection(asyncio.Protocol):
             self._close_reason = reason
         if self.transport is not None:
             self.transport.abort()
+
+    # -- the compiled path's side (see tether.engine._compiled.Wire) ------------------------
+
+    def wire_started(self) -> None:
+        """The compiled path starts sending on this idle connection."""
+        if self.state is not _IDLE:
+            raise ConnectionBusy(f"send on {self!r}")
+        self.state = State.ACTIVE
+
+    def wire_released(self, sent: int) -> None:
+        """The compiled path gives the connection back after ``sent`` more requests."""
+        self.requests += sent
+        self.state = State.IDLE
+        self.idle_since = time.monotonic()
+        self._on_released(self)
+
+    def wire_closing(self, sent: int) -> None:
+        """The compiled path's last response asked to close (keep-alive is ours otherwise)."""
+        self.requests += sent
+        self.close(CloseReason.SERVER_CLOSE)
+
+    def adopt(
+        self,
+        sent: int,
+        reused: bool,
+        method: str,
+        done: Done,
+        deadline: float,
+        due: float,
+        phase: int,
+        stage: int,
+        status: int,
+        head: bytes,
+        body_size: int,
+    ) -> None:
+        """Take over the compiled path's request in flight, as it stands: this side reports
+        it from here (``phase`` and ``stage`` index :class:`Phase` and :class:`Stage`)."""
+        self.requests += sent
+        ex = Exchange(self.id, reused, method, BodyNeed.DISCARD, done, deadline)
+        ex.due, ex.phase = due, _PHASES[phase]
+        ex.stage, ex.status, ex.head, ex.body_size = _STAGES[stage], status, head, body_size
+        self._ex = ex
+
+    def wire_expired(self) -> None:
+        """The request the compiled path handed over has run out of time."""
+        if self._ex is not None:
+            self._on_deadline(self._ex)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.engine.connection import Connection, Exchange
 from tether.engine.ledger import Ledger
@@ -33,6 +33,9 @@ from tether.engine.request import (
 )
 from tether.errors import InputError, ProtocolError, RequestError, StaleConnection, TooManyRedirects
 from tether.model import Outcome, Record
+
+if TYPE_CHECKING:
+    from tether.engine._compiled import Job
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -50,13 +53,16 @@ class Journey:
     request; :meth:`tether.engine.client.Client.fetch` one per call.
     """
 
-    __slots__ = ("deadline", "dispatch", "prep", "started")
+    __slots__ = ("compiled", "deadline", "dispatch", "prep", "started")
 
     def __init__(self, dispatch: Dispatch, prep: Prepared | None = None, started: float = 0.0):
         self.dispatch = dispatch
         self.prep = prep
         self.started = started
         self.deadline = 0.0  # the loop-clock deadline, set when sent (covers retry, redirects)
+        # ``prep`` compiled for the send path's compiled common case, when it has one
+        # (see :meth:`Dispatch.send`); the journey then goes on from :meth:`counted`.
+        self.compiled: Job | None = None
 
     def answered(self, response: Exchange) -> None:
         """A plain exchange that needs nothing more: called from inside the parser's
@@ -71,6 +77,17 @@ class Journey:
     def failed(self, exc: BaseException) -> None:
         """An exception while answering: a bug, not a request error (those are outcomes)."""
         raise exc
+
+    def counted(self, token: object) -> None:
+        """The compiled path counted the response to :attr:`compiled` itself, and the
+        connection is back in the pool: go on. ``token`` is the next item the path took from
+        its cycle and could not send itself, or None (take the next one yourself)."""
+        raise NotImplementedError
+
+    def adopt(self, token: object, prep: Prepared, started: float, deadline: float) -> None:
+        """The compiled path hands its request in flight (``token``'s, ``prep``) to the
+        Python path, which answers it from here through :meth:`exchanged`."""
+        self.prep, self.started, self.deadline = prep, started, deadline
 
     def exchanged(self, response: Exchange, error: RequestError | None) -> None:
         """The connection's callback for the first exchange."""
@@ -125,6 +142,8 @@ class Dispatch:
         conn = self.pool.take_idle(prep.key)
         if conn is None:
             self.spawn(journey, self._dial(journey))
+        elif journey.compiled is not None and conn.wire is not None:
+            conn.wire.start(journey, journey.compiled)
         else:
             conn.send(prep.head, prep.record.method, prep.need, journey.deadline, journey.exchanged)
 
@@ -142,6 +161,8 @@ class Dispatch:
     def stop(self) -> None:
         """Abandon every request on its async path; callbacks still to come are ignored."""
         self.stopped = True
+        if self.pool.path is not None:
+            self.pool.path.stop()
         for task in list(self._tasks):
             task.cancel()
 

@@ -12,13 +12,17 @@ import contextlib
 import ssl
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from tether.engine.compiled import native
 from tether.engine.connection import Connection, State
 from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import GO_DEFAULT_MAX_IDLE_PER_HOST, ClientOptions
 from tether.engine.request import Url
 from tether.errors import ConnectError, TimeoutError_
+
+if TYPE_CHECKING:
+    from tether.engine._compiled import Path, Wire
 
 Key = tuple[Any, ...]
 
@@ -39,9 +43,10 @@ def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
 class Pool:
     """Pooled HTTP/1.1 connections for any number of hosts."""
 
-    def __init__(self, options: ClientOptions, ledger: Ledger) -> None:
+    def __init__(self, options: ClientOptions, ledger: Ledger, path: Path | None = None) -> None:
         self.options = options
         self.ledger = ledger
+        self.path = path  # the compiled send path its connections are driven by, if any
         self._tls_key = (options.insecure, options.cacert)
         per_host = options.max_idle_per_host
         self._max_idle_per_host = GO_DEFAULT_MAX_IDLE_PER_HOST if per_host is None else per_host
@@ -153,10 +158,14 @@ class Pool:
         budget = self.options.connect_timeout or None
         if deadline:
             budget = min(budget or 1e9, max(deadline - loop.time(), 0.0))
+        protocol: asyncio.Protocol = conn
+        if self.path is not None:
+            conn.wire = native_wire(conn, self.path)
+            protocol = cast(asyncio.Protocol, conn.wire)  # it is one, compiled
         try:
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: conn,
+                    lambda: protocol,
                     url.host,
                     url.port,
                     ssl=tls,
@@ -265,6 +274,13 @@ class Pool:
                 conn.close(CloseReason.IDLE_TIMEOUT)
         if self._idle_total:
             self._schedule_sweep()
+
+
+def native_wire(conn: Connection, path: Path) -> Wire:
+    """The compiled protocol driving ``conn`` (only made when the extension is built)."""
+    assert native is not None
+    wire: Wire = native.Wire(conn, path)
+    return wire
 
 
 def _connect_text(url: Url, exc: BaseException) -> str:

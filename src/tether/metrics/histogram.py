@@ -1,4 +1,4 @@
-"""A log-linear latency histogram in HdrHistogram's layout, pure Python.
+"""A log-linear latency histogram in HdrHistogram's layout.
 
 Values are integer microseconds from 0 to :data:`MAX_VALUE_US` (one hour), kept at three
 significant decimal digits: every value is stored in a bucket whose width is at most 1/1024 of
@@ -12,17 +12,20 @@ Layout (2048 sub-buckets)::
                                                               shift = v.bit_length() - 11
 
 so values below 2048 each have their own bucket, and above that the bucket width doubles every
-1024 buckets. Memory is constant (:data:`BUCKET_COUNT` counters, about 23 000), recording is
-O(1) integer arithmetic, and two histograms merge by adding their counters.
+1024 buckets. Memory is constant (:data:`BUCKET_COUNT` 64-bit counters, about 23 000, in one
+flat ``array.array``), recording is O(1) integer arithmetic, and two histograms merge by adding
+their counters. numpy (a zero-copy view of the same counters) does everything that touches
+many of them at once: batches, merges, serialisation and percentiles.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-import operator
 import threading
+from array import array
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +102,63 @@ def _ms(micros: float) -> float:
     return round(micros / 1000, 3)
 
 
+_ZERO = array("q", [0])
+"""One 64-bit counter; repeated, a histogram's counters (made without numpy)."""
+
+_LAYOUT: Mapping[str, int] = {"sub_buckets": SUB_BUCKETS, "max_value_us": MAX_VALUE_US}
+"""This module's layout, as :meth:`Histogram.to_dict` names it (read, never written)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Parts:
+    """The contents of a histogram dict, checked: what ``from_dict`` builds a histogram of
+    and ``absorb`` adds to one, so that the two cannot disagree."""
+
+    index: np.ndarray[Any, Any]  # bucket indices, int64 (may repeat: repeats add up)
+    counts: np.ndarray[Any, Any]  # each index's count, int64, positive
+    count: int
+    total: int
+    clamped: int
+    min: int
+    max: int
+
+
+def _parts(data: Mapping[str, Any], *, layout_required: bool) -> _Parts:
+    """Read and check a mapping shaped like :meth:`Histogram.to_dict`'s output, in numpy:
+    O(number of buckets given), none of the 23 000 counters touched. ``ValueError`` if it is
+    not one or it is inconsistent (counts not adding up to ``count``, ``min`` or ``max`` in
+    an empty bucket, another layout)."""
+    layout = data.get("layout", {} if layout_required else _LAYOUT)
+    if layout.get("sub_buckets") != SUB_BUCKETS or layout.get("max_value_us") != MAX_VALUE_US:
+        raise ValueError(f"histogram layout {layout!r} is not this one")
+    np = _numpy()
+    try:
+        pairs = np.asarray(data["buckets"])
+        count, total, clamped = int(data["count"]), int(data["total"]), int(data["clamped"])
+        lo, hi = int(data["min"]), int(data["max"])
+    except (KeyError, TypeError, ValueError) as exc:  # ValueError: ragged buckets
+        raise ValueError(f"not a histogram dict: {exc}") from exc
+    if pairs.shape == (0,):  # [] has no second axis, and numpy reads it as floats
+        pairs = pairs.reshape(0, 2).astype(np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.dtype.kind not in "iu":
+        raise ValueError("histogram buckets are not [index, count] pairs of integers")
+    pairs = pairs.astype(np.int64, copy=False)
+    index, counts = pairs[:, 0], pairs[:, 1]
+    bad = (index < 0) | (index >= BUCKET_COUNT) | (counts <= 0)
+    if bad.any():
+        i, n = pairs[int(bad.argmax())].tolist()
+        raise ValueError(f"bad histogram bucket [{i!r}, {n!r}]")
+    if int(counts.sum()) != count:
+        raise ValueError("histogram bucket counts do not add up to its count")
+    if count:
+        if not (0 <= lo <= hi <= MAX_VALUE_US):
+            raise ValueError(f"bad histogram min/max {lo}, {hi}")
+        # every count given is positive, so a bucket is non-empty when it is listed
+        if not ((index == bucket_index(lo)).any() and (index == bucket_index(hi)).any()):
+            raise ValueError(f"histogram min/max {lo}, {hi} fall in empty buckets")
+    return _Parts(index, counts, count, total, clamped, lo, hi)
+
+
 class Histogram:
     """Counts of integer microsecond values in log-linear buckets; mergeable and serialisable.
 
@@ -109,11 +169,17 @@ class Histogram:
     histogram reports 0 for ``min``, ``max``, ``mean`` and every percentile.
     """
 
-    __slots__ = ("_counts", "_max", "_min", "clamped", "count", "total")
+    __slots__ = ("_counts", "_max", "_min", "_ranked", "clamped", "count", "total")
 
     def __init__(self) -> None:
         """Create an empty histogram."""
-        self._counts: list[int] = [0] * BUCKET_COUNT
+        # An array of C int64 rather than a list: numpy works on it in place (frombuffer), so
+        # merges, batches and percentiles never convert 23 000 Python ints, and making one
+        # needs no numpy (a run makes its histograms before numpy's background import ends).
+        self._counts = _ZERO * BUCKET_COUNT
+        # The non-zero buckets and their running totals, once asked for; None when stale.
+        # Every change to the counters sets it back to None.
+        self._ranked: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
         self.count = 0
         self.total = 0
         self.clamped = 0
@@ -133,6 +199,7 @@ class Histogram:
                 self.clamped += 1
             shift = v.bit_length() - _LOG_SUB
             self._counts[(shift << 10) + (v >> shift)] += 1
+        self._ranked = None
         self.count += 1
         self.total += v
         if v < self._min:
@@ -155,6 +222,25 @@ class Histogram:
         """The exact mean of the recorded values (0.0 when empty)."""
         return self.total / self.count if self.count else 0.0
 
+    def _view(self) -> np.ndarray[Any, Any]:
+        """The counters as an int64 numpy array sharing their memory: writing to it counts."""
+        numpy = _numpy()  # not `np`: that name is the annotation's
+        view: np.ndarray[Any, Any] = numpy.frombuffer(self._counts, dtype=numpy.int64)
+        return view
+
+    def _ranks(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The indices of the non-zero buckets, ascending, and the running total of their
+        counts: worked out once per state of the counters, then every percentile asked of
+        that state is a binary search in them (a summary asks some 170)."""
+        ranked = self._ranked
+        if ranked is None:
+            np = _numpy()
+            counts = self._view()
+            # nonzero() of a bool array is numpy's fast path: ~7x faster than of the int64s
+            index = np.flatnonzero(counts != 0)
+            ranked = self._ranked = (index, np.cumsum(counts[index]))
+        return ranked
+
     def percentile(self, q: float) -> int:
         """The value at percentile ``q`` (0..100, clamped into that range).
 
@@ -168,17 +254,17 @@ class Histogram:
         if q <= 0:
             return self._min
         rank = percentile_rank(q, self.count)
-        seen = 0
-        for index, n in enumerate(self._counts):
-            if n:
-                seen += n
-                if seen >= rank:
-                    return min(max(bucket_bounds(index)[1], self._min), self._max)
-        return self._max  # not reached: the counts add up to count >= rank
+        index, running = self._ranks()
+        # The first bucket whose running total reaches the rank (what walking the counts in
+        # order finds): searchsorted's left side is the first position with running >= rank.
+        at = int(running.searchsorted(rank))
+        if at == len(index):
+            return self._max  # not reached: the counts add up to count >= rank
+        return min(max(bucket_bounds(int(index[at]))[1], self._min), self._max)
 
     def record_many(self, values_us: Sequence[int] | np.ndarray[Any, Any]) -> None:
-        """Count a batch of values at once: numpy buckets them (a few ns each), and only the
-        buckets the batch touched are updated. Same result as :meth:`record` on each."""
+        """Count a batch of values at once: numpy buckets them (a few ns each) and adds them
+        to the counters in place. Same result as :meth:`record` on each."""
         np = _numpy()
         raw = np.asarray(values_us, dtype=np.int64)
         if not raw.size:
@@ -187,9 +273,8 @@ class Histogram:
         # frexp's exponent is the bit length for integers (exact below 2**53).
         shift = np.frexp(v.astype(np.float64))[1].astype(np.int64) - _LOG_SUB
         index = np.where(v < SUB_BUCKETS, v, (shift << 10) + (v >> np.maximum(shift, 0)))
-        buckets, counts = np.unique(index, return_counts=True)
-        for i, n in zip(buckets.tolist(), counts.tolist(), strict=True):
-            self._counts[i] += n
+        np.add.at(self._view(), index, 1)  # unbuffered: an index repeated counts each time
+        self._ranked = None
         self.count += int(raw.size)
         self.total += int(v.sum())
         self.clamped += int(np.count_nonzero(raw > MAX_VALUE_US))
@@ -228,12 +313,38 @@ class Histogram:
         """Add every value counted in ``other`` to this histogram, in place."""
         if not other.count:
             return
-        self._counts[:] = map(operator.add, self._counts, other._counts)
+        counts = self._view()
+        counts += other._view()
+        self._ranked = None
         self.count += other.count
         self.total += other.total
         self.clamped += other.clamped
         self._min = min(self._min, other._min)
         self._max = max(self._max, other._max)
+
+    def absorb(self, parts: Mapping[str, Any]) -> None:
+        """Add the values a mapping shaped like :meth:`to_dict`'s output describes (``count``,
+        ``total``, ``clamped``, ``min``, ``max``, ``buckets`` as ``[[index, count], ...]`` or
+        an (n, 2) integer array; ``layout`` optional, and checked when given).
+
+        The same as ``self.merge(Histogram.from_dict(parts))``, the same checks included
+        (``ValueError``, and this histogram left as it was), without building a second
+        histogram: O(number of buckets given), so a compiled engine's per-second counts are
+        cheap to hand over.
+        """
+        self._add(_parts(parts, layout_required=False))
+
+    def _add(self, parts: _Parts) -> None:
+        """Add checked parts (what ``absorb`` and ``from_dict`` share)."""
+        if not parts.count:
+            return  # as merge: an empty share adds nothing, whatever its total says
+        _numpy().add.at(self._view(), parts.index, parts.counts)  # repeated indices add up
+        self._ranked = None
+        self.count += parts.count
+        self.total += parts.total
+        self.clamped += parts.clamped
+        self._min = min(self._min, parts.min)
+        self._max = max(self._max, parts.max)
 
     def copy(self) -> Histogram:
         """An independent histogram with the same contents."""
@@ -268,40 +379,25 @@ class Histogram:
 
         :meth:`from_dict` reads it back into an equal histogram.
         """
+        buckets: list[list[int]] = []
+        if self.count:
+            index = self._ranks()[0]  # the non-zero buckets, which percentiles reuse
+            buckets = _numpy().column_stack((index, self._view()[index])).tolist()
         return {
-            "layout": {"sub_buckets": SUB_BUCKETS, "max_value_us": MAX_VALUE_US},
+            "layout": dict(_LAYOUT),
             "count": self.count,
             "total": self.total,
             "clamped": self.clamped,
             "min": self.min,
             "max": self.max,
-            "buckets": [[i, n] for i, n in enumerate(self._counts) if n],
+            "buckets": buckets,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
         """Rebuild a histogram from :meth:`to_dict`'s output; ``ValueError`` if inconsistent."""
-        layout = data.get("layout", {})
-        if layout.get("sub_buckets") != SUB_BUCKETS or layout.get("max_value_us") != MAX_VALUE_US:
-            raise ValueError(f"histogram layout {layout!r} is not this one")
+        parts = _parts(data, layout_required=True)
         hist = cls()
-        try:
-            for index, n in data["buckets"]:
-                if not (0 <= index < BUCKET_COUNT) or n <= 0:
-                    raise ValueError(f"bad histogram bucket [{index!r}, {n!r}]")
-                hist._counts[index] += int(n)
-            hist.count = int(data["count"])
-            hist.total = int(data["total"])
-            hist.clamped = int(data["clamped"])
-            lo, hi = int(data["min"]), int(data["max"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a histogram dict: {exc}") from exc
-        if sum(hist._counts) != hist.count:
-            raise ValueError("histogram bucket counts do not add up to its count")
-        if hist.count:
-            if not (0 <= lo <= hi <= MAX_VALUE_US):
-                raise ValueError(f"bad histogram min/max {lo}, {hi}")
-            if not (hist._counts[bucket_index(lo)] and hist._counts[bucket_index(hi)]):
-                raise ValueError(f"histogram min/max {lo}, {hi} fall in empty buckets")
-            hist._min, hist._max = lo, hi
+        hist._add(parts)
+        hist.total, hist.clamped = parts.total, parts.clamped  # as given, even when empty
         return hist

@@ -34,6 +34,10 @@ def _mine(mine: Any, theirs: Any) -> Any:
     return mine
 
 
+def _same_or_mixed(mine: str, theirs: str) -> str:
+    return mine if mine == theirs else "mixed"
+
+
 def _added_if_set(mine: float | None, theirs: float | None) -> float | None:
     return mine if theirs is None else (mine or 0.0) + theirs
 
@@ -68,6 +72,8 @@ class RunFacts:
     # Headers whose values examples do not show: the same for every share.
     secret: frozenset[str] = field(default=SECRET_HEADERS, metadata=_by(_mine))
     lost_workers: list[LostWorker] = field(default_factory=list, metadata=_by(operator.add))
+    # Which send path made the figures: "compiled" or "python" (shares that differ: "mixed").
+    engine: str = field(default="python", metadata=_by(_same_or_mixed))
 
     def merge(self, other: RunFacts) -> None:
         """Combine another share's facts into these, each by its own rule."""
@@ -134,6 +140,11 @@ class Summary(Tally):
         return self.facts.watch
 
     @property
+    def engine(self) -> str:
+        """Which send path made the figures: ``"compiled"``, ``"python"`` or ``"mixed"``."""
+        return self.facts.engine
+
+    @property
     def lost_workers(self) -> list[LostWorker]:
         """Cluster runs: the workers whose shares are missing."""
         return self.facts.lost_workers
@@ -173,6 +184,7 @@ class Summary(Tally):
             "timeline": self.timeline.to_list(),
             "partial": bool(facts.lost_workers),
             "lost_workers": facts.lost_workers,
+            "engine": facts.engine,
         }
 
     def _connections(self) -> Connections:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Self
 
 from tether.document import ErrorExample, InputErrorExample, MismatchExample
+from tether.engine.compiled import Counted
 from tether.engine.ledger import Ledger
 from tether.errors import RecordError
 from tether.metrics.groups import Groups
@@ -132,6 +133,24 @@ class Tally:
             self.pending_service.append(service)
         if len(pending) >= FLUSH_EVERY:
             self.flush()
+
+    def add_counted(self, counted: Counted, groups: Sequence[str]) -> None:
+        """Count what the compiled send path counted itself since it was last asked: each
+        response met its expectation, so this is :meth:`add_ok` for each, in bulk (the
+        latencies of counter slot ``i`` are those of group ``groups[i]``)."""
+        n = counted["requests"]
+        self.requests += n
+        self.ok += n
+        self.reused += counted["reused"]
+        self.status.update(counted["status"])
+        for slot, latencies in counted["slots"].items():
+            group = self.groups.get(groups[slot])
+            group.requests += latencies["count"]
+            group.ok += latencies["count"]
+            group.latency.absorb(latencies)
+            self.latency.absorb(latencies)
+            if self.window is not None:
+                self.window.absorb(latencies)
 
     def add_input_error(self, error: RecordError) -> None:
         """Count a record that could not be sent (it is skipped, never guessed at)."""

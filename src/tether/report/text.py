@@ -53,6 +53,7 @@ def _grid() -> Table:
 
 def _overview(doc: SummaryDocument, grid: Table) -> None:
     title = f"{escape(doc['target'] or 'records')}   concurrency {doc['concurrency']}"
+    title += f"   engine {doc.get('engine', 'python')}"
     if doc["interrupted"]:
         title += "   [yellow](interrupted)[/]"
     grid.add_row("run", title)

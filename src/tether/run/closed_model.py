@@ -9,10 +9,11 @@ that response just freed, with no task switch in between.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tether.engine.connection import Exchange
 from tether.engine.dispatch import Journey
+from tether.engine.request import Prepared
 from tether.model import Outcome
 from tether.run.feed import Job
 
@@ -30,17 +31,27 @@ class Worker(Journey):
         self._session = session
         self._job: Job | None = None
 
-    def next(self) -> None:
-        """Send the next record, or tell the run this worker is done."""
+    def next(self, job: Job | None = None) -> None:
+        """Send the next record (``job``, or the feed's next), or tell the run this worker
+        is done."""
         session = self._session
-        job = session.feed.next()
+        job = job or session.feed.next()
         if job is None:
             session.worker_done()
             return
         self._job = job
         self.prep = job.prep
+        self.compiled = job.compiled
         self.started = time.perf_counter()
         self.dispatch.send(self)
+
+    def counted(self, token: object) -> None:
+        # The compiled path counted the last response; ``token`` is a Job of the feed's.
+        self.next(cast("Job | None", token))
+
+    def adopt(self, token: object, prep: Prepared, started: float, deadline: float) -> None:
+        super().adopt(token, prep, started, deadline)
+        self._job = cast(Job, token)
 
     def answered(self, response: Exchange) -> None:
         assert self._job is not None

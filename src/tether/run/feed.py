@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.check import QuickCheck
+from tether.engine.cycle import Cycle
 from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError
 from tether.metrics.summary import Summary
 from tether.model import Record
+
+if TYPE_CHECKING:
+    from tether.engine._compiled import Job as CompiledJob
 
 RecordSource = Callable[[], Iterable[Record | RecordError]]
 """Opens the records afresh each time it is called (a second call cycles them)."""
@@ -29,6 +34,14 @@ class Job:
     prep: Prepared
     group: str
     quick: QuickCheck | None
+    compiled: CompiledJob | None = None  # for the send path's compiled common case
+
+
+class Cycles(Protocol):
+    """Makes the cycle a feed repeats its records from, ``remaining`` more in all (the
+    client's, which a compiled send path reads too: see :func:`tether.run.session.planner`)."""
+
+    def __call__(self, items: list[Job], remaining: int) -> Any: ...
 
 
 class Feed:
@@ -46,6 +59,7 @@ class Feed:
         limit: int | None,
         share: tuple[int, int] = (0, 1),
         cache_limit: int = CACHE_RECORDS,
+        cycles: Cycles = Cycle,
     ) -> None:
         self._source = source
         self._share = share
@@ -58,11 +72,27 @@ class Feed:
         self._cache_limit = cache_limit
         self._cache: list[Job] | None = [] if limit is not None else None
         self._it: Iterator[Job] = self._read()
-        self.stopped = False
+        self._cycles = cycles
+        self._cycle: Any = None  # once the first pass is cached: where every next one is
+        self._stopped = False
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the feed was stopped (the duration is up, Ctrl-C) or ran out."""
+        return self._stopped
+
+    @stopped.setter
+    def stopped(self, value: bool) -> None:
+        self._stopped = value
+        if self._cycle is not None:
+            self._cycle.stopped = value
 
     def next(self) -> Job | None:
         """The next record to send, or None when the run is over."""
-        if self.stopped or (self._limit is not None and self._given >= self._limit):
+        if self._cycle is not None:
+            job: Job | None = self._cycle.next()
+            return job
+        if self._stopped or (self._limit is not None and self._given >= self._limit):
             return None
         try:
             prep = next(self._it, None) or self._next_cycle()
@@ -80,13 +110,20 @@ class Feed:
         return prep
 
     def _next_cycle(self) -> Job | None:
-        """Start the records over, when a count asks for more and the last pass had any."""
+        """Start the records over, when a count asks for more and the last pass had any:
+        from the cycle of the first pass's records when they were all kept (what every next
+        one then comes from), else by reading them again."""
         if self._limit is None or not self._in_pass:
             return None
         self._first_pass = False
         self._in_pass = 0
-        self._it = iter(self._cache) if self._cache is not None else self._read()
-        return next(self._it, None)
+        if self._cache is None:
+            self._it = self._read()
+            return next(self._it, None)
+        cache = self._cache
+        self._cycle = self._cycles(cache, self._limit - self._given)
+        job: Job | None = self._cycle.next()
+        return job
 
     def _read(self) -> Iterator[Job]:
         mine, every = self._share

@@ -24,6 +24,9 @@ class RunOptions:
     ``check_in_full`` judges every response with :func:`tether.check.check`, never vouched
     for by its expectation compiled for the hot path (:class:`tether.check.QuickCheck`):
     slower, and counts alike; it is there to prove the fast path against the full one.
+    ``compiled`` lets the closed model's common case run compiled when the extension is
+    built (see :mod:`tether.engine.compiled`); False keeps every request on the Python path,
+    which counts alike.
     """
 
     target: str | None = None
@@ -38,3 +41,4 @@ class RunOptions:
     watch_interval: float = 0.5
     secret: frozenset[str] = SECRET_HEADERS  # header values reports do not show
     check_in_full: bool = False
+    compiled: bool = True

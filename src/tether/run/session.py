@@ -12,20 +12,20 @@ import dataclasses
 import signal
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from tether.check import check, quick_check
 from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS, Exchange
 from tether.engine.dispatch import outcome_of
 from tether.engine.options import ClientOptions
-from tether.metrics.groups import group_key
+from tether.metrics.groups import MAX_GROUPS, OTHER, group_key
 from tether.metrics.histogram import Histogram, preload_numpy
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
 from tether.run.closed_model import Worker
-from tether.run.feed import Feed, Job, RecordSource, validate
+from tether.run.feed import Cycles, Feed, Job, RecordSource, validate
 from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
 from tether.watch.sampler import Watcher, conclude
@@ -118,18 +118,50 @@ class Session:
             self.finished.set_result(None)
 
 
-def planner(client: Client, check_in_full: bool = False) -> Callable[[Record], Job]:
+def planner(
+    client: Client, check_in_full: bool = False, slots: Slots | None = None
+) -> Callable[[Record], Job]:
     """What the feed makes of each record, once: the client's prepared request, its group,
     and its expectation compiled for the hot path (unless every response is to be checked
-    in full)."""
+    in full), and, on a compiled send path, for that too, counted in its group's slot."""
 
     def plan(record: Record) -> Job:
         prep = client.prepare(record)
         group = group_key(record.method, prep.url.target, record.tag)
         quick = None if check_in_full else quick_check(record.expect, STRICT_HEADS)
-        return Job(prep, group, quick)
+        if quick is None or slots is None:
+            return Job(prep, group, quick)
+        slot = slots.of(group)
+        compiled = client.compile(
+            prep, slot, quick.statuses, quick.named_equals, quick.named_absent
+        )
+        job = Job(prep, group, quick, compiled)
+        if compiled is not None:
+            compiled.token = job
+        return job
 
     return plan
+
+
+class Slots:
+    """The compiled path's counter slots: one per group, as many as there may be groups
+    (one more for ``(other)``, where groups past the limit are counted)."""
+
+    COUNT = MAX_GROUPS + 1
+
+    def __init__(self) -> None:
+        self.groups: list[str] = []
+        self._slot: dict[str, int] = {}
+
+    def of(self, group: str) -> int:
+        """The slot ``group`` is counted in (given on first sight)."""
+        slot = self._slot.get(group)
+        if slot is None:
+            if len(self.groups) >= MAX_GROUPS and group != OTHER:
+                return self.of(OTHER)
+            slot = self._slot[group] = len(self.groups)
+            self.groups.append(group)
+        return slot
 
 
 async def run_async(
@@ -161,17 +193,30 @@ async def run_async(
     if asked.rate is not None:
         summary.service = Histogram()
         summary.facts.rate_target = asked.rate.mean_rate
-    client = Client(options, target=asked.target, ledger=summary.ledger)
-    feed = Feed(source, planner(client, asked.check_in_full), summary, asked.requests, asked.share)
-    watcher = (
-        Watcher(asked.watch, asked.watch_interval, lambda: summary.requests)
-        if asked.watch
-        else None
+    # The compiled path counts what the closed model's responses meet; anything that wants
+    # each outcome (a sink, checks in full) or paces sends (the open model) is Python's.
+    compiled = asked.compiled and asked.rate is None and sink is None and not asked.check_in_full
+    client = Client(
+        options,
+        target=asked.target,
+        ledger=summary.ledger,
+        counter_slots=Slots.COUNT if compiled else 0,
     )
+    summary.facts.engine = client.engine
+    slots = Slots() if client.path is not None else None
+    plan = planner(client, asked.check_in_full, slots)
+    feed = Feed(source, plan, summary, asked.requests, asked.share, cycles=_cycles(client))
+    fold = _folder(client, summary, slots)
+
+    def requests_now() -> int:
+        fold()
+        return summary.requests
+
+    watcher = Watcher(asked.watch, asked.watch_interval, requests_now) if asked.watch else None
     if watcher is not None:
         await watcher.start()
     started = time.perf_counter()
-    ticking = _Ticker(summary, started, progress)
+    ticking = _Ticker(summary, started, progress, fold)
     try:
         workers = 1 if asked.rate is not None else asked.concurrency
         await _drive(Session(feed, client, summary, sink, workers), asked, handle_sigint)
@@ -187,12 +232,42 @@ async def run_async(
     return summary
 
 
-class _Ticker:
-    """Once a second on the run's loop (off the per-request path): the timeline's next point,
-    and the progress shown from it."""
+def _cycles(client: Client) -> Cycles:
+    """The client's cycle for a feed's jobs (a compiled path reads it too)."""
 
-    def __init__(self, summary: Summary, started: float, progress: ProgressView | None) -> None:
+    def cycle(items: list[Job], remaining: int) -> Any:
+        return client.cycle(items, [job.compiled for job in items], remaining)
+
+    return cycle
+
+
+def _folder(client: Client, summary: Summary, slots: Slots | None) -> Callable[[], None]:
+    """What folds the compiled path's counts into the summary (nothing, without one)."""
+    path = client.path
+    if path is None or slots is None:
+        return lambda: None
+    counts, groups = path.counts, slots.groups
+
+    def fold() -> None:
+        if counts.pending:
+            summary.add_counted(counts.drain(), groups)
+
+    return fold
+
+
+class _Ticker:
+    """Once a second on the run's loop (off the per-request path): the compiled path's
+    counts folded in, the timeline's next point, and the progress shown from it."""
+
+    def __init__(
+        self,
+        summary: Summary,
+        started: float,
+        progress: ProgressView | None,
+        fold: Callable[[], None],
+    ) -> None:
         self._summary = summary
+        self._fold = fold
         self._started = started
         self._progress = progress
         self._sampler = Sampler()
@@ -208,6 +283,7 @@ class _Ticker:
 
     def sample(self, show: bool) -> None:
         """The timeline's point for the stretch up to now, shown as progress if ``show``."""
+        self._fold()
         point = self._sampler.sample(self._summary, time.perf_counter() - self._started)
         if show and self._progress is not None:
             self._progress.show(point, self._summary)
