@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from tether.metrics.summary import Summary
 from tether.metrics.tally import Tally
 from tether.model import Expect, HeaderExpect, Record
 from tether.run.options import RunOptions
+from tether.run.pacer import parse_rate
 from tether.run.session import run
 
 PAUSE = 0.002  # between the pieces of a response: enough for them to arrive apart
@@ -40,7 +42,7 @@ BODY = b"x" * 3000
 def split(data: bytes, *at: int) -> list[bytes]:
     """``data`` in pieces, cut at the offsets ``at``."""
     cuts = [0, *at, len(data)]
-    return [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if data[a:b]]
+    return [data[a:b] for a, b in itertools.pairwise(cuts) if data[a:b]]
 
 
 LONG = response(200, BODY, [("X-A", "v")])
@@ -188,7 +190,7 @@ def test_the_extension_is_built_where_a_compiler_is() -> None:
     # CI builds it from a clean clone as pip would; a pure pass says so in the environment.
     if os.environ.get("CI") and not os.environ.get("TETHER_PURE_PYTHON"):
         assert compiled.native is not None, "the compiled extension did not build"
-    assert compiled.ENGINE == ("python" if pure() else "compiled")
+    assert ("python" if pure() else "compiled") == compiled.ENGINE
 
 
 def test_the_compiled_histogram_layout_is_the_summarys() -> None:
@@ -305,3 +307,15 @@ def test_groups_and_latencies_fold_into_the_summary(nginx: NginxServer) -> None:
     assert fast.latency.count == 600
     assert sum(point.requests for point in fast.timeline.points) == 600
     assert pure() or counted > 500
+
+
+def test_the_open_model_is_counted_alike(scripts: ThreadServer) -> None:
+    """Each request its own (no cycle: the schedule sends them), latency from when it was
+    due, service time from when it went out."""
+    recs = records()
+    asked = RunOptions(target=scripts.url, rate=parse_rate("600", None), requests=3 * len(recs))
+    fast, slow, counted = both(recs, asked, ClientOptions(drain_limit=4096))
+    assert comparable(fast, False, True) == comparable(slow, False, True)
+    assert fast.service is not None and slow.service is not None
+    assert fast.service.count == slow.service.count == fast.latency.count
+    assert pure() or counted > len(recs)

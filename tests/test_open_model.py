@@ -141,3 +141,31 @@ def test_library_rate_mode() -> None:
         summary = tether.run(records(), target=url, rate="100:300", duration=1, requests=10**6)
     assert summary.requests == 200 and summary.errors == 0
     assert last_half_second(arrived) >= RAMP_LAST_HALF_AT_LEAST  # a ramp, not its mean rate
+
+
+def test_a_stall_opens_a_few_connections_not_one_a_request() -> None:
+    """The server holds every response for a fifth of a second while 1,000/s keep falling
+    due. Each request that found no idle connection used to dial its own (a storm of 200
+    here, and the server is the one that pays); now at most a few dials are under way at a
+    time and the rest wait for a response to free a connection (the backlog sent after the
+    stall opens some more: about 25 in all here)."""
+    started: list[float] = []
+
+    async def stalling(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (await read_request(reader)) is not None:
+            now = time.monotonic()
+            start = started[0] if started else started.append(now) or now
+            if 0.3 < now - start < 0.5:
+                await asyncio.sleep(start + 0.5 - now)
+            conn.count_request()
+            writer.write(response(200, b"ok"))
+            await writer.drain()
+
+    with ThreadServer(stalling) as srv:
+        options = RunOptions(target=srv.url, rate=Pacer(1000, 1000, 1.0), requests=10**6)
+        summary = run(lambda: records(), options)
+    assert summary.requests == 1000 and summary.errors == 0
+    assert summary.late > 100  # the stall made them wait ...
+    assert summary.ledger.opened <= 40  # ... for the connections there were, and some more

@@ -123,6 +123,43 @@ def layout():
 # -- what is counted --------------------------------------------------------------------------
 
 
+cdef inline void _count(long long *hist, int64_t us, long long *count, long long *total,
+                        long long *low, long long *high, long long *clamped) noexcept:
+    """One value into a histogram of tether.metrics.histogram's layout, and its stats."""
+    cdef int64_t v = us
+    cdef int shift
+    if v < SUB_BUCKETS:
+        if v < 0:
+            v = 0
+        hist[v] += 1
+    else:
+        if v > MAX_VALUE_US:
+            v = MAX_VALUE_US
+            clamped[0] += 1
+        shift = 64 - __builtin_clzll(<uint64_t>v) - LOG_SUB
+        hist[(shift << 10) + (v >> shift)] += 1
+    count[0] += 1
+    total[0] += v
+    if v < low[0]:
+        low[0] = v
+    if v > high[0]:
+        high[0] = v
+
+
+cdef dict _parts(long long *hist, long long count, long long total, long long clamped,
+                 long long low, long long high):
+    """A histogram's counts as tether.metrics.histogram.Histogram.to_dict shapes them."""
+    cdef Py_ssize_t b
+    return {
+        "count": count,
+        "total": total,
+        "clamped": clamped,
+        "min": low,
+        "max": high,
+        "buckets": [[b, hist[b]] for b in range(NBUCKETS) if hist[b]],
+    }
+
+
 cdef class Counts:
     """What the compiled path counted since the last :meth:`drain`: responses, reused
     connections, statuses, and per counter slot a count and a latency histogram."""
@@ -136,6 +173,8 @@ cdef class Counts:
     cdef long long *slot_max
     cdef long long *slot_clamped
     cdef long long **slot_hist
+    cdef long long service_count, service_total, service_min, service_max, service_clamped
+    cdef long long *service_hist  # time from the actual send (open model), all slots
 
     def __cinit__(self, int nslots):
         self.nslots = nslots
@@ -145,7 +184,8 @@ cdef class Counts:
         self.slot_max = <long long *>calloc(nslots, sizeof(long long))
         self.slot_clamped = <long long *>calloc(nslots, sizeof(long long))
         self.slot_hist = <long long **>calloc(nslots, sizeof(long long *))
-        if not (self.slot_count and self.slot_total and self.slot_min and self.slot_max
+        self.service_hist = <long long *>calloc(NBUCKETS, sizeof(long long))
+        if not (self.service_hist and self.slot_count and self.slot_total and self.slot_min and self.slot_max
                 and self.slot_clamped and self.slot_hist):
             raise MemoryError()
         self._reset()
@@ -156,6 +196,7 @@ cdef class Counts:
             for i in range(self.nslots):
                 free(self.slot_hist[i])
         free(self.slot_hist)
+        free(self.service_hist)
         free(self.slot_count)
         free(self.slot_total)
         free(self.slot_min)
@@ -167,6 +208,10 @@ cdef class Counts:
         self.requests = 0
         self.reused = 0
         memset(self.status, 0, sizeof(self.status))
+        self.service_count = self.service_total = self.service_clamped = 0
+        self.service_min = MAX_VALUE_US + 1
+        self.service_max = -1
+        memset(self.service_hist, 0, NBUCKETS * sizeof(long long))
         for i in range(self.nslots):
             self.slot_count[i] = 0
             self.slot_total[i] = 0
@@ -187,28 +232,15 @@ cdef class Counts:
         return 0
 
     cdef inline void record(self, int slot, int status, bint reused, int64_t us) noexcept:
-        cdef int64_t v = us
-        cdef int shift
-        cdef long long *hist = self.slot_hist[slot]
         self.requests += 1
         self.reused += reused
         self.status[status] += 1  # a vouched status is 200..599
-        if v < SUB_BUCKETS:
-            if v < 0:
-                v = 0
-            hist[v] += 1
-        else:
-            if v > MAX_VALUE_US:
-                v = MAX_VALUE_US
-                self.slot_clamped[slot] += 1
-            shift = 64 - __builtin_clzll(<uint64_t>v) - LOG_SUB
-            hist[(shift << 10) + (v >> shift)] += 1
-        self.slot_count[slot] += 1
-        self.slot_total[slot] += v
-        if v < self.slot_min[slot]:
-            self.slot_min[slot] = v
-        if v > self.slot_max[slot]:
-            self.slot_max[slot] = v
+        _count(self.slot_hist[slot], us, &self.slot_count[slot], &self.slot_total[slot],
+               &self.slot_min[slot], &self.slot_max[slot], &self.slot_clamped[slot])
+
+    cdef inline void record_service(self, int64_t us) noexcept:
+        _count(self.service_hist, us, &self.service_count, &self.service_total,
+               &self.service_min, &self.service_max, &self.service_clamped)
 
     @property
     def pending(self):
@@ -219,26 +251,19 @@ cdef class Counts:
         """What was counted since the last drain, as plain data (see
         :class:`tether.engine.compiled.Counted`), and the counters back to zero."""
         cdef int i
-        cdef Py_ssize_t b
-        cdef long long *hist
         slots = {}
         for i in range(self.nslots):
-            if not self.slot_count[i]:
-                continue
-            hist = self.slot_hist[i]
-            slots[i] = {
-                "count": self.slot_count[i],
-                "total": self.slot_total[i],
-                "clamped": self.slot_clamped[i],
-                "min": self.slot_min[i],
-                "max": self.slot_max[i],
-                "buckets": [[b, hist[b]] for b in range(NBUCKETS) if hist[b]],
-            }
+            if self.slot_count[i]:
+                slots[i] = _parts(self.slot_hist[i], self.slot_count[i], self.slot_total[i],
+                                  self.slot_clamped[i], self.slot_min[i], self.slot_max[i])
         counted = {
             "requests": self.requests,
             "reused": self.reused,
             "status": {code: self.status[code] for code in range(NSTATUS) if self.status[code]},
             "slots": slots,
+            "service": None if not self.service_count else _parts(
+                self.service_hist, self.service_count, self.service_total,
+                self.service_clamped, self.service_min, self.service_max),
         }
         self._reset()
         return counted
@@ -752,6 +777,8 @@ cdef class Wire:
     cdef long long carried  # requests this connection carried (conn.requests once synced)
     cdef long long unsynced  # of which the Python side has not heard
     cdef int64_t started, deadline, due
+    cdef int64_t latency_from  # what latency is measured from: the send, or when it was due
+    cdef bint repeat  # send the cycle's next request when one is done (closed model)
     cdef int phase
 
     def __init__(self, conn, Path path):
@@ -794,13 +821,19 @@ cdef class Wire:
 
     # -- the send path's side -------------------------------------------------------------
 
-    def start(self, journey, Job job):
-        """Send ``job`` for ``journey`` on this idle connection, and go on sending from the
-        path's cycle while each response is vouched for (see :meth:`Journey.counted`)."""
+    def start(self, journey, Job job, bint repeat):
+        """Send ``job`` for ``journey`` on this idle connection; its latency is measured from
+        ``journey.started`` (perf_counter seconds). With ``repeat``, go on sending the path's
+        cycle from here while each response is vouched for, each latency from its send;
+        without, the time from this send is counted as the service time. The journey hears
+        of a response counted here through ``counted`` (see :class:`Journey`)."""
+        cdef int64_t now = now_ns()
         self.conn.wire_started()
         self.journey = journey
         self.carried = self.conn.requests
-        self._send(job, now_ns())
+        self.repeat = repeat
+        self._send(job, now)
+        self.latency_from = <int64_t>(journey.started * 1e9)
 
     def expire(self):
         """End the request in flight (handed to the Python path) if its deadline passed."""
@@ -816,6 +849,7 @@ cdef class Wire:
         self.carried += 1
         self.unsynced += 1
         self.started = now
+        self.latency_from = now
         self.deadline = now + path.timeout_ns if path.timeout_ns else 0
         self.due = self.deadline
         self.phase = WHOLE
@@ -874,13 +908,15 @@ cdef class Wire:
             self._release()  # the sender has stopped: what is in flight is abandoned
             return False
         path.counts.record(job.slot, self.reader.status, self.reused,
-                           (now - self.started) // 1000)
+                           (now - self.latency_from) // 1000)
+        if not self.repeat:
+            path.counts.record_service((now - self.started) // 1000)
         if not self.reader.keep_alive:
             self.conn.wire_closing(self.unsynced)
             self.unsynced = 0
             self._carry_on(None, data, pos)
             return self.inflight
-        if cycle is not None:
+        if cycle is not None and self.repeat:
             i = cycle.take()
             if i >= 0:
                 obj = cycle.jobs[i]
@@ -925,7 +961,7 @@ cdef class Wire:
         if stage < 0:
             stage = BODY if reader.in_body else (HEAD if reader.started else SENT)
             body_size = reader.body_size
-        self.journey.adopt(job.token, job.prep, self.started / 1e9, deadline)
+        self.journey.adopt(job.token, job.prep, self.latency_from / 1e9, deadline)
         self.conn.adopt(self.unsynced, self.reused, job.method, self.journey.exchanged,
                         deadline, due, self.phase, stage, reader.status if stage == BODY else 0,
                         reader.head_bytes() if stage != SENT else b"", body_size)

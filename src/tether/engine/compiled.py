@@ -46,9 +46,11 @@ class SlotCounts(TypedDict):
 
 class Counted(TypedDict):
     """What the compiled path counted since it was last asked: responses (each met its
-    expectation), how many went on a reused connection, statuses, and per counter slot."""
+    expectation), how many went on a reused connection, statuses, latencies per counter
+    slot, and (open model) service times."""
 
     requests: int
     reused: int
     status: dict[int, int]
     slots: dict[int, SlotCounts]
+    service: SlotCounts | None  # the time from each actual send, when it is not the latency

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tether.engine.connection import Connection, Exchange
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
-from tether.engine.pool import Pool
+from tether.engine.pool import DIALS_AT_ONCE, Pool
 from tether.engine.request import (
     Prepared,
     Url,
@@ -54,6 +54,10 @@ class Journey:
     """
 
     __slots__ = ("compiled", "deadline", "dispatch", "prep", "started")
+
+    repeats = False
+    """Whether the journey is sent again and again, each time its last response is in (a
+    closed-model worker): a compiled send path then sends its next requests itself."""
 
     def __init__(self, dispatch: Dispatch, prep: Prepared | None = None, started: float = 0.0):
         self.dispatch = dispatch
@@ -143,9 +147,16 @@ class Dispatch:
         if conn is None:
             self.spawn(journey, self._dial(journey))
         elif journey.compiled is not None and conn.wire is not None:
-            conn.wire.start(journey, journey.compiled)
+            conn.wire.start(journey, journey.compiled, journey.repeats)
         else:
             conn.send(prep.head, prep.record.method, prep.need, journey.deadline, journey.exchanged)
+
+    def ready(self, prep: Prepared) -> bool:
+        """Whether ``prep`` would go out at once on an idle connection, or the async path is
+        not busy yet (fewer requests on it than a pool dials for at once): a sender with a
+        schedule of its own (the open model) holds a request back otherwise, and sends it
+        when a response frees a connection, instead of queueing a task per request."""
+        return self.pool.has_idle(prep.key) or len(self._tasks) < DIALS_AT_ONCE
 
     def spawn(self, journey: Journey, work: Coroutine[Any, Any, None]) -> None:
         """Run one request's async path as a task; its failure goes to ``journey.failed``."""

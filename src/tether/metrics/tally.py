@@ -151,6 +151,9 @@ class Tally:
             self.latency.absorb(latencies)
             if self.window is not None:
                 self.window.absorb(latencies)
+        service = counted["service"]
+        if service is not None and self.service is not None:
+            self.service.absorb(service)
 
     def add_input_error(self, error: RecordError) -> None:
         """Count a record that could not be sent (it is skipped, never guessed at)."""

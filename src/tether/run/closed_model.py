@@ -26,6 +26,8 @@ class Worker(Journey):
 
     __slots__ = ("_job", "_session")
 
+    repeats = True
+
     def __init__(self, session: Session) -> None:
         super().__init__(session.dispatch)
         self._session = session

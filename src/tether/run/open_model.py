@@ -37,6 +37,11 @@ class Flight(Journey):
         self.schedule = schedule
         self.job = job
         self.sent = sent
+        self.compiled = job.compiled
+
+    def counted(self, token: object) -> None:
+        # The compiled path counted the response, latency and service time included.
+        self.schedule.request_done()
 
     def answered(self, response: Exchange) -> None:
         now = time.perf_counter()
@@ -102,12 +107,18 @@ class Arrivals:
             self._ahead = None
             self._index += 1
             session.summary.facts.schedule_s = at
-            if self._inflight < self._cap:
+            if not self._waiting and self._may_send(job):
                 self._send(job, self._t0 + at)
             else:
                 session.summary.late += 1
                 self._waiting.append((job, self._t0 + at))
         self._maybe_done()
+
+    def _may_send(self, job: Job) -> bool:
+        """Below the in-flight cap, and a connection to send on now (or one being found for
+        few enough): else the request waits here for the next response to free one, which
+        costs nothing, where a request sent into the pool's queue would cost a task."""
+        return self._inflight < self._cap and self.dispatch.ready(job.prep)
 
     def _recorded(self, job: Job) -> float:
         """Seconds from the first record's recorded time to this one's (a record without a
@@ -130,10 +141,11 @@ class Arrivals:
         self.dispatch.send(Flight(self, job, due, sent))
 
     def request_done(self) -> None:
-        """One request is done: send the longest-waiting one, if any."""
+        """One request is done: send the longest-waiting ones that may go now."""
         self._inflight -= 1
-        if self._waiting and not self.session.over:
-            job, due = self._waiting.popleft()
+        waiting = self._waiting
+        while waiting and not self.session.over and self._may_send(waiting[0][0]):
+            job, due = waiting.popleft()
             self._send(job, due, counted=True)  # counted as late when it had to wait
         self._maybe_done()
 
