@@ -5,11 +5,41 @@ h2load) when it may, starts nginx (1 worker, stub_status, a small fixed body), t
 alternates every tool in rounds at 1 and 50 connections and prints medians. Figures from a
 shared machine are only comparable within one run: read the ratios, not the absolutes.
 
+tether has two send paths: the compiled one (``tether.engine._compiled``, used when it was
+built) and the pure-Python one, which ``TETHER_PURE_PYTHON=1`` in the environment forces.
+Every tether run here writes its summary with ``--json``, and each table's ``engine`` column
+is that summary's ``"engine"`` key: which path made the figure, as the run itself says, not
+as this script expects. "default" runs have TETHER_PURE_PYTHON removed from their
+environment; "python" runs have it set to 1. Each table opens with a line saying which rows
+each engine made, and ends with a check that every tether run's own request count (what its
+req/s figure is made of) matches nginx's. The report's first line has tether's git revision
+(and whether the working tree differs from it), the date, and when the extension was built.
+
 Tables:
-1. closed model: req/s, tether/peer ratio, client CPU per request, connections opened
-   (from nginx's own accepts counter);
-2. open model: tether at fixed rates, target vs achieved, latency from the due time;
-3. memory: tether's peak RSS after 100k, 1M and 10M requests.
+1. closed model: req/s, the ratio to wrk, tether (compiled) / tool and tether (python) /
+   tool, client CPU per request, connections opened (from nginx's own accepts counter);
+   "tether (compiled)" and its variants (+progress, +results, -w2) in the default
+   environment, "tether (python)" the same command with TETHER_PURE_PYTHON=1;
+2. open model: tether at 20k, 50k and 100k req/s (``--rate``), 3 s of arrivals each:
+   target, achieved (nginx's requests counter over the run's duration), achieved / target,
+   latency from the due time, connections opened (nginx accepts), how long the run took (a
+   backlog is still sent after the 3 s, never dropped: a rate tether cannot keep up with,
+   100k on the Python path, takes ~6-12 s). The python-environment row of a rate is run
+   when the default one reported ``compiled`` (otherwise both rows would be one path);
+3. memory: tether's peak RSS after 100k, 1M and 10M requests in the default environment,
+   and after 100k with TETHER_PURE_PYTHON=1, a reference (more on that path would add
+   ~15 s for 1M, ~2 min for 10M);
+   then the time from starting ``tether run`` to its first request on the wire, 5 starts
+   on each path (target: under 200 ms).
+
+Wall time (2 cores): ~9.5-10 min, where it was ~9 min with one tether row: the closed model
+is 17 runs a round (it was 15) x 5 rounds x 5 s, ~7.3 min (+50 s); the open model ~20 s
+(~40 s should it ever report compiled and get python rows); memory ~2 min (the 10M run,
+~100 s at ~100k req/s, is most of it); the first-request runs ~2 s. Rounds and durations are
+unchanged, so the figures stay comparable with earlier results. ``--quick``
+(1 round of 1 s per tool, 1 s per rate, 100k requests for memory on each path) is a smoke
+test of the script itself, ~30 s; its figures mean little:
+``.venv/bin/python bench/run.py --quick --output /tmp/bench-smoke.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +47,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -28,15 +59,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PEERS = {"wrk": "wrk", "ab": "apache2-utils", "hey": "hey", "h2load": "nghttp2-client"}
 BODY = "hello\n"
+HERE = Path(__file__).resolve().parent.parent
+
+# tether's two send paths, chosen by the environment it starts in.
+DEFAULT_ENV = {k: v for k, v in os.environ.items() if k != "TETHER_PURE_PYTHON"}
+PYTHON_ENV = {**DEFAULT_ENV, "TETHER_PURE_PYTHON": "1"}
+ENVS = {"default": DEFAULT_ENV, "python": PYTHON_ENV}
 
 
 # -- nginx -----------------------------------------------------------------------------------
@@ -140,18 +178,43 @@ class Sample:
     requests: int
     accepts: int
     rss_kb: int = 0
+    out: str = field(default="", repr=False)  # the tool's stdout (tether's: its summary)
+
+    def doc(self) -> dict[str, object]:
+        """tether's summary document (``--json -``)."""
+        return tether_json(self.out)
+
+    @property
+    def engine(self) -> str:
+        """The send path this tether run reported ("compiled" or "python")."""
+        return str(self.doc().get("engine", "unreported"))
 
 
-def measure(cmd: list[str], url: str, parse: Callable[[str], float]) -> Sample:
-    """Run a load tool to completion; its CPU from wait4, its traffic from nginx."""
+def measure(
+    cmd: list[str],
+    url: str,
+    parse: Callable[[str], float],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Sample:
+    """Run a load tool to completion (killed after ``timeout`` s); its CPU from wait4, its
+    traffic from nginx."""
     before = status(url)
     # stderr apart: tether's progress lines go there (and cost what they cost), its JSON to
     # stdout; the peers print their figures on stdout.
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, code, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            _, code, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        proc.returncode = code  # reaped by wait4: Popen must not wait for it again
         err.seek(0)
         errors = err.read()
     after = status(url)
@@ -164,6 +227,7 @@ def measure(cmd: list[str], url: str, parse: Callable[[str], float]) -> Sample:
         requests=after["requests"] - before["requests"] - 1,
         accepts=after["accepts"] - before["accepts"] - 1,
         rss_kb=usage.ru_maxrss,
+        out=out,
     )
 
 
@@ -187,11 +251,20 @@ def tether_json(text: str) -> dict[str, object]:
     return doc
 
 
+def tether_rate(text: str) -> float:
+    return float(tether_json(text)["rate"])  # type: ignore[arg-type]
+
+
+COMPILED, PYTHON = "tether (compiled)", "tether (python)"
+TETHERS = (COMPILED, PYTHON, "tether +progress", "tether +results", "tether -w2")
+
+
 def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[str]:
     target = f"{url}/"
     timed = ["-c", str(c), "-d", str(secs), "-n", "10000000000", "--json", "-"]
     return {
-        "tether": tether_cmd(records, url, *timed),
+        COMPILED: tether_cmd(records, url, *timed),
+        PYTHON: tether_cmd(records, url, *timed),  # the same command; PYTHON_ENV tells
         "tether +progress": tether_cmd(records, url, *timed, quiet=False),
         "tether +results": tether_cmd(records, url, *timed, "--results", os.devnull),
         "tether -w2": tether_cmd(records, url, *timed, "-w", "2"),
@@ -203,10 +276,7 @@ def closed_cmd(tool: str, records: Path, url: str, c: int, secs: int) -> list[st
 
 
 PARSERS: dict[str, Callable[[str], float]] = {
-    **{
-        tool: lambda text: float(tether_json(text)["rate"])  # type: ignore[arg-type]
-        for tool in ("tether", "tether -w2", "tether +progress", "tether +results")
-    },
+    **dict.fromkeys(TETHERS, tether_rate),
     "wrk": number(r"Requests/sec:\s+([\d.]+)"),
     "ab": number(r"Requests per second:\s+([\d.]+)"),
     "hey": number(r"Requests/sec:\s+([\d.]+)"),
@@ -214,100 +284,239 @@ PARSERS: dict[str, Callable[[str], float]] = {
 }
 
 
+def env_of(tool: str) -> dict[str, str]:
+    return PYTHON_ENV if tool == PYTHON else DEFAULT_ENV
+
+
+def engines(runs: Sequence[Sample]) -> str:
+    """The engines a tool's runs reported, in order of first appearance ("a/b" if mixed)."""
+    return "/".join(dict.fromkeys(s.engine for s in runs))
+
+
+def engine_line(rows: dict[str, str]) -> str:
+    """Which rows each engine made: "compiled: a, b; python: c" (as the runs reported)."""
+    by: dict[str, list[str]] = {}
+    for row, engine in rows.items():
+        by.setdefault(engine, []).append(row)
+    return "; ".join(f"**{engine}**: {', '.join(names)}" for engine, names in by.items())
+
+
+def miscount(label: str, sample: Sample, in_flight: int) -> str | None:
+    """A tether run whose own request count (what its req/s figure is made of) differs from
+    what nginx counted by more than the requests that may have been in flight at its end:
+    a description, else None."""
+    counted = int(sample.doc()["requests"])  # type: ignore[call-overload]
+    if abs(counted - sample.requests) <= in_flight + sample.requests // 1000:
+        return None
+    log(f"  WARNING {label}: tether counted {counted:,} requests, nginx {sample.requests:,}")
+    return f"{label}: tether {counted:,}, nginx {sample.requests:,}"
+
+
+def counts_line(misses: list[str | None], in_flight: str) -> str:
+    found = [miss for miss in misses if miss is not None]
+    if found:
+        return "**tether's own request count differs from nginx's:** " + "; ".join(found) + "."
+    return (
+        "Every tether run's own request count (what its req/s figure is made of) matched"
+        f" nginx's, to within {in_flight}."
+    )
+
+
 # -- the three tables ---------------------------------------------------------------------------
 
 
 def closed_table(tools: list[str], records: Path, url: str, rounds: int, secs: int) -> str:
     samples: dict[tuple[str, int], list[Sample]] = {}
+    misses: list[str | None] = []
     for r in range(rounds):
         for c in (1, 50):
             order = tools[r % len(tools) :] + tools[: r % len(tools)]  # alternate who goes first
             for tool in order:
                 if tool == "tether -w2" and c == 1:
                     continue  # two processes need two connections
-                sample = measure(closed_cmd(tool, records, url, c, secs), url, PARSERS[tool])
+                cmd = closed_cmd(tool, records, url, c, secs)
+                t0 = time.monotonic()
+                sample = measure(cmd, url, PARSERS[tool], env_of(tool), timeout=secs + 60)
                 samples.setdefault((tool, c), []).append(sample)
-                print(f"  round {r + 1} c={c} {tool}: {sample.rps:,.0f} req/s", file=sys.stderr)
+                if tool in TETHERS:
+                    misses.append(miscount(f"{tool} c={c} round {r + 1}", sample, c))
+                engine = f" [{sample.engine}]" if tool in TETHERS else ""
+                took = time.monotonic() - t0
+                log(f"  round {r + 1} c={c} {tool}{engine}: {sample.rps:,.0f} req/s ({took:.1f} s)")
     lines = [
-        "| tool | connections | req/s (median) | tether / tool | tether -w2 / tool | "
+        "| tool | engine | connections | req/s (median) | tool / wrk | "
+        f"{COMPILED} / tool | {PYTHON} / tool | tether -w2 / tool | "
         "client CPU per request | connections opened (nginx accepts) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    reported = {
+        tool: engines([s for c in (1, 50) for s in samples.get((tool, c), [])])
+        for tool in tools
+        if tool in TETHERS
+    }
     for c in (1, 50):
-        ours = samples[("tether", c)]
-        two = samples.get(("tether -w2", c), [])
+        wrk = samples.get(("wrk", c), [])
+        ours = [samples.get((name, c), []) for name in (COMPILED, PYTHON, "tether -w2")]
         for tool in tools:
             runs = samples.get((tool, c))
             if not runs:
                 continue
+            engine = engines(runs) if tool in TETHERS else "-"
             rps = statistics.median(s.rps for s in runs)
             cpu = statistics.median(s.cpu_s / max(s.requests, 1) * 1e6 for s in runs)
             accepts = statistics.median(s.accepts for s in runs)
-            vs_two = f"{paired_ratio(two, runs):.2f}" if two else "-"
+            ratios = " | ".join(ratio(mine, runs) for mine in ours)
             lines.append(
-                f"| {tool} | {c} | {rps:,.0f} | {paired_ratio(ours, runs):.2f} | {vs_two} | "
+                f"| {tool} | {engine} | {c} | {rps:,.0f} | {ratio(runs, wrk)} | {ratios} | "
                 f"{cpu:.1f} us | {accepts:,.0f} |"
             )
-    return "\n".join(lines)
+    head = (
+        f"Engine, as each run's summary reported: {engine_line(reported)}; peers: -. "
+        f"`{PYTHON}` is `{COMPILED}`'s command with TETHER_PURE_PYTHON=1; every other tether "
+        "row runs in the default environment."
+    )
+    if "python" in reported.get(COMPILED, "python"):
+        head += (
+            f" **`{COMPILED}` reported the Python path: the extension is not built (or did not"
+            " load), and its figures are not the compiled path's.**"
+        )
+    counted = counts_line(misses, "its connections and 0.1%")
+    return head + "\n\n" + "\n".join(lines) + "\n\n" + counted
+
+
+def ratio(ours: list[Sample], theirs: list[Sample]) -> str:
+    return f"{paired_ratio(ours, theirs):.2f}" if ours and theirs else "-"
 
 
 def paired_ratio(ours: list[Sample], theirs: list[Sample]) -> float:
     """The median of the per-round ratios: two tools measured in the same round shared the
-    machine's mood, so a slow round slows both and leaves their ratio alone."""
+    machine's load, so a slow round slows both and leaves their ratio alone."""
     return statistics.median(a.rps / b.rps for a, b in zip(ours, theirs, strict=True))
 
 
-def rate_table(records: Path, url: str, secs: int) -> str:
+MAX_INFLIGHT = 1000  # tether's default --max-inflight
+
+
+def rate_table(records: Path, url: str, rates: list[int], secs: float) -> str:
     lines = [
-        "| target req/s | achieved req/s | late | p50 ms (from due time) | p99 ms | "
-        "p99 ms (service) | connections opened |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| target req/s | environment | engine | achieved req/s (nginx) | achieved / target | "
+        "late | p50 ms (from due time) | p99 ms (from due time) | p99 ms (service) | "
+        "connections opened (nginx accepts) | run s |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for rate in (5_000, 20_000, 50_000):
-        cmd = tether_cmd(records, url, "--rate", str(rate), "-d", str(secs), "-n", "10000000000")
-        out = subprocess.run([*cmd, "--json", "-"], capture_output=True, text=True, check=True)
-        doc = tether_json(out.stdout)
-        lat, svc, conns = doc["latency_ms"], doc["service_ms"], doc["connections"]
-        assert isinstance(lat, dict) and isinstance(svc, dict) and isinstance(conns, dict)
-        print(f"  rate {rate}: {doc['rate']}", file=sys.stderr)
-        lines.append(
-            f"| {rate:,} | {doc['rate']:,.0f} | {doc['late']:,} | {lat['p50']} | {lat['p99']} | "
-            f"{svc['p99']} | {conns['opened']:,} |"
+    reported: dict[str, str] = {}
+    misses: list[str | None] = []
+    skipped = False
+    for rate in rates:
+        for name, env in ENVS.items():
+            if name == "python" and reported.get(f"{rate:,} default") != "compiled":
+                skipped = True  # the default run was the Python path already
+                continue
+            cmd = tether_cmd(records, url, "--rate", str(rate), "-d", str(secs))
+            cmd += ["-n", "10000000000", "--json", "-"]
+            sample = measure(cmd, url, tether_rate, env, timeout=secs + 60)
+            doc = sample.doc()
+            lat, svc = doc["latency_ms"], doc["service_ms"]
+            assert isinstance(lat, dict) and isinstance(svc, dict)
+            duration = float(doc["duration_s"])  # type: ignore[arg-type]
+            achieved = sample.requests / duration if duration > 0 else 0.0
+            reported[f"{rate:,} {name}"] = sample.engine
+            misses.append(miscount(f"{rate:,} req/s {name}", sample, MAX_INFLIGHT))
+            log(
+                f"  rate {rate:,} {name} [{sample.engine}]: nginx {achieved:,.0f} req/s, "
+                f"tether {sample.rps:,.0f} req/s, p99 {lat['p99']} ms"
+            )
+            lines.append(
+                f"| {rate:,} | {name} | {sample.engine} | {achieved:,.0f} | "
+                f"{achieved / rate:.2f} | {doc['late']:,} | {lat['p50']} | {lat['p99']} | "
+                f"{svc['p99']} | {sample.accepts:,} | {duration:.1f} |"
+            )
+    head = (
+        f"Engine, as each run's summary reported: {engine_line(reported)}. "
+        f"Each run is {secs:g} s of arrivals; a backlog tether cannot keep up with is still"
+        " sent, never dropped, so a run can last longer (run s). Achieved is nginx's requests"
+        " counter over the run's duration."
+    )
+    if skipped:
+        head += (
+            " A rate has no TETHER_PURE_PYTHON=1 row when its default run already reported the"
+            " Python path: it would measure the same path twice."
         )
-    return "\n".join(lines)
+    counted = counts_line(misses, f"the {MAX_INFLIGHT:,} that may be in flight and 0.1%")
+    return head + "\n\n" + "\n".join(lines) + "\n\n" + counted
 
 
-def rss_table(records: Path, url: str, counts: list[int]) -> str:
-    lines = ["| requests | peak RSS | req/s |", "| ---: | ---: | ---: |"]
-    for n in counts:
+def rss_table(records: Path, url: str, counts: dict[str, list[int]]) -> str:
+    lines = [
+        "| requests | environment | engine | peak RSS | req/s |",
+        "| ---: | --- | --- | ---: | ---: |",
+    ]
+    reported: dict[str, str] = {}
+    misses: list[str | None] = []
+    order = list(ENVS)
+    runs = sorted(
+        ((n, name) for name, ns in counts.items() for n in ns),
+        key=lambda run: (run[0], order.index(run[1])),
+    )
+    for n, name in runs:
         cmd = tether_cmd(records, url, "-c", "50", "-n", str(n), "--json", "-")
-        sample = measure(cmd, url, PARSERS["tether"])
-        print(f"  {n:,} requests: {sample.rss_kb / 1024:.1f} MiB", file=sys.stderr)
-        lines.append(f"| {n:,} | {sample.rss_kb / 1024:.1f} MiB | {sample.rps:,.0f} |")
-    return "\n".join(lines)
+        sample = measure(cmd, url, tether_rate, ENVS[name], timeout=n / 5_000 + 60)
+        reported[f"{n:,} {name}"] = sample.engine
+        misses.append(miscount(f"{n:,} {name}", sample, 0))
+        log(f"  {n:,} requests {name} [{sample.engine}]: {sample.rss_kb / 1024:.1f} MiB")
+        lines.append(
+            f"| {n:,} | {name} | {sample.engine} | {sample.rss_kb / 1024:.1f} MiB | "
+            f"{sample.rps:,.0f} |"
+        )
+    head = f"Engine, as each run's summary reported: {engine_line(reported)}. 50 connections."
+    return head + "\n\n" + "\n".join(lines) + "\n\n" + counts_line(misses, "0.1%")
 
 
-def startup_line(records: Path) -> str:
-    """Time from starting ``tether run`` to its first request arriving at a listener here."""
-    firsts = []
+STARTUP_TARGET_MS = 200
+
+
+def startup_line(records: Path, starts: int = 5) -> str:
+    """Time from starting ``tether run`` to its first request arriving at a listener here,
+    on each path."""
+    parts = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(5)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        for _ in range(5):
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(tether_cmd(records, url, "-n", "1"), stdout=subprocess.DEVNULL)
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(4096)
-                firsts.append(time.perf_counter() - t0)
-                conn.sendall(OK_RESPONSE)
-                proc.wait(30)
-    ms = sorted(round(f * 1000) for f in firsts)
-    return f"First request on the wire after starting `tether run`: median {ms[2]} ms ({ms})."
+        for name, env in ENVS.items():
+            firsts, seen = [], []
+            for _ in range(starts):
+                cmd = tether_cmd(records, url, "-n", "1", "--json", "-")
+                t0 = time.perf_counter()
+                proc = subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+                )
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(4096)
+                    firsts.append(time.perf_counter() - t0)
+                    conn.sendall(OK_RESPONSE)
+                    out, _ = proc.communicate(timeout=30)
+                seen.append(str(tether_json(out).get("engine", "unreported")))
+            ms = sorted(round(f * 1000) for f in firsts)
+            median = statistics.median(ms)
+            verdict = "met" if median < STARTUP_TARGET_MS else "**missed**"
+            engine = "/".join(dict.fromkeys(seen))
+            log(f"  first request, {name} [{engine}]: {median:.0f} ms {ms}")
+            parts.append(
+                f"{name} environment, engine **{engine}**: median {median:.0f} ms {ms}, {verdict}"
+            )
+    return (
+        f"First request on the wire after starting `tether run` (target < {STARTUP_TARGET_MS} ms,"
+        f" {starts} starts each): " + "; ".join(parts) + "."
+    )
 
 
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def machine_line() -> str:
@@ -326,6 +535,37 @@ def machine_line() -> str:
     )
 
 
+def revision_line() -> str:
+    """tether's git revision, and whether the working tree differs from it (read without
+    taking git's index lock: others may be using the repository)."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(HERE), *args], capture_output=True, text=True, env=env
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    rev = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    dirty = f" + uncommitted changes to {len(changed.splitlines())} files" if changed else ""
+    return f"tether revision {rev}{dirty}"
+
+
+def extension_line() -> str:
+    """Where the compiled extension is, and whether it is older than its source."""
+    spec = importlib.util.find_spec("tether.engine._compiled")
+    if spec is None or spec.origin is None:
+        return "compiled extension: not built (every run takes the Python path)"
+    built = Path(spec.origin)
+    source = built.with_name("_compiled.pyx")
+    when = datetime.datetime.fromtimestamp(built.stat().st_mtime, datetime.UTC)
+    stale = ""
+    if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
+        stale = " **older than _compiled.pyx: rebuild it (pip install -e .)**"
+    return f"compiled extension {built.name} built {when:%Y-%m-%d %H:%M} UTC{stale}"
+
+
 def compile_tether() -> None:
     """Write tether's bytecode, as pip does when it installs a package. An editable install
     under PYTHONDONTWRITEBYTECODE (set on some CI images) would otherwise compile every
@@ -340,36 +580,67 @@ def write_records(path: Path) -> None:
     path.write_text("".join(json.dumps(record) + "\n" for _ in range(100)))
 
 
+def counts(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5, help="per closed-model run")
+    parser.add_argument("--rates", default="20000,50000,100000", help="open model, req/s")
+    parser.add_argument("--rate-seconds", type=float, default=3, help="per open-model run")
     parser.add_argument("--rss", default="100000,1000000,10000000", help="request counts")
+    parser.add_argument(
+        "--rss-python", default="100000", help="request counts, TETHER_PURE_PYTHON=1"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 round of 1 s per tool, 1 s per rate, memory at 100k requests "
+        "(overrides the options above)",
+    )
     parser.add_argument("--output", help="also write the report here (markdown)")
     args = parser.parse_args()
-    tools = ["tether", "tether +progress", "tether +results", "tether -w2", *ensure_peers()]
+    if args.quick:
+        args.rounds, args.seconds, args.rate_seconds = 1, 1, 1.0
+        args.rss = args.rss_python = "100000"
+    started = time.monotonic()
+    when = datetime.datetime.now(datetime.UTC)
+    tools = [COMPILED, PYTHON, "tether +progress", "tether +results", "tether -w2"]
+    tools += ensure_peers()
     compile_tether()
     with tempfile.TemporaryDirectory() as tmp, nginx() as url:
         records = Path(tmp) / "bench.jsonl"
         write_records(records)
-        print("closed model ...", file=sys.stderr)
+        log("closed model ...")
         closed = closed_table(tools, records, url, args.rounds, args.seconds)
-        print("open model ...", file=sys.stderr)
-        rates = rate_table(records, url, args.seconds)
-        print("memory ...", file=sys.stderr)
-        rss = rss_table(records, url, [int(n) for n in args.rss.split(",")])
+        log("open model ...")
+        rates = rate_table(records, url, counts(args.rates), args.rate_seconds)
+        log("memory ...")
+        rss = rss_table(
+            records, url, {"default": counts(args.rss), "python": counts(args.rss_python)}
+        )
         startup = startup_line(records)
+    minutes = (time.monotonic() - started) / 60
     report = REPORT.format(
-        date=datetime.date.today().isoformat(),
+        revision=revision_line(),
+        date=f"{when:%Y-%m-%d %H:%M} UTC",
+        extension=extension_line(),
         machine=machine_line(),
-        rounds=args.rounds,
+        rounds=f"{args.rounds} round{'s' if args.rounds != 1 else ''}",
         seconds=args.seconds,
+        quick=" **--quick: a smoke test of the script; its figures mean little.**"
+        if args.quick
+        else "",
+        minutes=minutes,
         closed=closed,
         rates=rates,
         rss=rss,
         startup=startup,
     )
     print(report)
+    log(f"bench wall time: {minutes:.1f} min")
     if args.output:
         Path(args.output).write_text(report)
     return 0
@@ -377,12 +648,15 @@ def main() -> int:
 
 REPORT = """# tether benchmark
 
-{date}, {machine}.
+{revision}, {date}; {extension}.
+
+{machine}.
 One nginx worker on loopback (stub_status on, a 6-byte body, keep-alive), every tool in turn,
-{rounds} rounds of {seconds} s each; medians. tether runs with its checks on (status and a
+{rounds} of {seconds} s each; medians. tether runs with its checks on (status and a
 header per response), its connection ledger and its histograms. A ratio is the median of the
 ratios within each round (tools run back to back in a round share the machine's load); above
-1 means tether is faster. The machine is shared: compare figures within this run only.
+1 means the first-named is faster. The machine is shared: compare figures within this run
+only. The whole run took {minutes:.1f} min.{quick}
 
 ## Closed model: N connections, each sending when its last response is in
 
