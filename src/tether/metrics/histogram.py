@@ -49,6 +49,13 @@ def preload_numpy() -> None:
         _numpy_loader.start()
 
 
+def await_numpy() -> None:
+    """Wait until numpy is imported (by :func:`preload_numpy`'s thread, or now): an import
+    under way holds the interpreter for tens of milliseconds at a time, which a schedule
+    started meanwhile would see as its first requests going out late."""
+    _numpy()
+
+
 def _numpy() -> ModuleType:
     _one_blas_thread()
     return importlib.import_module("numpy")  # waits for a background import in progress

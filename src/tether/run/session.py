@@ -20,7 +20,7 @@ from tether.engine.connection import STRICT_HEADS, Exchange
 from tether.engine.dispatch import outcome_of
 from tether.engine.options import ClientOptions
 from tether.metrics.groups import MAX_GROUPS, OTHER, group_key
-from tether.metrics.histogram import Histogram, preload_numpy
+from tether.metrics.histogram import Histogram, await_numpy, preload_numpy
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
@@ -178,6 +178,8 @@ async def run_async(
     the run cleanly: requests in flight are abandoned and the summary says ``interrupted``.
     ``progress`` is shown once a second."""
     preload_numpy()
+    if asked.rate is not None:
+        await_numpy()  # before the clock starts: an import under way would make it late
     if asked.strict:
         validate(source)
     options = options or ClientOptions()
