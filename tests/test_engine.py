@@ -650,3 +650,22 @@ def test_connection_state_shows_in_its_repr() -> None:
         idle, busy = uvloop.run(go(srv.url))
     assert idle == [f"<Connection #1 127.0.0.1:{srv.port} IDLE requests=3>"]
     assert busy == [f"<Connection #1 127.0.0.1:{srv.port} ACTIVE requests=4>"]
+
+
+def test_a_switch_of_protocols_is_a_protocol_error() -> None:
+    """llhttp stops at a 101 with ``Connection: upgrade`` by raising HttpParserUpgrade, which
+    is not an HttpParserError: it used to escape the protocol (a traceback in the log) and
+    the request ended as "server closed the connection during the headers"."""
+
+    async def upgrade(reader: Reader, writer: Writer, conn: ConnInfo, n: int) -> bool:
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n")
+        writer.write(b"Upgrade: websocket\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        return False
+
+    with ThreadServer(serve_each(upgrade)) as srv:
+        outcomes, client = fetch_all(srv.url, [get()])
+    assert outcomes[0].error_kind == "protocol"
+    assert "switched protocols" in (outcomes[0].error or "")
+    assert client.ledger.closed == {CloseReason.PROTOCOL: 1}

@@ -89,6 +89,9 @@ Done = Callable[["Exchange", "RequestError | None"], None]
 """Called once per request: with the finished exchange and None, or with the error."""
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_SWITCHED = (
+    "the server switched protocols (101 with Upgrade): a replay of HTTP requests stops there"
+)
 
 
 def _refuses_every(heads: tuple[bytes, ...]) -> bool:
@@ -377,6 +380,8 @@ class Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(ProtocolError(f"invalid response: {exc}"), CloseReason.PROTOCOL)
+        except httptools.HttpParserUpgrade:  # (not an HttpParserError: llhttp pauses there)
+            self._fail(ProtocolError(_SWITCHED), CloseReason.PROTOCOL)
         if self._fresh_parser:
             self._parser = httptools.HttpResponseParser(self)
             self._fresh_parser = False
