@@ -39,7 +39,7 @@ class Job:
 
 class Cycles(Protocol):
     """Makes the cycle a feed repeats its records from, ``remaining`` more in all (the
-    client's, which a compiled send path reads too: see :func:`tether.run.session.planner`)."""
+    client's, which a compiled send path reads too: see :func:`tether.run.session.run_async`)."""
 
     def __call__(self, items: list[Job], remaining: int) -> Any: ...
 
