@@ -181,6 +181,47 @@ def test_record_content_length_is_sent_once_instead_of_the_computed_one() -> Non
     assert only(record).values("Content-Length") == ["5"]
 
 
+SMUGGLED = b"GET /r/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [(("Content-Length", "0"), SMUGGLED), (("Transfer-Encoding", "chunked"), b"5\r\nhello")],
+    ids=["content-length", "transfer-encoding"],
+)
+def test_a_records_own_framing_is_refused_naming_its_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    header: tuple[str, str],
+    body: bytes,
+) -> None:
+    """A record's ``Content-Length: 0`` and a second request as its body made the server run
+    a request tether never counted; with ``Transfer-Encoding`` both framings went out. The
+    framing is tether's: such a record is an input error naming its line, and is not sent,
+    while the records around it are."""
+    bad = {"method": "POST", "url": "/", "headers": dict([header]), "body": body.decode()}
+    records = [{"url": "/a"}, bad, {"url": "/b"}]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with EchoServer() as srv:
+        main(["run", str(path), "-t", srv.url, "--json", str(tmp_path / "out.json")])
+    shown = capsys.readouterr()
+    assert [c.target for c in srv.captured] == ["/a", "/b"]
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["input_errors"] == 1
+    (example,) = doc["input_error_examples"]
+    assert example["line"] == 2 and header[0] in example["error"]
+    assert "records.jsonl:2" in shown.out + shown.err, shown
+
+
+def test_a_records_framing_is_refused_through_the_python_api_too() -> None:
+    record = Record("POST", "/", headers=(("Content-Length", "0"),), body=SMUGGLED)
+    match = "Content-Length '0' is not the body's length"
+    with EchoServer() as srv, pytest.raises(InputError, match=match):
+        send(srv, [record])
+    assert srv.captured == []
+
+
 def test_body_bytes_arrive_unchanged() -> None:
     body = bytes(range(256))
     assert only(Record("PUT", "/", body=body)).body == body

@@ -21,7 +21,15 @@ from tether.engine.dispatch import Dispatch, Journey, outcome_of
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
-from tether.engine.request import Prepared, Url, encode_head, resolve, split_url
+from tether.engine.request import (
+    Prepared,
+    Url,
+    encode_head,
+    framing_problem,
+    resolve,
+    split_url,
+)
+from tether.errors import InputError
 from tether.model import BodyNeed, Outcome, Record
 
 if TYPE_CHECKING:
@@ -102,7 +110,11 @@ class Client:
         await self.pool.close()
 
     def prepare(self, record: Record) -> Prepared:
-        """Resolve the record's URL and build its request bytes; InputError if it cannot."""
+        """Resolve the record's URL and build its request bytes; InputError if it cannot
+        (a URL that does not resolve, framing headers that disagree with the body)."""
+        problem = framing_problem(record.headers, record.body)
+        if problem is not None:
+            raise InputError(problem)
         url = resolve(record.url, self.base)
         head = self._encode(record.method, url, record.headers, record.body)
         key = self.pool.key_of(url)

@@ -13,6 +13,7 @@ from tether.model import BodyNeed, Record
 # reached the server (unless the request carries an Idempotency-Key).
 REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,20 +125,43 @@ def encode_head(
     user_agent: str,
     close: bool,
 ) -> bytes:
-    """The request head and body as bytes. The record's own headers win over defaults."""
+    """The request head and body as bytes. The record's own headers win over defaults, but
+    never over the framing: the body's length is ours to send (see :func:`framing_problem`),
+    and a record's Content-Length or Transfer-Encoding is left out."""
     given = {name.lower() for name, _ in headers}
     lines = [f"{method} {url.target} HTTP/1.1"]
     if "host" not in given:
         lines.append(f"Host: {url.authority}")
     if "user-agent" not in given and user_agent:
         lines.append(f"User-Agent: {user_agent}")
-    if (body or method in _BODY_METHODS) and "content-length" not in given:
+    if body or method in _BODY_METHODS:
         lines.append(f"Content-Length: {len(body)}")
     if close:
         lines.append("Connection: close")
-    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.extend(f"{name}: {value}" for name, value in headers if name.lower() not in _FRAMING)
     # UTF-8, as curl sends it: records may hold non-ASCII header values.
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+def framing_problem(headers: tuple[tuple[str, str], ...], body: bytes) -> str | None:
+    """What is wrong with a record's own framing headers, or None. How a request is framed
+    is tether's to say: a record's Content-Length other than its body's length would let the
+    server read the rest of the body as another request (smuggled past the count), and
+    tether sends no chunked bodies. A Content-Length that agrees (recorded traffic has them)
+    is fine: the request goes out with the one tether writes."""
+    for name, value in headers:
+        key = name.lower()
+        if key == "transfer-encoding":
+            return (
+                f"a Transfer-Encoding header ({value!r}) cannot be sent: tether frames every "
+                "body with its Content-Length; drop the header"
+            )
+        if key == "content-length" and value.strip() != str(len(body)):
+            return (
+                f"Content-Length {value!r} is not the body's length ({len(body)} bytes): "
+                "tether frames the body itself; drop the header or fix the body"
+            )
+    return None
 
 
 def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
