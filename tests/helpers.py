@@ -33,10 +33,13 @@ def redirect_record(i: int) -> dict[str, Any]:
     }
 
 
-def interrupt_run(args: list[str], sending: Callable[[], bool]) -> tuple[int, str]:
-    """Start ``tether run ARGS`` as a real process, Ctrl-C it (by its PID) once ``sending()``
-    says its requests are arriving, and return its exit status and standard output. Waiting
-    on the server rather than a clock: a slow machine may take seconds to start Python."""
+def interrupt_run(
+    args: list[str], sending: Callable[[], bool], signum: int = signal.SIGINT
+) -> tuple[int, str]:
+    """Start ``tether run ARGS`` as a real process, Ctrl-C it (or send it ``signum``; by its
+    PID) once ``sending()`` says its requests are arriving, and return its exit status and
+    standard output. Waiting on the server rather than a clock: a slow machine may take
+    seconds to start Python."""
     argv = [sys.executable, "-m", "tether", "run", *args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -44,7 +47,7 @@ def interrupt_run(args: list[str], sending: Callable[[], bool]) -> tuple[int, st
         while not sending() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         time.sleep(0.3)
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signum)
         stdout, _ = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

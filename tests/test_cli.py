@@ -4,6 +4,7 @@ Ctrl-C), against nginx."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -206,18 +207,28 @@ def test_duration_bounds_the_run(
     assert doc["duration_s"] < 30
 
 
-def test_ctrl_c_still_writes_the_summary(nginx: NginxServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
+def test_a_stop_signal_still_writes_the_summary(
+    nginx: NginxServer, tmp_path: Path, signum: int, status: int
+) -> None:
+    """Ctrl-C, and SIGTERM (CI timeouts, docker stop, Kubernetes) and SIGHUP (a closed
+    terminal), which used to end the process with nothing printed or written."""
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
     args = [str(records), "-t", nginx.url, "-d", "60", "-n", "100000000", "--json", str(out)]
     start = nginx.stub_status()["requests"]
-    status, stdout = interrupt_run(args, lambda: nginx.stub_status()["requests"] > start + 100)
-    assert status == 130
+    sending = lambda: nginx.stub_status()["requests"] > start + 100  # noqa: E731
+    code, stdout = interrupt_run(args, sending, signum)
+    assert code == status
     doc = json.loads(out.read_text())
-    assert doc["interrupted"] is True
+    assert doc["interrupted"] is True and doc["signal"] == signal.Signals(signum).name
     assert doc["requests"] > 0 and doc["ok"] == doc["requests"]
     assert doc["connections"]["opened"] == 1, json.dumps(doc)
-    assert "interrupted" in stdout
+    assert "interrupted" in stdout  # the text summary is printed too
 
 
 def test_demo_shows_the_leak_and_the_fix(capsys: pytest.CaptureFixture[str]) -> None:

@@ -154,8 +154,11 @@ def test_a_cluster_out_of_reach_is_a_clear_error(
     assert "cannot reach the Dask cluster at tcp://127.0.0.1:1" in capsys.readouterr().err
 
 
-def test_ctrl_c_reports_what_came_back(
-    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_stop_signal_reports_what_came_back(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path, signum: int, status: int
 ) -> None:
     records = tmp_path / "r.jsonl"
     records.write_text('{"url": "/a"}\n{"url": "/b"}\n')  # a record for each worker's share
@@ -164,8 +167,11 @@ def test_ctrl_c_reports_what_came_back(
     # Interrupted once each worker has reported some requests done (they do each second).
     with reports(cluster) as heard:
         everyone = [w.pid for w in cluster.workers]
-        code, out = interrupt_run(args, lambda: all(heard.reported(pid) for pid in everyone))
+        code, out = interrupt_run(
+            args, lambda: all(heard.reported(pid) for pid in everyone), signum
+        )
     doc = json.loads(out)
-    assert code == 130 and doc["interrupted"] is True
+    assert code == status and doc["interrupted"] is True
+    assert doc["signal"] == signal.Signals(signum).name
     assert {w["error"] for w in doc["lost_workers"]} == {"interrupted"}
     assert all(w["reported"]["requests"] > 0 for w in doc["lost_workers"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -87,15 +88,23 @@ def test_request_count_and_rate_split(
     assert doc["requests"] == 200 and doc["rate_target"] == 200
 
 
-def test_ctrl_c_reaches_every_process(nginx: NginxServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_stop_signal_reaches_every_process(
+    nginx: NginxServer, tmp_path: Path, signum: int, status: int
+) -> None:
     records = write_records(tmp_path / "r.jsonl", 10, redirect_record)
     out = tmp_path / "summary.json"
     args = [str(records), "-t", nginx.url, "-c", "2", "-w", "2", "-d", "60", "-n", "100000000"]
     start = nginx.stub_status()["requests"]
-    status, _ = interrupt_run(
-        [*args, "--json", str(out), "-q"], lambda: nginx.stub_status()["requests"] > start + 100
+    code, _ = interrupt_run(
+        [*args, "--json", str(out), "-q"],
+        lambda: nginx.stub_status()["requests"] > start + 100,
+        signum,
     )
-    assert status == 130
+    assert code == status
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["requests"] > 0
+    assert doc["signal"] == signal.Signals(signum).name
     assert doc["connections"]["opened"] == 2

@@ -5,7 +5,8 @@
 - 1: mismatches or failed requests;
 - 2: a usage or input error (also: malformed records were skipped);
 - 3: a gate (``--min-reuse``, ``--max-connections``, ``--threshold``, ``--fail-on-leak``) failed;
-- 130: interrupted (Ctrl-C); the summary of what was done is still printed and written.
+- 130: interrupted (Ctrl-C); the summary of what was done is still printed and written;
+  143 and 129 the same for SIGTERM and SIGHUP (:mod:`tether.run.signals`).
 """
 
 from __future__ import annotations

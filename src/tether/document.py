@@ -206,6 +206,7 @@ class SummaryDocument(TypedDict):
     peak_inflight: int
     target: str | None
     interrupted: bool
+    signal: str | None  # the signal that interrupted the run ("SIGINT", "SIGTERM", ...)
     groups: list[GroupRow]
     watch: Watch | None
     timeline: list[TimelinePoint]
@@ -257,6 +258,7 @@ class RunEnd(TypedDict):
     target: str | None
     concurrency: int
     interrupted: bool
+    signal: NotRequired[str | None]  # (results files written before it have none)
     late: int
     rate_target: float | None
     schedule_s: float | None

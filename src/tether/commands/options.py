@@ -12,6 +12,7 @@ import click
 from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions, default_of
 from tether.records import FORMATS, Reading
+from tether.run import signals
 from tether.run.options import RunOptions
 
 
@@ -112,7 +113,7 @@ def reading(opts: dict[str, Any]) -> Reading:
 def exit_status(doc: SummaryDocument, gate_failures: list[str]) -> int:
     """The exit code for a finished run (the codes are listed in :mod:`tether.cli`)."""
     if doc["interrupted"]:
-        return ExitStatus.INTERRUPTED
+        return signals.exit_status(doc.get("signal"))  # 130 for Ctrl-C
     if doc.get("partial"):
         return ExitStatus.FAILED  # a cluster worker was lost: the run is not all there
     if doc["input_errors"]:

@@ -67,6 +67,7 @@ class RunFacts:
     schedule_s: float | None = field(default=None, metadata=_by(_latest_if_set))
     duration: float = field(default=0.0, metadata=_by(max))
     interrupted: bool = field(default=False, metadata=_by(operator.or_))
+    signal: str | None = field(default=None, metadata=_by(_first))  # what interrupted it
     # The server side, when watched; --watch runs in one process, so a share's is the run's.
     watch: Watch | None = field(default=None, metadata=_by(_mine))
     # Headers whose values examples do not show: the same for every share.
@@ -179,6 +180,7 @@ class Summary(Tally):
             "peak_inflight": facts.peak_inflight,
             "target": facts.target,
             "interrupted": facts.interrupted,
+            "signal": facts.signal,
             "groups": self.groups.to_list(),
             "watch": facts.watch,
             "timeline": self.timeline.to_list(),

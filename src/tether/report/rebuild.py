@@ -119,6 +119,7 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
     facts.target = end["target"]
     facts.concurrency = end["concurrency"]
     facts.interrupted = end["interrupted"]
+    facts.signal = end.get("signal")
     facts.rate_target = end["rate_target"]
     facts.schedule_s = end["schedule_s"]
     facts.watch = end["watch"]

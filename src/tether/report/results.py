@@ -99,6 +99,7 @@ def end_line(summary: Summary) -> ClosingLine:
             "target": doc["target"],
             "concurrency": doc["concurrency"],
             "interrupted": doc["interrupted"],
+            "signal": doc["signal"],
             "late": doc["late"],
             "rate_target": doc["rate_target"],
             "schedule_s": doc["schedule_s"],

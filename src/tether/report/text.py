@@ -55,7 +55,8 @@ def _overview(doc: SummaryDocument, grid: Table) -> None:
     title = f"{escape(doc['target'] or 'records')}   concurrency {doc['concurrency']}"
     title += f"   engine {doc.get('engine', 'python')}"
     if doc["interrupted"]:
-        title += "   [yellow](interrupted)[/]"
+        by = doc.get("signal")
+        title += f"   [yellow](interrupted{f' by {by}' if by and by != 'SIGINT' else ''})[/]"
     grid.add_row("run", title)
     grid.add_row("requests", f"{doc['requests']:,}   ok [green]{doc['ok']:,}[/]")
     grid.add_row(

@@ -23,6 +23,7 @@ from tether.errors import InputError
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 from tether.records import Reading, file_source
+from tether.run import signals
 from tether.run.options import RunOptions
 from tether.run.processes import split
 from tether.run.session import run
@@ -138,25 +139,16 @@ def _gather(client: Any, futures: dict[Any, str], reports: Reports) -> Summary:
     parts: list[Summary] = []
     lost: list[LostWorker] = []
     pending = dict(futures)
-    interrupted = False
+    interrupted: str | None = None  # the signal that stopped the gathering, if one did
     try:
-        while pending:
-            time.sleep(0.2)  # futures' states update in the background; a run lasts seconds
-            alive = set(client.scheduler_info()["workers"])
-            for future, name in list(pending.items()):
-                if future.status == "finished":
-                    parts.append(future.result())
-                elif future.status == "pending" and name in alive:
-                    continue
-                else:
-                    why = "left the cluster" if name not in alive else _why(future)
-                    future.cancel()
-                    lost.append({"worker": name, "error": why, "reported": reports.last.get(name)})
-                del pending[future]
-    except KeyboardInterrupt:
-        # Ctrl-C: what has come back stands, and the shares still out are named with
-        # what they had reported (their workers finish them; nobody waits).
-        interrupted = True
+        with signals.raising():
+            while pending:
+                time.sleep(0.2)  # futures' states update in the background; a run lasts seconds
+                _collect(client, pending, parts, lost, reports)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C (or SIGTERM, SIGHUP): what has come back stands, and the shares still out
+        # are named with what they had reported (their workers finish them; nobody waits).
+        interrupted = signals.name_of(exc)
         for future, name in pending.items():
             future.cancel()
             lost.append(
@@ -166,8 +158,31 @@ def _gather(client: Any, futures: dict[Any, str], reports: Reports) -> Summary:
     for part in parts[1:]:
         total.merge(part)
     total.facts.lost_workers.extend(lost)
-    total.facts.interrupted = total.facts.interrupted or interrupted
+    total.facts.interrupted = total.facts.interrupted or interrupted is not None
+    total.facts.signal = total.facts.signal or interrupted
     return total
+
+
+def _collect(
+    client: Any,
+    pending: dict[Any, str],
+    parts: list[Summary],
+    lost: list[LostWorker],
+    reports: Reports,
+) -> None:
+    """Take in the shares that finished, and count lost those whose worker left the cluster
+    or that failed (a task pinned to a gone worker would wait for it forever)."""
+    alive = set(client.scheduler_info()["workers"])
+    for future, name in list(pending.items()):
+        if future.status == "finished":
+            parts.append(future.result())
+        elif future.status == "pending" and name in alive:
+            continue
+        else:
+            why = "left the cluster" if name not in alive else _why(future)
+            future.cancel()
+            lost.append({"worker": name, "error": why, "reported": reports.last.get(name)})
+        del pending[future]
 
 
 def _why(future: Any) -> str:

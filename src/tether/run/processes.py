@@ -23,6 +23,7 @@ from tether.metrics.summary import Summary
 from tether.records import PLAIN_READING, Reading, file_source
 from tether.run.options import RunOptions
 from tether.run.session import run
+from tether.run.signals import STOP_SIGNALS
 
 
 def split(run_options: RunOptions, workers: int) -> list[RunOptions]:
@@ -60,7 +61,8 @@ def run_processes(
     """Run the records at ``path`` over ``workers`` processes and merge their summaries.
 
     A Ctrl-C reaches the parent only (each child has its own process group); the parent
-    passes it on once, and every child stops and reports what it did.
+    passes it on once (a SIGTERM or SIGHUP too), and every child stops and reports what it
+    did.
     """
     if path == "-":
         raise InputError("--workers reads the records file in each process: give a file, not -")
@@ -75,11 +77,12 @@ def run_processes(
         send.close()
         children.append((child, receive))
     pids = [child.pid for child, _ in children if child.pid is not None]
-    previous = signal.signal(signal.SIGINT, _forward(pids))
+    previous = {signum: signal.signal(signum, _forward(pids)) for signum in STOP_SIGNALS}
     try:
         results = [_result(receive) for _, receive in children]
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         for child, _ in children:
             child.join(10)
     merged = results[0]
@@ -90,9 +93,9 @@ def run_processes(
 
 def _forward(pids: list[int]) -> Callable[[int, FrameType | None], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
-        for pid in pids:
+        for pid in pids:  # the same signal: each child stops and says which it was
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT)
+                os.kill(pid, signum)
 
     return handler
 
@@ -114,7 +117,8 @@ def _child(
     os.setpgrp()  # the terminal's Ctrl-C goes to the parent, which passes it on once
     try:
         summary = run(file_source(path, reading), share, options, handle_sigint=True)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing may cut the report short
+        for signum in STOP_SIGNALS:  # nothing may cut the report short
+            signal.signal(signum, signal.SIG_IGN)
         summary.flush()
         send.send(summary)
     except Exception as exc:

@@ -28,6 +28,7 @@ from tether.run.closed_model import Worker
 from tether.run.feed import Cycles, Feed, Job, RecordSource, validate
 from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
+from tether.run.signals import STOP_SIGNALS
 from tether.watch.sampler import Watcher, conclude
 
 __all__ = [
@@ -109,10 +110,12 @@ class Session:
         if self._running == 0 and not self.finished.done():
             self.finished.set_result(None)
 
-    def interrupt(self) -> None:
-        """Ctrl-C: stop now; requests in flight are abandoned (their connections close)."""
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """Ctrl-C (or another of :data:`~tether.run.signals.STOP_SIGNALS`): stop now;
+        requests in flight are abandoned (their connections close)."""
         self.feed.stopped = True
         self.summary.facts.interrupted = True
+        self.summary.facts.signal = signal.Signals(signum).name
         self.dispatch.stop()
         if not self.finished.done():
             self.finished.set_result(None)
@@ -174,8 +177,9 @@ async def run_async(
     handle_sigint: bool = False,
     progress: ProgressView | None = None,
 ) -> Summary:
-    """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C stops
-    the run cleanly: requests in flight are abandoned and the summary says ``interrupted``.
+    """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C (or a
+    SIGTERM or SIGHUP: :mod:`tether.run.signals`) stops the run cleanly: requests in flight
+    are abandoned and the summary says ``interrupted`` (and by which ``signal``).
     ``progress`` is shown once a second."""
     preload_numpy()
     if asked.rate is not None:
@@ -311,7 +315,8 @@ async def _drive(session: Session, asked: RunOptions, handle_sigint: bool) -> No
     timed = asked.duration if asked.rate is None else None
     stopper = loop.call_later(timed, _stop, session.feed) if timed else None
     if handle_sigint:
-        loop.add_signal_handler(signal.SIGINT, session.interrupt)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, session.interrupt, signum)
     try:
         if asked.rate is not None:
             Arrivals(session, asked.rate, asked.max_inflight).start()
@@ -323,7 +328,8 @@ async def _drive(session: Session, asked: RunOptions, handle_sigint: bool) -> No
         if stopper is not None:
             stopper.cancel()
         if handle_sigint:
-            loop.remove_signal_handler(signal.SIGINT)
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
         session.dispatch.stop()
 
 
