@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tether.engine.connection import Connection, Exchange
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
-from tether.engine.pool import DIALS_AT_ONCE, Pool
+from tether.engine.pool import Pool
 from tether.engine.request import (
     Prepared,
     Url,
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from tether.engine._compiled import Job
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+ASYNC_AT_ONCE = 4
+"""Requests on the async path at once (dialing, waiting for a connection) past which a
+sender with a schedule of its own holds its next one back (see :meth:`Dispatch.ready`)."""
 
 Result = tuple[Exchange | None, RequestError | None]
 Encode = Callable[[str, Url, tuple[tuple[str, str], ...], bytes], bytes]
@@ -153,10 +157,11 @@ class Dispatch:
 
     def ready(self, prep: Prepared) -> bool:
         """Whether ``prep`` would go out at once on an idle connection, or the async path is
-        not busy yet (fewer requests on it than a pool dials for at once): a sender with a
+        not busy yet (fewer than :data:`ASYNC_AT_ONCE` requests on it): a sender with a
         schedule of its own (the open model) holds a request back otherwise, and sends it
-        when a response frees a connection, instead of queueing a task per request."""
-        return self.pool.has_idle(prep.key) or len(self._tasks) < DIALS_AT_ONCE
+        when a response frees a connection, instead of dialing a connection per request (a
+        storm when the server stalls) and queueing a task for each."""
+        return self.pool.has_idle(prep.key) or len(self._tasks) < ASYNC_AT_ONCE
 
     def spawn(self, journey: Journey, work: Coroutine[Any, Any, None]) -> None:
         """Run one request's async path as a task; its failure goes to ``journey.failed``."""

@@ -12,7 +12,6 @@ import contextlib
 import ssl
 import time
 from collections import deque
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from tether.engine.compiled import native
@@ -29,10 +28,6 @@ Key = tuple[Any, ...]
 
 DEADLINE_TICK = 0.02
 """How often deadlines are checked: timeouts fire up to this much late."""
-
-DIALS_AT_ONCE = 4
-"""Dials in progress per key at once: a request beyond them waits for a connection to come
-free or a dial to finish, so a burst does not open a connection per request."""
 
 
 def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
@@ -61,11 +56,7 @@ class Pool:
         self._idle: dict[Key, list[Connection]] = {}
         self._idle_total = 0
         self._open: dict[Key, int] = {}  # connecting or open, busy or idle, per key
-        self._waiters: dict[Key, deque[asyncio.Future[Connection]]] = {}
-        self._dialing: dict[Key, int] = {}  # dials in progress per key
-        self._waiting: dict[Key, int] = {}  # requests waiting for a connection per key
-        self._urls: dict[Key, Url] = {}  # where a key's dials go
-        self._dials: set[asyncio.Task[Connection]] = set()
+        self._waiters: dict[Key, deque[asyncio.Future[Connection | None]]] = {}
         self._live: set[Connection] = set()
         self._next_id = 1
         self._sweep: asyncio.TimerHandle | None = None
@@ -87,30 +78,25 @@ class Pool:
         return (*url.key, self._tls_key if url.scheme == "https" else None)
 
     async def acquire(self, url: Url, deadline: float, *, fresh: bool = False) -> Connection:
-        """A connection for ``url``, as Go's Transport chooses one:
+        """A connection for ``url``, in the order Go's Transport chooses:
 
         1. the most recently parked idle connection (the least likely to have gone stale),
            unless ``fresh`` (a retry after a stale one) asks for a new dial;
-        2. otherwise the first connection to come free for this key: one another request
-           gives back, or one a dial opens. A dial starts for each request waiting, up to
-           :data:`DIALS_AT_ONCE` at a time and the per-host limit; a dial that finishes
-           after its request got a connection leaves its own parked for the next one.
-           So a burst of requests opens connections at a bounded pace, and a server that
-           keeps up needs about as many as are busy at once, not one per request of the
-           burst.
+        2. a new connection, while the per-host limit allows;
+        3. otherwise wait for a connection to be released or closed.
         """
         if self._closing:
             raise ConnectError("the client is closed")
         key = self.key_of(url)
-        if fresh:
-            limit = self.options.max_conns_per_host
-            if not limit or self._open.get(key, 0) < limit:
-                return await self._dial(url, key, deadline)
-        else:
+        if not fresh:
             conn = self.take_idle(key)
             if conn is not None:
                 return conn
-        return await self._wait(url, key, deadline)
+        limit = self.options.max_conns_per_host
+        if not limit or self._open.get(key, 0) < limit:
+            return await self._dial(url, key, deadline)
+        handed = await self._wait(key, deadline)
+        return handed if handed is not None else await self._dial(url, key, deadline)
 
     async def close(self, wait: float = 2.0) -> None:
         """Close every connection (leaked ones included) and wait, bounded, until each has
@@ -119,8 +105,6 @@ class Pool:
         for timer in (self._sweep, self._ticker):
             if timer is not None:
                 timer.cancel()
-        for task in list(self._dials):
-            task.cancel()
         for conn in list(self._live):
             leaked = conn.state is State.LEAKED
             conn.abort(CloseReason.LEAKED) if leaked else conn.close(CloseReason.SHUTDOWN)
@@ -152,63 +136,17 @@ class Pool:
                 return conn
         return None
 
-    async def _wait(self, url: Url, key: Key, deadline: float) -> Connection:
+    async def _wait(self, key: Key, deadline: float) -> Connection | None:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Connection] = loop.create_future()
+        future: asyncio.Future[Connection | None] = loop.create_future()
         self._waiters.setdefault(key, deque()).append(future)
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        self._urls[key] = url
-        self._dial_ahead(url, key, deadline)
-        # A dial's own error (refused, timed out) says more than "no connection": it is
-        # given the same deadline, so the wait allows it a moment more to arrive.
-        budget = deadline - loop.time() + DEADLINE_TICK if deadline else None
+        budget = deadline - loop.time() if deadline else None
         try:
             return await asyncio.wait_for(future, budget)
         except TimeoutError:
             raise TimeoutError_("no connection free within the timeout") from None
-        finally:
-            if future.cancelled():  # (one served was counted off when it was)
-                self._waiting[key] -= 1
 
-    def _dial_ahead(self, url: Url, key: Key, deadline: float) -> None:
-        """Start dials for the requests waiting on ``key`` that no dial in progress covers,
-        within :data:`DIALS_AT_ONCE` and the per-host limit. Each opened connection goes to
-        the first request still waiting, or is parked; each failed dial fails the first."""
-        limit = self.options.max_conns_per_host
-        while self._waiting.get(key, 0) > self._dialing.get(key, 0) < DIALS_AT_ONCE:
-            if limit and self._open.get(key, 0) >= limit:
-                return
-            self._dialing[key] = self._dialing.get(key, 0) + 1
-            task = asyncio.ensure_future(self._dial(url, key, deadline))
-            self._dials.add(task)
-            task.add_done_callback(lambda t: self._dialed(url, key, t))
-
-    def _dialed(self, url: Url, key: Key, task: asyncio.Task[Connection]) -> None:
-        self._dials.discard(task)
-        self._dialing[key] -= 1
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is None:
-            conn = task.result()
-            conn.idle_since = time.monotonic()
-            self._released(conn)  # to the first request waiting, or parked
-        else:
-            for future in self._waiters.get(key, ()):
-                if not future.done():
-                    self._waiting[key] -= 1
-                    future.set_exception(error)
-                    break
-        if not self._closing:
-            self._dial_ahead(url, key, 0.0)
-
-    def _dial(self, url: Url, key: Key, deadline: float) -> Coroutine[Any, Any, Connection]:
-        """A new connection to ``url``, counted against the per-host limit from now (not
-        from when the coroutine first runs: several may be started in one go)."""
-        self._open[key] = self._open.get(key, 0) + 1
-        return self._connect(url, key, deadline)
-
-    async def _connect(self, url: Url, key: Key, deadline: float) -> Connection:
+    async def _dial(self, url: Url, key: Key, deadline: float) -> Connection:
         loop = asyncio.get_running_loop()
         conn = Connection(
             self._next_id,
@@ -219,6 +157,7 @@ class Pool:
             self._closed,
         )
         self._next_id += 1
+        self._open[key] = self._open.get(key, 0) + 1
         tls = self._tls() if url.scheme == "https" else None
         budget = self.options.connect_timeout or None
         if deadline:
@@ -263,7 +202,6 @@ class Pool:
         while waiters:
             future = waiters.popleft()
             if not future.done():
-                self._waiting[conn.key] -= 1
                 future.set_result(conn)
                 return
         idle = self._idle.get(conn.key)
@@ -290,15 +228,18 @@ class Pool:
         self._forget(key, None)
 
     def _forget(self, key: Key, conn: Connection | None) -> None:
-        """A connection (or a dial) is gone: free its slot, and let a request waiting for
-        one dial (see :meth:`_dial_ahead`)."""
+        """A connection (or a dial) is gone: free its slot and wake one waiter to dial."""
         self._open[key] -= 1
         idle = self._idle.get(key)
         if conn is not None and idle and conn in idle:
             idle.remove(conn)
             self._idle_total -= 1
-        if conn is not None and self._waiters.get(key) and not self._closing:
-            self._dial_ahead(self._urls[key], key, 0.0)
+        waiters = self._waiters.get(key)
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
 
     # -- deadlines -------------------------------------------------------------------------
 
