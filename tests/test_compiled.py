@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import comparable
 from servers import ConnInfo, NginxServer, ThreadServer, chunked, read_request, response
 from tether.engine import compiled
+from tether.engine.cycle import Cycle
 from tether.engine.options import ClientOptions
 from tether.metrics.histogram import BUCKET_COUNT, MAX_VALUE_US, SUB_BUCKETS
 from tether.metrics.summary import Summary
@@ -319,3 +322,24 @@ def test_the_open_model_is_counted_alike(scripts: ThreadServer) -> None:
     assert fast.service is not None and slow.service is not None
     assert fast.service.count == slow.service.count == fast.latency.count
     assert pure() or counted > len(recs)
+
+
+@given(
+    items=st.lists(st.integers(), max_size=5),
+    remaining=st.integers(-1, 12),
+    stop_after=st.integers(0, 14),
+)
+def test_the_compiled_cycle_hands_out_what_the_python_one_does(
+    items: list[int], remaining: int, stop_after: int
+) -> None:
+    """Two writings of one rule (the compiled path reads its own without a Python call):
+    the same items in the same order, the same end, the same stop."""
+    from tether.engine import _compiled  # importable even where TETHER_PURE_PYTHON is set
+
+    ours = Cycle(items, remaining)
+    theirs = _compiled.Cycle(list(items), [None] * len(items), remaining)
+    for i in range(16):
+        if i == stop_after:
+            ours.stopped = theirs.stopped = True
+        assert ours.next() == theirs.next()
+    assert ours.remaining == theirs.remaining
