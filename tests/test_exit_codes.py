@@ -54,6 +54,7 @@ FACTS = [name for name, _ in PRIORITY]
 def facts_doc(present: set[str]) -> tuple[dict[str, Any], list[str]]:
     """A summary document and gate failures with exactly the ``present`` facts."""
     doc: dict[str, Any] = {
+        "requests": 12,  # (a run that sent nothing is a case of its own, below)
         "interrupted": "interrupted" in present,
         "partial": "partial" in present,
         "input_errors": 2 if "input_errors" in present else 0,
@@ -83,3 +84,23 @@ def test_the_table_names_every_code() -> None:
     # The table above is the README's list of codes, in priority order.
     assert {code for _, code in PRIORITY} | {0} == {int(s) for s in ExitStatus}
     assert exit_status(*facts_doc(set())) == ExitStatus.OK
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n\n"], ids=["empty", "comments"])
+def test_a_run_with_nothing_to_send_is_a_usage_error_and_its_gates_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    """An empty or comment-only records file used to exit 0 even with gates asked for: a
+    CI gate went green having tested nothing."""
+    records = tmp_path / "r.jsonl"
+    records.write_text(content)
+    out = tmp_path / "out.json"
+    args = ["run", str(records), "-t", "http://127.0.0.1:9", "--json", str(out)]
+    status = main([*args, "--min-reuse", "0.99", "--threshold", "p99<1ms"])
+    assert status == 2
+    assert "no request was sent: there was no record to send" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert doc["requests"] == 0
+    assert len(doc["gate_failures"]) == 2
+    assert all("no request was sent" in failure for failure in doc["gate_failures"])
+    assert [t["ok"] for t in doc["thresholds"]] == [False]

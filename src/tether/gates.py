@@ -26,7 +26,9 @@ def failures(gates: Gates, doc: SummaryDocument) -> list[str]:
     found: list[str] = []
     conns = doc["connections"]
     requests = doc["requests"]
-    if gates.min_reuse is not None and requests:
+    if gates.min_reuse is not None and not requests:
+        found.append(f"connection reuse of {gates.min_reuse:.1%} was required, but {NOTHING}")
+    elif gates.min_reuse is not None:
         fraction = conns["reused"] / requests
         if fraction < gates.min_reuse:
             found.append(
@@ -43,6 +45,9 @@ def failures(gates: Gates, doc: SummaryDocument) -> list[str]:
     if gates.fail_on_leak and watch:
         found.extend(watch["leak_verdicts"])
     return found
+
+
+NOTHING = "no request was sent, so nothing could be judged"
 
 
 def _connections(n: int) -> str:

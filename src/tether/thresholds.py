@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tether.document import ThresholdResult
 from tether.errors import InputError
+from tether.gates import NOTHING
 from tether.metrics.summary import Summary
 
 __all__ = ["Threshold", "evaluate", "failures", "parse_threshold", "shown"]
@@ -77,7 +78,9 @@ def _is_latency(figure: str) -> bool:
 
 
 def evaluate(thresholds: list[Threshold], summary: Summary) -> list[ThresholdResult]:
-    """Each threshold with the run's figure and whether it held."""
+    """Each threshold with the run's figure and whether it held. Over no requests at all
+    nothing holds: a gate that judged nothing must not pass (an empty records file would
+    make every latency 0 and every rate 0)."""
     results: list[ThresholdResult] = []
     for t in thresholds:
         value = figure(t.figure, summary)
@@ -86,7 +89,7 @@ def evaluate(thresholds: list[Threshold], summary: Summary) -> list[ThresholdRes
                 "threshold": t.text,
                 "value": round(value, 6),
                 "unit": _unit(t.figure),
-                "ok": _OPS[t.op](value, t.limit),
+                "ok": bool(summary.requests) and _OPS[t.op](value, t.limit),
             }
         )
     return results
@@ -122,10 +125,11 @@ def _unit(name: str) -> str:
     return "fraction" if name in _RATES else "count"
 
 
-def failures(results: list[ThresholdResult]) -> list[str]:
-    """A sentence per threshold that did not hold."""
+def failures(results: list[ThresholdResult], requests: int) -> list[str]:
+    """A sentence per threshold that did not hold (over ``requests`` requests)."""
     return [
-        f"threshold {r['threshold']} failed: the run's value was {shown(r)}"
+        f"threshold {r['threshold']} failed: "
+        + (f"the run's value was {shown(r)}" if requests else NOTHING)
         for r in results
         if not r["ok"]
     ]

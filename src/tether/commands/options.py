@@ -110,13 +110,19 @@ def reading(opts: dict[str, Any]) -> Reading:
     )
 
 
+def nothing_to_send(doc: SummaryDocument) -> bool:
+    """The run sent nothing because the records held nothing to send (not one was bad, and
+    nothing stopped it): a usage error, never a green run that tested nothing."""
+    return not doc["requests"] and not doc["input_errors"] and not doc["interrupted"]
+
+
 def exit_status(doc: SummaryDocument, gate_failures: list[str]) -> int:
     """The exit code for a finished run (the codes are listed in :mod:`tether.cli`)."""
     if doc["interrupted"]:
         return signals.exit_status(doc.get("signal"))  # 130 for Ctrl-C
     if doc.get("partial"):
         return ExitStatus.FAILED  # a cluster worker was lost: the run is not all there
-    if doc["input_errors"]:
+    if doc["input_errors"] or nothing_to_send(doc):
         return ExitStatus.INPUT
     if gate_failures:
         return ExitStatus.GATE

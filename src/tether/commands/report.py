@@ -42,7 +42,7 @@ def rerender(paths: list[str], fmt: str, output: str, thresholds: list[str]) -> 
     summary = rebuild.rebuild(paths)
     doc = summary.to_dict()
     doc["thresholds"] = evaluate(judged, summary)
-    gate_failures = threshold_failures(doc["thresholds"])
+    gate_failures = threshold_failures(doc["thresholds"], doc["requests"])
     doc["gate_failures"] = gate_failures
     if fmt == "json":
         json_report.write(doc, output)

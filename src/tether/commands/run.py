@@ -21,6 +21,7 @@ from tether.commands.options import (
     SECONDS,
     Size,
     exit_status,
+    nothing_to_send,
     reading,
     with_options,
 )
@@ -517,7 +518,8 @@ def report(summary: Summary, command: RunCommand, per_record: PerRecord | None =
     outputs = command.outputs
     doc = summary.to_dict()
     doc["thresholds"] = evaluate(list(command.thresholds), summary)
-    gate_failures = failures(command.gates, doc) + threshold_failures(doc["thresholds"])
+    gate_failures = failures(command.gates, doc)
+    gate_failures += threshold_failures(doc["thresholds"], doc["requests"])
     doc["gate_failures"] = gate_failures
     if not outputs.quiet:
         # With the JSON on stdout, the text goes to stderr so the two never mix.
@@ -540,6 +542,8 @@ def report(summary: Summary, command: RunCommand, per_record: PerRecord | None =
 
         with open(outputs.html, "w", encoding="utf-8") as page:
             page.write(html.render(doc))
+    if nothing_to_send(doc):
+        click.echo("tether: no request was sent: there was no record to send", err=True)
     return exit_status(doc, gate_failures)
 
 
