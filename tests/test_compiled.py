@@ -343,3 +343,24 @@ def test_the_compiled_cycle_hands_out_what_the_python_one_does(
             ours.stopped = theirs.stopped = True
         assert ours.next() == theirs.next()
     assert ours.remaining == theirs.remaining
+
+
+def test_a_records_connection_close_ends_its_connection_on_both_paths() -> None:
+    """A server that keeps every connection open: a record that says ``Connection: close``
+    still gets a connection of its own each time (the compiled path leaves it to Python)."""
+
+    async def keep_open(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while await read_request(reader) is not None:
+            conn.count_request()
+            writer.write(response(200, b"ok", [("X-A", "v")]))
+            await writer.drain()
+
+    recs = [Record("GET", "/", headers=(("Connection", "close"),), expect=expect(200))]
+    with ThreadServer(keep_open) as server:
+        asked = RunOptions(target=server.url, concurrency=1, requests=5)
+        fast, slow, _ = both(recs, asked)
+        assert server.accepted == 10
+    assert comparable(fast, True, False) == comparable(slow, True, False)
+    assert fast.ledger.opened == 5 and fast.ok == 5

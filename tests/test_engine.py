@@ -669,3 +669,16 @@ def test_a_switch_of_protocols_is_a_protocol_error() -> None:
     assert outcomes[0].error_kind == "protocol"
     assert "switched protocols" in (outcomes[0].error or "")
     assert client.ledger.closed == {CloseReason.PROTOCOL: 1}
+
+
+def test_a_records_connection_close_ends_its_connection() -> None:
+    """RFC 9112 9.6: a client that sends ``Connection: close`` sends nothing more on that
+    connection. A server that ignores it (this one keeps every connection open) used to get
+    the next request on the same connection; the close is counted as the request's."""
+    closing = Record("GET", "/", headers=(("Connection", "close"),))
+    with ThreadServer(serve_each(ok)) as srv:
+        outcomes, client = fetch_all(srv.url, [closing, closing, get()])
+        assert srv.accepted == 3
+    assert [o.reused for o in outcomes] == [False, False, False]
+    assert all(o.error is None for o in outcomes)
+    assert client.ledger.closed[CloseReason.REQUEST_CLOSE] == 2

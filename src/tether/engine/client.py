@@ -24,6 +24,7 @@ from tether.engine.pool import Pool
 from tether.engine.request import (
     Prepared,
     Url,
+    asks_close,
     encode_head,
     framing_problem,
     resolve,
@@ -89,7 +90,7 @@ class Client:
     ) -> Job | None:
         """``prep`` for the compiled path, with its counter slot and what it must meet to be
         counted there (see :meth:`tether.engine._compiled.Path.job`); None without one."""
-        if self.path is None or prep.need is not BodyNeed.DISCARD:
+        if self.path is None or prep.need is not BodyNeed.DISCARD or prep.closes:
             return None
         return self.path.job(prep, slot, statuses, equals, absent)
 
@@ -118,7 +119,8 @@ class Client:
         url = resolve(record.url, self.base)
         head = self._encode(record.method, url, record.headers, record.body)
         key = self.pool.key_of(url)
-        return Prepared(record, url, str(url), key, head, record.expect.body_need)
+        closes = asks_close(record.headers)
+        return Prepared(record, url, str(url), key, head, record.expect.body_need, closes)
 
     async def fetch(self, record: Record) -> Outcome:
         """Send one record and return what happened. Request errors become the outcome's

@@ -246,6 +246,7 @@ class Connection(asyncio.Protocol):
         self._leak = options.leak
         self.timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
         self.wire: Wire | None = None  # the compiled protocol driving this one, if any
+        self._closing_after = False  # see closes_after
 
     def __repr__(self) -> str:
         host = ":".join(str(part) for part in self.key[1:3])
@@ -448,15 +449,22 @@ class Connection(asyncio.Protocol):
         """The response is whole: give the connection back (or close it), then report.
         In that order, so that whoever the report wakes finds the connection idle."""
         self._ex = None
-        if self._keep_alive and self._parser.should_keep_alive():
+        if not self._keep_alive:
+            self.close(CloseReason.KEEP_ALIVE_OFF)
+        elif self._closing_after:
+            self.close(CloseReason.REQUEST_CLOSE)
+        elif self._parser.should_keep_alive():
             self.state = State.IDLE
             self.idle_since = time.monotonic()
             self._on_released(self)
-        elif self._keep_alive:
-            self.close(CloseReason.SERVER_CLOSE)
         else:
-            self.close(CloseReason.KEEP_ALIVE_OFF)
+            self.close(CloseReason.SERVER_CLOSE)
         ex.finish()
+
+    def closes_after(self) -> None:
+        """The request just sent said ``Connection: close``: nothing more goes out on this
+        connection once its response is in (RFC 9112 9.6), whatever the server answers."""
+        self._closing_after = True
 
     def _body_goes_on(self, ex: Exchange) -> None:
         """The body runs on past the read its headers came in: from now on it has the drain

@@ -26,6 +26,7 @@ from tether.engine.pool import Pool
 from tether.engine.request import (
     Prepared,
     Url,
+    asks_close,
     is_replayable,
     redirect_headers,
     redirect_method,
@@ -154,6 +155,8 @@ class Dispatch:
             conn.wire.start(journey, journey.compiled, journey.repeats)
         else:
             conn.send(prep.head, prep.record.method, prep.need, journey.deadline, journey.exchanged)
+            if prep.closes:
+                conn.closes_after()
 
     def ready(self, prep: Prepared) -> bool:
         """Whether ``prep`` would go out at once on an idle connection, or the async path is
@@ -229,6 +232,8 @@ class Dispatch:
                 future.set_result((response, error))
 
         conn.send(head, record.method, record.expect.body_need, deadline, done)
+        if asks_close(record.headers):
+            conn.closes_after()
         return future
 
     async def _retry(

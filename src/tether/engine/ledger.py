@@ -24,6 +24,7 @@ class CloseReason(Enum):
     IDLE_TIMEOUT = ("idle longer than the idle timeout", False)
     POOL_FULL = ("idle pool full", False)
     KEEP_ALIVE_OFF = ("keep-alive disabled", False)
+    REQUEST_CLOSE = ("the request said Connection: close", False)
     LEAKED = ("leaked until the end of the run", False)
     SHUTDOWN = ("end of run", False)
 

@@ -164,6 +164,15 @@ def framing_problem(headers: tuple[tuple[str, str], ...], body: bytes) -> str | 
     return None
 
 
+def asks_close(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a request's headers say ``Connection: close`` (RFC 9112 9.6: the client then
+    sends nothing more on that connection)."""
+    return any(
+        name.lower() == "connection" and "close" in value.lower().replace(" ", "").split(",")
+        for name, value in headers
+    )
+
+
 def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
     """Go's rule for sending a request again after it may have reached the server."""
     if method in REPLAYABLE_METHODS:
@@ -183,3 +192,4 @@ class Prepared:
     key: tuple[object, ...]
     head: bytes
     need: BodyNeed
+    closes: bool = False  # the record says ``Connection: close``: its connection ends with it
