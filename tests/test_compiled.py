@@ -26,6 +26,7 @@ from servers import ConnInfo, NginxServer, ThreadServer, chunked, read_request, 
 from tether.engine import compiled
 from tether.engine.cycle import Cycle
 from tether.engine.options import ClientOptions
+from tether.metrics.groups import MAX_GROUPS, OTHER
 from tether.metrics.histogram import BUCKET_COUNT, MAX_VALUE_US, SUB_BUCKETS
 from tether.metrics.summary import Summary
 from tether.metrics.tally import Tally
@@ -364,3 +365,13 @@ def test_a_records_connection_close_ends_its_connection_on_both_paths() -> None:
         assert server.accepted == 10
     assert comparable(fast, True, False) == comparable(slow, True, False)
     assert fast.ledger.opened == 5 and fast.ok == 5
+
+
+def test_groups_past_the_limit_are_counted_in_other_alike(nginx: NginxServer) -> None:
+    recs = [Record("GET", "/", expect=Expect((200,)), tag=f"t{i}") for i in range(MAX_GROUPS + 9)]
+    asked = RunOptions(target=nginx.url, concurrency=1, requests=2 * len(recs))
+    fast, slow, counted = both(recs, asked)
+    assert comparable(fast, True, False) == comparable(slow, True, False)
+    rows = {row["group"]: row["requests"] for row in fast.to_dict()["groups"]}
+    assert len(rows) == MAX_GROUPS + 1 and rows[OTHER] == 2 * 9
+    assert pure() or counted > len(recs)

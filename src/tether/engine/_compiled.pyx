@@ -802,11 +802,6 @@ cdef class Wire:
         self.reader = Reader(path.drain_limit, path.follow)
         self.inflight = False
 
-    @property
-    def busy(self):
-        """Whether a request the compiled path sent is still in flight."""
-        return self.inflight
-
     # -- asyncio.Protocol: forwarded, unless a request of ours is in flight ------------------
 
     def connection_made(self, transport):

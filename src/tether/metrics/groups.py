@@ -37,6 +37,12 @@ def group_key(method: str, path: str, tag: str) -> str:
     return tag or f"{method} {template(path)}"
 
 
+def admitted(key: str, known: int) -> str:
+    """The group a key not seen before is counted in, ``known`` groups in: its own while
+    there is room, else ``(other)``."""
+    return key if known < MAX_GROUPS or key == OTHER else OTHER
+
+
 @dataclass(slots=True)
 class Group:
     """One group's counts and latencies."""
@@ -73,8 +79,9 @@ class Groups:
         """The group for ``key``, made on first use while there is room."""
         group = self.by_key.get(key)
         if group is None:
-            if len(self.by_key) >= MAX_GROUPS and key != OTHER:
-                return self.get(OTHER)
+            counted_as = admitted(key, len(self.by_key))
+            if counted_as != key:
+                return self.get(counted_as)
             group = self.by_key[key] = Group()
         return group
 

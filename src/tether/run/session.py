@@ -19,7 +19,7 @@ from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS, Exchange
 from tether.engine.dispatch import outcome_of
 from tether.engine.options import ClientOptions
-from tether.metrics.groups import MAX_GROUPS, OTHER, group_key
+from tether.metrics.groups import MAX_GROUPS, admitted, group_key
 from tether.metrics.histogram import Histogram, await_numpy, preload_numpy
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point, Sampler
@@ -160,8 +160,9 @@ class Slots:
         """The slot ``group`` is counted in (given on first sight)."""
         slot = self._slot.get(group)
         if slot is None:
-            if len(self.groups) >= MAX_GROUPS and group != OTHER:
-                return self.of(OTHER)
+            counted_as = admitted(group, len(self.groups))  # the rule the summary's groups keep
+            if counted_as != group:
+                return self.of(counted_as)
             slot = self._slot[group] = len(self.groups)
             self.groups.append(group)
         return slot
