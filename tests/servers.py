@@ -474,6 +474,39 @@ def keepalive_handler(
     return handler
 
 
+def endless_head_handler(
+    path: str = "/endless", seconds: float = 5.0, sent: list[int] | None = None
+) -> Handler:
+    """Keep-alive; answers ``path`` with ``HTTP/1.1 200 OK`` and then header lines with no
+    end (for ``seconds`` at most, then it closes: a bound for the test, not a head's end),
+    appending to ``sent`` how many bytes it wrote before the client went away. Every other
+    request gets a 200 with ``X-A: v``."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (req := await read_request(reader)) is not None:
+            conn.count_request()
+            if req.target != path:
+                writer.write(response(200, b"ok", [("X-A", "v")]))
+                await writer.drain()
+                continue
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            total, end = 17, time.monotonic() + seconds
+            lines = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 40) for i in range(64))
+            try:
+                while time.monotonic() < end:
+                    writer.write(lines)
+                    await writer.drain()
+                    total += len(lines)
+            finally:
+                if sent is not None:
+                    sent.append(total)
+            return
+
+    return handler
+
+
 # --- nginx ----------------------------------------------------------------------------------
 
 BIG_SIZE = 1024 * 1024

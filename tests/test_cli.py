@@ -263,15 +263,3 @@ def test_unreadable_records_keep_what_was_measured(
     assert doc["requests"] == doc["ok"] == served == 1_000
     flat = " ".join(err.split())  # rich wraps long lines
     assert "skipped records: 1" in flat and "not valid UTF-8" in flat
-
-
-def test_unwritable_json_still_prints_the_summary(
-    nginx: NginxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    records = write_records(tmp_path / "r.jsonl", 3, redirect_record)
-    missing = tmp_path / "no" / "such" / "dir" / "s.json"
-    status = main(["run", str(records), "-t", nginx.url, "--json", str(missing)])
-    captured = capsys.readouterr()
-    assert status == 2
-    assert "All 3 responses matched" in captured.out
-    assert "No such file or directory" in captured.err

@@ -69,7 +69,8 @@ CLIENT_FLAGS = [
     "--max-idle-per-host", "3", "--max-idle", "5", "--max-conns-per-host", "7",
     "--idle-timeout", "11", "--connect-timeout", "13", "--response-header-timeout", "17",
     "--timeout", "19", "--follow-redirects", "23", "--drain-limit", "29k",
-    "--drain-timeout", "31", "--disable-keep-alives", "--insecure", "--leak",
+    "--drain-timeout", "31", "--max-response-header-bytes", "67k", "--max-body", "71k",
+    "--disable-keep-alives", "--insecure", "--leak",
 ]  # fmt: skip
 RUN_FLAGS = [
     "--target", "http://127.0.0.1:9", "--concurrency", "37", "--requests", "41",
@@ -109,6 +110,8 @@ def test_every_mapped_flag_reaches_the_engine_options(
         "follow_redirects": 23,
         "drain_limit": 29 * 1024,
         "drain_timeout": 31.0,
+        "max_response_header_bytes": 67 * 1024,
+        "max_body": 71 * 1024,
         "disable_keep_alives": True,
         "insecure": True,
         "cacert": str(cacert),
@@ -206,11 +209,12 @@ def test_each_default_of_the_command_line_is_its_dataclasses(
             assert run[name] == default, f"--{name.replace('_', '-')}: {options.__name__}"
             checked += 1
     assert checked >= 30  # the run command's flags, not a mapping gone empty
-    # The one default the help also gives in words.
-    (drain_limit,) = [p for p in run_command.params if p.name == "drain_limit"]
-    assert isinstance(drain_limit, click.Option) and drain_limit.help
-    in_words = drain_limit.help.split("[default: ")[1].split("]")[0]
-    assert parse_size(in_words) == default_of(ClientOptions, "drain_limit")
+    # The defaults the help also gives in words.
+    for size in ("drain_limit", "max_response_header_bytes", "max_body"):
+        (option,) = [p for p in run_command.params if p.name == size]
+        assert isinstance(option, click.Option) and option.help
+        in_words = option.help.split("[default: ")[1].split("]")[0]
+        assert parse_size(in_words) == default_of(ClientOptions, size)
 
     # The defaults of the other commands' flags, and of tether.run's keywords.
     record = flag_defaults(record_command, "r.jsonl", "-o", "golden.jsonl")

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from helpers import interrupt_run, shape_problems
-from servers import DaskCluster, NginxServer, dask_cluster
+from servers import DaskCluster, NginxFactory, NginxServer, dask_cluster
+from test_workers import timed_nginx, times_by_connection
 from tether.cli import main
 from tether.document import SummaryDocument
 from tether.run.cluster import TOPIC
@@ -32,10 +33,17 @@ def cluster(tmp_path: Path) -> Iterator[DaskCluster]:
 
 
 def run_json(
-    tmp_path: Path, nginx: NginxServer, cluster: DaskCluster, *more: str
+    tmp_path: Path,
+    nginx: NginxServer,
+    cluster: DaskCluster,
+    *more: str,
+    records: Path | None = None,
 ) -> tuple[int, dict[str, object]]:
-    records = tmp_path / "r.jsonl"
-    records.write_text("".join(json.dumps({"url": f"/r/{i}"}) + "\n" for i in range(10)))
+    """Run ``records`` (else ten records of its own) on the cluster; its exit code and
+    summary."""
+    if records is None:
+        records = tmp_path / "r.jsonl"
+        records.write_text("".join(json.dumps({"url": f"/r/{i}"}) + "\n" for i in range(10)))
     out = tmp_path / "s.json"
     args = ["run", str(records), "-t", nginx.url, "--cluster", cluster.address, "-q"]
     code = main([*args, "--json", str(out), *more])
@@ -175,3 +183,39 @@ def test_a_stop_signal_reports_what_came_back(
     assert doc["signal"] == signal.Signals(signum).name
     assert {w["error"] for w in doc["lost_workers"]} == {"interrupted"}
     assert all(w["reported"]["requests"] > 0 for w in doc["lost_workers"])
+
+
+def test_one_record_over_two_workers_is_the_whole_run(
+    nginx: NginxServer, cluster: DaskCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both workers send the one record, each its part of an odd -n over its half of -c (it
+    # used to be one worker alone: 1,001 requests over 5 connections, exit 0).
+    records = tmp_path / "one.jsonl"
+    records.write_text('{"url": "/"}\n')
+    args = ["run", str(records), "-t", nginx.url, "--cluster", cluster.address, "-c", "10"]
+    before = nginx.stub_status()
+    code, doc = run_json(tmp_path, nginx, cluster, "-c", "10", "-n", "2001", records=records)
+    after = nginx.stub_status()
+    assert code == 0 and doc["requests"] == 2001 == after["requests"] - before["requests"] - 1
+    connections = doc["connections"]
+    assert isinstance(connections, dict)
+    assert connections["opened"] == after["accepts"] - before["accepts"] - 1 == 10
+    # Without -n each record goes out once: the second worker would have none to send.
+    capsys.readouterr()
+    assert main([*args, "-q"]) == 2
+    assert nginx.stub_status()["requests"] == after["requests"] + 1  # nothing was sent
+    assert "--cluster with 2 workers sends each record once" in capsys.readouterr().err
+
+
+def test_one_record_over_two_workers_runs_the_duration_in_both(
+    nginx_factory: NginxFactory, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    server = timed_nginx(nginx_factory, log)
+    records = tmp_path / "one.jsonl"
+    records.write_text('{"url": "/"}\n')
+    more = ("-c", "2", "-d", "2", "-n", "100000000")
+    code, doc = run_json(tmp_path, server, cluster, *more, records=records)
+    times = times_by_connection(log)
+    assert code == 0 and doc["connections"]["opened"] == len(times) == 2  # type: ignore[index]
+    assert all(max(t) - min(t) > 1.5 for t in times.values()), times

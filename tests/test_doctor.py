@@ -1,5 +1,6 @@
 """tether doctor reads back nginx's keep-alive settings as configured, and tells servers that
-close after errors or never keep connections alive."""
+close after errors or never keep connections alive; its hints name the settings of the server
+the Server header names, and no server's when it names none."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from servers import ConnInfo, NginxFactory, ThreadServer, read_request, response
 from tether.cli import main
 from tether.doctor.explain import advice
 from tether.doctor.measure import Findings
+from tether.doctor.servers import SETTINGS, settings_for
 
 
 def doctor(tmp_path: Path, url: str, *more: str) -> tuple[int, dict[str, object]]:
@@ -31,7 +33,8 @@ def test_nginx_settings_are_measured(nginx_factory: NginxFactory, tmp_path: Path
     assert isinstance(doc["idle_timeout_s"], float) and 0.9 <= doc["idle_timeout_s"] <= 5
     assert doc["error_status"] == 404 and doc["closes_after_error"] is False
     said = " ".join(str(s) for s in doc["advice"])  # type: ignore[attr-defined]
-    assert "closes a connection after 10 requests" in said
+    assert "closes a connection after 10 requests (nginx: keepalive_requests)" in said
+    assert "(nginx: keepalive_timeout)" in said and doc["server_software"] == "nginx"
     assert "Set the client's idle timeout below that" in said
 
 
@@ -79,3 +82,65 @@ def test_an_unreachable_server_fails_plainly(tmp_path: Path) -> None:
 def test_advice_for_a_long_idle_timeout() -> None:
     found = Findings("http://h/", status=200, keep_alive=True, idle_timeout_s=75.0)
     assert "below that (about 74 s" in advice(found)[1]
+
+
+def closing_after(limit: int, headers: tuple[tuple[str, str], ...]) -> ThreadServer:
+    """Keep-alive for ``limit`` requests a connection, the last answered with Connection:
+    close (as Apache's MaxKeepAliveRequests does), every response with ``headers``."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (await read_request(reader)) is not None:
+            last = conn.count_request() >= limit
+            close = [("Connection", "close")] if last else []
+            writer.write(response(200, b"ok", [*headers, *close]))
+            await writer.drain()
+            if last:
+                return
+
+    return ThreadServer(handler)
+
+
+def doctor_advice(tmp_path: Path, server: ThreadServer) -> tuple[dict[str, object], str]:
+    with server:
+        code, doc = doctor(
+            tmp_path, f"{server.url}/", "--max-requests", "20", "--max-idle-wait", "0.3"
+        )
+    assert code == 0 and doc["requests_per_connection"] == 5
+    return doc, " ".join(str(s) for s in doc["advice"])  # type: ignore[attr-defined]
+
+
+def test_the_hint_names_apaches_settings(tmp_path: Path) -> None:
+    doc, said = doctor_advice(tmp_path, closing_after(5, (("Server", "Apache/2.4.62"),)))
+    assert "after 5 requests (Apache httpd: MaxKeepAliveRequests)" in said
+    assert "(Apache httpd: KeepAliveTimeout)" in said
+    assert "keepalive_requests" not in said and "nginx" not in said
+    assert doc["server_header"] == "Apache/2.4.62" and doc["server_software"] == "Apache httpd"
+
+
+def test_no_server_header_names_no_servers_setting(tmp_path: Path) -> None:
+    doc, said = doctor_advice(tmp_path, closing_after(5, ()))
+    assert "The server closes a connection after 5 requests:" in said
+    named = {s.name for s in SETTINGS.values()}
+    named |= {str(s.requests_per_connection) for s in SETTINGS.values()}
+    named |= {str(s.idle_timeout) for s in SETTINGS.values()}
+    assert [name for name in named if name in said] == []
+    assert doc["server_header"] is None and doc["server_software"] is None
+
+
+def test_an_unknown_server_is_not_guessed(tmp_path: Path) -> None:
+    doc, said = doctor_advice(tmp_path, closing_after(5, (("Server", "cloudflare"),)))
+    assert doc["server_header"] == "cloudflare" and doc["server_software"] is None
+    assert "The server closes a connection after 5 requests:" in said
+
+
+def test_server_headers_name_their_product() -> None:
+    assert settings_for("Apache/2.4.62 (Debian) OpenSSL/3.0.13") == SETTINGS["apache"]
+    assert settings_for("nginx/1.22.1") == SETTINGS["nginx"]
+    assert settings_for("Python/3.11 aiohttp/3.9.1") == SETTINGS["aiohttp"]
+    assert settings_for("Apache-Coyote/1.1") == SETTINGS["apache-coyote"]
+    assert settings_for("gunicorn") == SETTINGS["gunicorn"]
+    # A comment is not a product, and an unknown product is no guess.
+    assert settings_for("MyProxy (nginx inside)") is None
+    assert settings_for("cloudflare") is None and settings_for(None) is None

@@ -1,7 +1,7 @@
 """The exit codes: failed requests alone exit 1 (a run against a closed port, with nothing
 expected), and when several outcomes meet, the one that decides is, in order: interrupted
 (130), a partial cluster run (1), input errors (2), a failed gate (3), mismatches or failed
-requests (1), else 0."""
+requests (1), an output that could not be written (1), else 0."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ PRIORITY: list[tuple[str, int]] = [
     ("gate_failed", 3),
     ("mismatches", 1),
     ("errors", 1),
+    ("unwritten", 1),
 ]
 FACTS = [name for name, _ in PRIORITY]
 
@@ -60,6 +61,9 @@ def facts_doc(present: set[str]) -> tuple[dict[str, Any], list[str]]:
         "input_errors": 2 if "input_errors" in present else 0,
         "mismatches": 5 if "mismatches" in present else 0,
         "errors": 7 if "errors" in present else 0,
+        "unwritten": ["--json 'x.json' was not written: No space left on device"]
+        if "unwritten" in present
+        else [],
     }
     gates = ["connection reuse was 0.0%"] if "gate_failed" in present else []
     return doc, gates

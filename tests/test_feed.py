@@ -99,3 +99,40 @@ def test_a_share_cycles_its_own_records(tmp_path: Path, cache_limit: int) -> Non
     urls, _ = given_out(source, 7, cache_limit, share=(1, 2))
     mine = [f"/r/{n}" for n in (2, 3, 6, 8)]  # lines 2, 4, 8, 10 (6 is bad)
     assert urls == (mine * 2)[:7]
+
+
+def records_file(path: Path, count: int) -> RecordSource:
+    """``count`` good records, ``/r/0`` ..., none bad."""
+    path.write_text("".join(json.dumps({"url": f"/r/{i}"}) + "\n" for i in range(count)))
+    return file_source(str(path))
+
+
+@pytest.mark.parametrize("cache_limit", [100, 0])  # 0: every pass read again
+@pytest.mark.parametrize(("records", "workers"), [(1, 2), (3, 2), (10, 3), (3, 4), (4, 2)])
+def test_shares_together_send_what_one_process_would(
+    tmp_path: Path, cache_limit: int, records: int, workers: int
+) -> None:
+    # The i-th request of one process's run is the (i // n)-th of share i % n: dealt like
+    # cards, whatever the number of records (one record: both shares send it; three over
+    # two: each share's turn moves on by one every pass, so none is sent more than another).
+    source = records_file(tmp_path / "r.jsonl", records)
+    requests = 2 * records * workers + 1  # odd, and cycling more than once in every share
+    alone, _ = given_out(source, requests, cache_limit)
+    parts = [requests // workers + (1 if k < requests % workers else 0) for k in range(workers)]
+    dealt = [given_out(source, parts[k], cache_limit, (k, workers))[0] for k in range(workers)]
+    assert [len(urls) for urls in dealt] == parts
+    assert [dealt[i % workers][i // workers] for i in range(requests)] == alone
+
+
+@pytest.mark.parametrize("cache_limit", [100, 0])
+def test_a_share_with_only_bad_records_at_its_positions_ends(
+    tmp_path: Path, cache_limit: int
+) -> None:
+    # Two records, the second bad: the second of two shares is dealt only it, pass after
+    # pass; it ends (after as many passes as there are shares), having sent nothing.
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"url": "/a"}\nnot a record\n')
+    urls, summary = given_out(file_source(str(path)), 5, cache_limit, share=(1, 2))
+    assert urls == [] and summary.input_errors == 1
+    urls, summary = given_out(file_source(str(path)), 5, cache_limit, share=(0, 2))
+    assert urls == ["/a"] * 5 and summary.input_errors == 0  # the other share's to report

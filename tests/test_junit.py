@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import junitparser
 import pytest
 
-from servers import NginxServer
+from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
 from tether.cli import main
 
 LINES = [
@@ -70,3 +72,42 @@ def test_what_needs_every_outcome_stays_in_one_process(
     args = ["run", str(records), "-w", "2", "-c", "2", flag]
     assert main(args + ([str(tmp_path / "x")] if flag == "--results" else [])) == 2
     assert f"{flag} needs the run in one process" in capsys.readouterr().err
+
+
+def slow_server(delay: float) -> ThreadServer:
+    """Keep-alive; each response after ``delay`` seconds, so that concurrent requests' latencies
+    add up to many times the run's wall time."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (await read_request(reader)) is not None:
+            await asyncio.sleep(delay)
+            writer.write(response(200, b"ok"))
+            await writer.drain()
+
+    return ThreadServer(handler)
+
+
+@pytest.mark.parametrize("per_record", [False, True])
+def test_testcase_time_is_wall_time(tmp_path: Path, per_record: bool) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/a", "tag": "a"}\n{"url": "/b", "tag": "b"}\n')
+    out, summary = tmp_path / "junit.xml", tmp_path / "summary.json"
+    with slow_server(0.02) as server:
+        args = ["run", str(records), "-t", server.url, "-q", "-c", "20", "-n", "400"]
+        args += ["--junit", str(out), "--json", str(summary)]
+        assert main([*args, *(["--junit-per-record"] if per_record else [])]) == 0
+    elapsed = json.loads(summary.read_text())["duration_s"]
+    suite = ET.parse(out).getroot().find("testsuite")
+    assert suite is not None and float(suite.get("time", "")) == pytest.approx(elapsed, abs=1e-3)
+    testcases = suite.findall("testcase")
+    assert len(testcases) == 2
+    for case in testcases:
+        # The time is wall time, however many of the case's requests overlapped...
+        assert 0 < float(case.get("time", "")) <= elapsed + 1e-3
+        # ...and the latencies are properties: 200 requests of 20 ms each add up to 4 s or so.
+        named = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert named["requests"] == "200" and float(named["latency_total_s"] or 0) >= 200 * 0.02
+        assert float(named["latency_mean_ms"] or 0) >= 20
+    assert sum(float(case.get("time", "")) for case in testcases) == pytest.approx(elapsed, 0.01)

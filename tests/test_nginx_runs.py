@@ -75,3 +75,34 @@ def test_big_body_over_the_drain_limit_is_closed_undrained(
     assert summary.ledger.closed_undrained == 3
     drained = tether.run(records, target=nginx.url, drain_limit=2 << 20)
     assert drained.ledger.opened == 1 and drained.ledger.closed_undrained == 0
+
+
+def test_a_body_an_expectation_checks_is_read_whole_past_the_drain_limit(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    """A sha256 expectation on nginx's 1 MiB /big (over the 256 KiB drain limit) used to be a
+    mismatch whatever the hash, and its connection closed undrained: the hash was of the
+    first 256 KiB. It is read whole now (up to --max-body), hashed as it comes in."""
+    import hashlib
+
+    from servers import big_body
+
+    digest = hashlib.sha256(big_body()).hexdigest()
+    expects = [
+        {"url": "/big", "expect": {"body": {"sha256": digest}}},
+        {"url": "/big", "expect": {"body": {"contains": "xyz{|}"}}},  # kept whole
+        {"url": "/big"},  # nothing checks it: the drain limit still stands
+    ]
+    records = write_records(tmp_path / "r.jsonl", 3, expects.__getitem__)
+    before = nginx.stub_status()
+    summary = tether.run(records, target=nginx.url)
+    accepts, requests = deltas(before, nginx.stub_status())
+    assert summary.ok == 3 and summary.to_dict()["mismatches"] == 0
+    assert summary.ledger.closed[CloseReason.UNDRAINED] == 1  # the unchecked one only
+    assert accepts == summary.ledger.opened == 1 and requests == 3  # one connection for all
+
+    small = tether.run(records, target=nginx.url, max_body=512 * 1024)
+    doc = small.to_dict()
+    assert doc["mismatches"] == 2 and small.ledger.closed[CloseReason.UNDRAINED] == 3
+    got = {m["field"]: m["got"] for m in doc["mismatch_examples"]}
+    assert got["body.sha256"].startswith("body not read to its end (")

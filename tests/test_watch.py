@@ -3,8 +3,10 @@ or its exact format, and a watched run says when the server's connections pile u
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,14 +17,14 @@ from typing import Any
 import pytest
 
 import tether
-from servers import NginxServer
+from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
 from tether.cli import main
 from tether.errors import InputError
 from tether.model import Record
 from tether.watch import nginx as stub_status
 from tether.watch import parse_source, port, pprof, prom
 from tether.watch.sampler import MAX_POINTS, Track
-from tether.watch.verdict import allowance, cross_check, leak_verdict
+from tether.watch.verdict import Counted, allowance, cross_check, leak_verdict
 
 # --- port: the kernel's own socket tables --------------------------------------------------------
 
@@ -189,13 +191,31 @@ def test_sources_parse() -> None:
 
 
 def test_leak_verdict_fires_only_past_what_the_concurrency_needs() -> None:
-    assert leak_verdict("x", 1, 1 + allowance(8), 5000, 8) is None
-    sentence = leak_verdict("server open connections (port 8080)", 3, 4811, 5000, 1)
+    steady = Counted(0, 8, 8)
+    assert leak_verdict("x", Counted(1, 99, 1 + allowance(8)), steady, 5000, 8) is None
+    server, tethers = Counted(3, 4811, 4811), Counted(0, 4808, 4808)
+    sentence = leak_verdict("server open connections (port 8080)", server, tethers, 5000, 1)
     assert sentence == (
         "server open connections (port 8080) grew from 3 to 4,811 over 5,000 requests at "
-        "concurrency 1: connections are not being reused or closed"
+        "concurrency 1, and tether's own open connections grew with it from 0 to 4,808: the "
+        "growth is tether's, its connections are not being reused or closed"
     )
-    assert leak_verdict("x", 0, 500, 0, 1) is None  # nothing sent: not the client's doing
+    # Nothing sent: not the client's doing.
+    assert leak_verdict("x", Counted(0, 500, 500), steady, 0, 1) is None
+
+
+def test_leak_verdict_says_whose_the_growth_is() -> None:
+    elsewhere = leak_verdict("x", Counted(2, 304, 304), Counted(0, 4, 4), 1000, 2)
+    assert elsewhere == (
+        "x grew from 2 to 304 over 1,000 requests at concurrency 2 while tether's own open "
+        "connections never rose above 4: the growth came from another client of this server, "
+        "not from tether"
+    )
+    both = leak_verdict("x", Counted(0, 600, 600), Counted(0, 300, 300), 300, 1)
+    assert both is not None and both.endswith(
+        "the growth is tether's, its connections are not being reused or closed; 300 more "
+        "came from other clients of this server"
+    )
 
 
 def test_cross_check_sentences() -> None:
@@ -286,3 +306,89 @@ def test_fail_on_leak_needs_a_watch(tmp_path: Path, capsys: pytest.CaptureFixtur
     records.write_text('{"url": "http://127.0.0.1:1/"}\n')
     assert main(["run", str(records), "--fail-on-leak"]) == 2
     assert "--fail-on-leak needs a server to watch" in capsys.readouterr().err
+
+
+# --- whose growth: another client's or tether's ----------------------------------------------
+
+OTHERS = 200  # connections the "other client" opens and holds during the run
+
+
+def held_until(released: threading.Event) -> ThreadServer:
+    """Keep-alive; every response waits (10 s at most) for ``released``: the run cannot end
+    before the other client has opened its connections."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        while (await read_request(reader)) is not None:
+            conn.count_request()
+            for _ in range(1000):  # 10 s at most
+                if released.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            writer.write(response(200, b"ok"))
+            await writer.drain()
+
+    return ThreadServer(handler)
+
+
+@contextmanager
+def another_client_leaking(server: ThreadServer, released: threading.Event) -> Iterator[None]:
+    """Once the run's first request has arrived (after the watch's baseline), open and hold
+    :data:`OTHERS` connections to ``server``, then release its responses; close them all when
+    the block ends."""
+    held: list[socket.socket] = []
+
+    def leak() -> None:
+        try:
+            if server.wait_until(lambda: server.requests >= 1, timeout=10):
+                held.extend(
+                    socket.create_connection((server.host, server.port), 5) for _ in range(OTHERS)
+                )
+                # The kernel's table, which the watch reads, holds them all before any reply.
+                server.wait_until(lambda: port.read(server.port)["open"] >= OTHERS, timeout=5)
+        finally:
+            released.set()
+
+    thread = threading.Thread(target=leak, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(15)
+        for sock in held:
+            sock.close()
+
+
+def run_watching(server: ThreadServer, tmp_path: Path, *more: str) -> dict[str, Any]:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/", "expect": {"status": 200}}\n')
+    out = tmp_path / "summary.json"
+    args = ["run", str(records), "-t", server.url, "-q", "--json", str(out), "-c", "2"]
+    assert main([*args, "--watch", f"port:{server.port}", "--watch-interval", "0.1", *more]) == 0
+    watch: dict[str, Any] = json.loads(out.read_text())["watch"]
+    return watch
+
+
+def test_another_clients_leak_is_not_called_tethers(tmp_path: Path) -> None:
+    released = threading.Event()
+    with held_until(released) as server, another_client_leaking(server, released):
+        watch = run_watching(server, tmp_path, "-n", "50")
+    [verdict] = watch["leak_verdicts"]
+    assert f"server open connections (port {server.port}) grew from 0 to" in verdict
+    assert "while tether's own open connections never rose above 2" in verdict
+    assert verdict.endswith("the growth came from another client of this server, not from tether")
+    [source] = watch["sources"]
+    assert source["figures"]["open"]["last"] >= OTHERS
+    assert source["figures"]["tether_open"]["peak"] <= 2
+
+
+def test_tethers_own_leak_is_called_tethers(tmp_path: Path) -> None:
+    released = threading.Event()
+    released.set()  # no other client: nothing to wait for
+    with held_until(released) as server:
+        watch = run_watching(server, tmp_path, "-n", "100", "--leak")
+    [verdict] = watch["leak_verdicts"]
+    assert "and tether's own open connections grew with it from 0 to 100" in verdict
+    assert "the growth is tether's, its connections are not being reused or closed" in verdict
+    assert "other client" not in verdict

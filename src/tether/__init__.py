@@ -24,6 +24,7 @@ from tether.engine.options import ClientOptions, default_of
 from tether.errors import (
     ConnectError,
     ConnectionClosed,
+    HeadersTooLarge,
     InputError,
     ProtocolError,
     RecordError,
@@ -54,6 +55,7 @@ __all__ = [
     "Expect",
     "Gates",
     "HeaderExpect",
+    "HeadersTooLarge",
     "InputError",
     "Ledger",
     "Mismatch",

@@ -185,7 +185,7 @@ def _body(rules: tuple[BodyExpect, ...], outcome: Outcome) -> list[Mismatch]:
     if outcome.body_truncated:
         # A partial body can neither equal, contain for sure, hash to, nor parse as anything.
         size = len(outcome.body) if outcome.body is not None else outcome.body_size
-        got = f"body over the drain limit (read {size} bytes)"
+        got = f"body not read to its end ({size:,} bytes read): over --max-body or --drain-timeout"
         return [Mismatch(f"body.{rule.rule}", _want(rule), got) for rule in rules]
     found = []
     for rule in rules:

@@ -179,7 +179,7 @@ class ThresholdResult(TypedDict):
 
 class SummaryDocument(TypedDict):
     """The summary document (``--json``): written by ``Summary.to_dict``, then judged by the
-    run command, which adds ``thresholds`` and ``gate_failures``."""
+    run command, which adds ``thresholds``, ``gate_failures`` and ``unwritten``."""
 
     requests: int
     ok: int
@@ -215,6 +215,7 @@ class SummaryDocument(TypedDict):
     engine: str  # which send path made the figures: "compiled", "python" or "mixed"
     thresholds: NotRequired[list[ThresholdResult]]
     gate_failures: NotRequired[list[str]]
+    unwritten: NotRequired[list[str]]  # outputs that could not be written, one sentence each
 
 
 class LineMismatch(TypedDict):

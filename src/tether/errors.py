@@ -9,6 +9,7 @@
         ├── ConnectError         could not open the connection (refused, DNS, TLS, connect timeout)
         ├── TimeoutError_        a response-header or total timeout ran out
         ├── ProtocolError        the server sent something that is not HTTP/1.1
+        │   └── HeadersTooLarge  a response head longer than the client's limit
         ├── ConnectionClosed     the server closed or reset the connection mid-response
         │   └── StaleConnection  closed before any byte of the response, on a reused connection
         └── TooManyRedirects     more redirect hops than allowed
@@ -59,6 +60,13 @@ class ProtocolError(RequestError):
     """The server's bytes are not a valid HTTP/1.1 response."""
 
     kind = "protocol"
+
+
+class HeadersTooLarge(ProtocolError):
+    """A response head (interim 1xx heads included) ran past the client's size limit: no end
+    in sight, or no end that a client should wait for (Go's MaxResponseHeaderBytes)."""
+
+    kind = "headers_too_large"
 
 
 class ConnectionClosed(RequestError):

@@ -7,6 +7,7 @@ import click
 from tether.commands.options import ExitStatus
 from tether.errors import InputError
 from tether.report import json_report
+from tether.report.files import check_outputs
 
 
 @click.command(
@@ -27,6 +28,7 @@ def audit(command: list[str], json_path: str | None, quiet: bool) -> int:
     """Run the audited program, report, and decide the exit status."""
     from tether.audit.runner import run_audited
 
+    check_outputs({"--json": json_path})  # before the audited program runs
     try:
         result = run_audited(command)
     except FileNotFoundError:

@@ -18,6 +18,7 @@ from tether.engine.request import split_url
 from tether.errors import RecordError
 from tether.records import Reading, file_source
 from tether.report import json_report
+from tether.report.files import check_outputs
 
 
 @click.command("diff")
@@ -58,6 +59,8 @@ def diff(
     """Send each record to each of ``targets`` (primary, candidate, then the secondary if
     there is one), ``concurrency`` records at a time; report, and decide the exit status."""
     import asyncio
+
+    check_outputs({"--json": json_path})  # before anything is sent
     from urllib.parse import urlsplit
 
     from tether.diff import Differences, fields

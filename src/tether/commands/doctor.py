@@ -8,6 +8,7 @@ from tether.commands.options import POSITIVE, SECONDS, ExitStatus
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.request import split_url
 from tether.report import json_report
+from tether.report.files import check_outputs
 
 
 @click.command("doctor")
@@ -45,6 +46,7 @@ def doctor(url: str, json_path: str | None, max_requests: int, max_idle_wait: fl
     from tether.doctor.measure import examine
 
     split_url(url)
+    check_outputs({"--json": json_path})  # before the probes, which can take minutes
     doc = report(asyncio.run(examine(url, max_requests, max_idle_wait)))
     if json_path != "-":
         from rich.console import Console

@@ -128,4 +128,6 @@ def exit_status(doc: SummaryDocument, gate_failures: list[str]) -> int:
         return ExitStatus.GATE
     if doc["mismatches"] or doc["errors"]:
         return ExitStatus.FAILED
+    if doc.get("unwritten"):
+        return ExitStatus.FAILED  # an output a later step needs is missing: not a green run
     return ExitStatus.OK

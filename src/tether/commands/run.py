@@ -5,12 +5,13 @@ exit status (see :mod:`tether.cli` for the codes). Click's options become typed 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +26,7 @@ from tether.commands.options import (
     reading,
     with_options,
 )
+from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions, default_of
 from tether.engine.request import split_url
 from tether.errors import InputError
@@ -33,6 +35,7 @@ from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.records import Reading, file_source
 from tether.report import json_report
+from tether.report.files import check_outputs, not_written
 from tether.report.results import ResultsWriter
 from tether.run.feed import validate
 from tether.run.options import RunOptions
@@ -282,6 +285,24 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             "help": "Seconds to read a body, else close.",
         },
     ),
+    (
+        ("--max-body",),
+        {
+            "type": Size(),
+            "default": default_of(ClientOptions, "max_body"),
+            "help": "Read a body that an expectation checks up to this size, whatever "
+            "--drain-limit [default: 64m].",
+        },
+    ),
+    (
+        ("--max-response-header-bytes",),
+        {
+            "type": Size(),
+            "default": default_of(ClientOptions, "max_response_header_bytes"),
+            "help": "Fail a response whose head is larger, and close it (0: no limit) "
+            "[default: 1m].",
+        },
+    ),
     (("--insecure", "-k"), {"is_flag": True, "help": "Do not verify TLS certificates."}),
     (
         ("--cacert",),
@@ -348,25 +369,37 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     if records != "-" and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     thresholds = tuple(parse_threshold(text) for text in opts["threshold"])
+    outputs = Outputs(
+        json_path=opts["json_path"],
+        results=opts["results"],
+        junit=opts["junit"],
+        junit_per_record=opts["junit_per_record"],
+        html=opts["html"],
+        quiet=opts["quiet"],
+    )
+    check_outputs(_output_paths(outputs))  # before the run, not after it
     return RunCommand(
         records=records,
         run=run_options(opts),
         client=client_options(opts),
         reading=reading(opts),
-        outputs=Outputs(
-            json_path=opts["json_path"],
-            results=opts["results"],
-            junit=opts["junit"],
-            junit_per_record=opts["junit_per_record"],
-            html=opts["html"],
-            quiet=opts["quiet"],
-        ),
+        outputs=outputs,
         gates=Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"]),
         thresholds=thresholds,
         workers=opts["workers"],
         cluster=opts["cluster"],
         cluster_workers=opts["cluster_workers"],
     )
+
+
+def _output_paths(outputs: Outputs) -> dict[str, str | None]:
+    """Each output file by the flag that asked for it."""
+    return {
+        "--json": outputs.json_path,
+        "--results": outputs.results,
+        "--junit": outputs.junit,
+        "--html": outputs.html,
+    }
 
 
 def client_options(opts: dict[str, Any]) -> ClientOptions:
@@ -383,6 +416,8 @@ def client_options(opts: dict[str, Any]) -> ClientOptions:
         follow_redirects=opts["follow_redirects"],
         drain_limit=opts["drain_limit"],
         drain_timeout=opts["drain_timeout"],
+        max_body=opts["max_body"],
+        max_response_header_bytes=opts["max_response_header_bytes"],
         insecure=opts["insecure"],
         cacert=opts["cacert"],
         leak=opts["leak"],
@@ -448,7 +483,10 @@ def execute(command: RunCommand) -> int:
         )
         if results is not None:
             results.close(summary)
-    return report(summary, command, per_record)
+    unwritten = []
+    if results is not None and results.failed is not None:
+        unwritten.append(not_written("--results", command.outputs.results or "", results.failed))
+    return report(summary, command, per_record, unwritten)
 
 
 def _progress(asked: RunOptions) -> ProgressView:
@@ -513,14 +551,27 @@ def _tee(*sinks: OutcomeSink | None) -> OutcomeSink | None:
     return each
 
 
-def report(summary: Summary, command: RunCommand, per_record: PerRecord | None = None) -> int:
-    """Print and write the summary; return the exit status it calls for."""
+def report(
+    summary: Summary,
+    command: RunCommand,
+    per_record: PerRecord | None = None,
+    unwritten: list[str] | None = None,
+) -> int:
+    """Write and print the summary; return the exit status it calls for. An output that
+    cannot be written is named (in the outputs written after it, on stderr, and in the text
+    summary) and the others are still written."""
     outputs = command.outputs
     doc = summary.to_dict()
     doc["thresholds"] = evaluate(list(command.thresholds), summary)
     gate_failures = failures(command.gates, doc)
     gate_failures += threshold_failures(doc["thresholds"], doc["requests"])
     doc["gate_failures"] = gate_failures
+    doc["unwritten"] = list(unwritten or ())
+    for flag, path, write in _writers(doc, outputs, per_record):
+        try:
+            write(path)
+        except OSError as exc:
+            doc["unwritten"].append(not_written(flag, path, exc))
     if not outputs.quiet:
         # With the JSON on stdout, the text goes to stderr so the two never mix.
         # rich is imported only now: the first request should not wait for it.
@@ -530,31 +581,61 @@ def report(summary: Summary, command: RunCommand, per_record: PerRecord | None =
 
         console = Console(stderr=outputs.json_path == "-")
         text.print_summary(doc, gate_failures, console)
-    if outputs.json_path:
-        json_report.write(doc, outputs.json_path)
-    if outputs.junit:
-        with open(outputs.junit, "wb") as out:
-            from tether.report import junit  # here: xml.etree is not needed for most runs
-
-            out.write(junit.render(doc, per_record))
-    if outputs.html:
-        from tether.report import html
-
-        with open(outputs.html, "w", encoding="utf-8") as page:
-            page.write(html.render(doc))
+    else:
+        for sentence in doc["unwritten"]:
+            click.echo(f"tether: {sentence}", err=True)
     if nothing_to_send(doc):
         click.echo("tether: no request was sent: there was no record to send", err=True)
     return exit_status(doc, gate_failures)
 
 
+Writer = Callable[[str], None]
+
+
+def _writers(
+    doc: SummaryDocument, outputs: Outputs, per_record: PerRecord | None
+) -> Iterator[tuple[str, str, Writer]]:
+    """Each output asked for: its flag, its path, and what writes it there."""
+    if outputs.json_path:
+        yield "--json", outputs.json_path, functools.partial(json_report.write, doc)
+    if outputs.junit:
+
+        def junit_file(path: str) -> None:
+            from tether.report import junit  # here: xml.etree is not needed for most runs
+
+            with open(path, "wb") as out:
+                out.write(junit.render(doc, per_record))
+
+        yield "--junit", outputs.junit, junit_file
+    if outputs.html:
+
+        def html_file(path: str) -> None:
+            from tether.report import html
+
+            with open(path, "w", encoding="utf-8") as page:
+                page.write(html.render(doc))
+
+        yield "--html", outputs.html, html_file
+
+
 @contextlib.contextmanager
 def _results_sink(path: str | None, secret: frozenset[str]) -> Iterator[ResultsWriter | None]:
+    """The results file's writer. A write that fails is said at once, and the run goes on."""
     if not path:
         yield None
         return
-    stream: IO[str]
-    with open(path, "w", encoding="utf-8") as stream:
-        yield ResultsWriter(stream, secret)
+
+    def said(exc: OSError) -> None:
+        sentence = not_written("--results", path, exc)
+        click.echo(f"tether: {sentence}: the run goes on without it", err=True)
+
+    # Not a with block: its close would raise the full disk's error again, already said.
+    stream = open(path, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        yield ResultsWriter(stream, secret, on_failure=said)
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 def raise_fd_limit() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tether.doctor.measure import Findings
+from tether.doctor.servers import settings_for
+
+# The findings a server setting decides: ServerSettings' fields.
+SettingOf = Literal["requests_per_connection", "idle_timeout"]
 
 __all__ = ["advice", "report"]
 
@@ -35,15 +39,16 @@ def advice(found: Findings) -> list[str]:
 
 def _idle(found: Findings) -> str:
     timeout = found.idle_timeout_s
+    setting = _setting(found, "idle_timeout")
     if timeout is None:
         return (
             f"An idle connection was still open after {found.idle_wait_s:g} s (the wait's "
-            "limit): the server's keep-alive timeout is longer, or none."
+            f"limit): the server's keep-alive timeout{setting} is longer, or none."
         )
     below = round(max(timeout - 1.0, timeout * 0.8), 1)
     return (
-        f"An idle connection is closed by the server after about {timeout:g} s. Set the "
-        f"client's idle timeout below that (about {below:g} s: Go's IdleConnTimeout, "
+        f"An idle connection is closed by the server after about {timeout:g} s{setting}. "
+        f"Set the client's idle timeout below that (about {below:g} s: Go's IdleConnTimeout, "
         f"tether's --idle-timeout), else a request sent just as the server closes the "
         "connection fails (the stale-connection race; only idempotent requests may be "
         "retried)."
@@ -55,10 +60,20 @@ def _per_connection(found: Findings) -> str:
     if found.request_limit_reached:
         return f"One connection carried more than {n:,} requests (the limit asked for)."
     return (
-        f"The server closes a connection after {n:,} requests (nginx: keepalive_requests): "
+        f"The server closes a connection after {n:,} requests"
+        f"{_setting(found, 'requests_per_connection')}: "
         f"a well-pooled client opens about one connection per {n:,} requests, and must "
         "expect the close on the last response."
     )
+
+
+def _setting(found: Findings, finding: SettingOf) -> str:
+    """The setting behind ``finding`` on the server the Server header names, as
+    `` (nginx: keepalive_timeout)``; nothing for an unknown server or one without such a
+    setting: naming another server's setting would send the reader to the wrong manual."""
+    server = settings_for(found.server_header)
+    name: str | None = getattr(server, finding) if server is not None else None
+    return f" ({server.name}: {name})" if server is not None and name else ""
 
 
 def _after_error(found: Findings) -> str:
@@ -77,6 +92,8 @@ def report(found: Findings) -> dict[str, Any]:
         "url": found.url,
         "status": found.status,
         "error": found.error,
+        "server_header": found.server_header,
+        "server_software": _software(found),
         "keep_alive": found.keep_alive,
         "requests_per_connection": found.requests_per_connection,
         "request_limit_reached": found.request_limit_reached,
@@ -86,3 +103,8 @@ def report(found: Findings) -> dict[str, Any]:
         "closes_after_error": found.closes_after_error,
         "advice": advice(found),
     }
+
+
+def _software(found: Findings) -> str | None:
+    server = settings_for(found.server_header)
+    return server.name if server is not None else None

@@ -24,6 +24,7 @@ class Findings:
     url: str
     status: int = 0
     error: str | None = None
+    server_header: str | None = None  # the first response's Server header, if any
     keep_alive: bool = False
     requests_per_connection: int | None = None  # requests one connection carried
     request_limit_reached: bool = False  # the server closed none within the limit
@@ -51,6 +52,7 @@ async def examine(
     async with _client() as client:
         first = await _get(client, url)
         found.status, found.error = first.status, first.error
+        found.server_header = first.headers.get("server")
         if first.error is not None:
             return found
         second = await _get(client, url)

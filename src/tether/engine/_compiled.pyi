@@ -41,6 +41,7 @@ class Path:
         follow: bool,
         slots: int,
         loop_time: Callable[[], float],
+        max_head_bytes: int = 0,
     ) -> None: ...
     def job(
         self,

@@ -44,7 +44,7 @@ cdef Py_ssize_t NBUCKETS = _bucket_count()
 
 DEF NSTATUS = 600
 DEF MAX_RULES = 8
-DEF MAX_HEAD = 16384  # a longer head is the Python path's (it has no limit of its own here)
+DEF MAX_HEAD = 16384  # a longer head is the Python path's (which holds heads to their limit)
 DEF LINE_CAP = 24  # a chunk-size line vouched for: up to 15 hex digits and CRLF (and "0\r\n\r\n")
 
 # Reader states
@@ -338,13 +338,14 @@ cdef class Path:
     cdef public Cycle cycle
     cdef public bint stopped
     cdef int64_t timeout_ns, header_timeout_ns, drain_timeout_ns
-    cdef long long drain_limit
+    cdef long long drain_limit, max_head
     cdef bint follow
     cdef object loop_time
     cdef dict keys
 
     def __init__(self, double timeout, double header_timeout, double drain_timeout,
-                 long long drain_limit, bint follow, int slots, loop_time):
+                 long long drain_limit, bint follow, int slots, loop_time,
+                 long long max_head_bytes=0):
         self.counts = Counts(slots)
         self.cycle = None
         self.stopped = False
@@ -352,6 +353,9 @@ cdef class Path:
         self.header_timeout_ns = <int64_t>(header_timeout * 1e9)
         self.drain_timeout_ns = <int64_t>(drain_timeout * 1e9)
         self.drain_limit = drain_limit
+        # A head is vouched for here up to MAX_HEAD and the head size limit (0: none):
+        # past either the Python path reads it, and past the limit fails the request.
+        self.max_head = MAX_HEAD if not 0 < max_head_bytes < MAX_HEAD else max_head_bytes
         self.follow = follow
         self.loop_time = loop_time
         self.keys = {}
@@ -419,7 +423,7 @@ cdef class Reader:
     cdef readonly Py_ssize_t pos
     cdef readonly bytes prefix
     cdef bint is_head, follow
-    cdef long long remaining, drain_limit
+    cdef long long remaining, drain_limit, max_head
     cdef Job job
     cdef bytearray headbuf  # a head that came in more than one read
     cdef object src  # the bytes the head is in, from head_at, head_len long
@@ -427,9 +431,11 @@ cdef class Reader:
     cdef unsigned char line[LINE_CAP]
     cdef int linelen
 
-    def __init__(self, long long drain_limit=1 << 62, bint follow=False):
+    def __init__(self, long long drain_limit=1 << 62, bint follow=False,
+                 long long max_head=MAX_HEAD):
         self.drain_limit = drain_limit
         self.follow = follow
+        self.max_head = max_head  # at most MAX_HEAD
 
     cdef void start(self, Job job) noexcept:
         self.job = job
@@ -477,7 +483,7 @@ cdef class Reader:
                 pos = 0
             r = self.head(p + pos, n - pos)
             if r == 0:
-                if n - pos > MAX_HEAD:
+                if n - pos > self.max_head:
                     return self._hand_over(data, pos, n, base)
                 if self.headbuf is None:
                     self.headbuf = bytearray(data[pos:])
@@ -528,13 +534,14 @@ cdef class Reader:
         status, framing and keep-alive read and the job's expectation tested; 0 while it is
         not all in; -1 for a head compiled code does not vouch for (llhttp's to read).
 
-        Plain here: at most 16 KiB; ``HTTP/1.1 DDD reason`` with a final status (200-599);
-        every line ends CRLF; names are tokens with the colon right after; values are
-        visible ASCII, SP and HTAB; one Content-Length of digits or ``Transfer-Encoding:
-        chunked`` (not both; a HEAD's response has one of them too), or a 204 or 304;
-        ``Connection`` only ``close`` or ``keep-alive``; no blank after those three values;
-        no ``Proxy-Connection`` or ``Upgrade``. The differential tests against llhttp
-        (tests/test_compiled_reader.py) hold it to agreeing with llhttp on all of these."""
+        Plain here: at most 16 KiB, and no more than the head size limit; ``HTTP/1.1 DDD
+        reason`` with a final status (200-599); every line ends CRLF; names are tokens with
+        the colon right after; values are visible ASCII, SP and HTAB; one Content-Length of
+        digits or ``Transfer-Encoding: chunked`` (not both; a HEAD's response has one of
+        them too), or a 204 or 304; ``Connection`` only ``close`` or ``keep-alive``; no
+        blank after those three values; no ``Proxy-Connection`` or ``Upgrade``. The
+        differential tests against llhttp (tests/test_compiled_reader.py) hold it to
+        agreeing with llhttp on all of these."""
         cdef const unsigned char *end
         cdef Py_ssize_t i, lend, colon, vs, ve, k, hlen
         cdef long long length = -1
@@ -556,7 +563,7 @@ cdef class Reader:
                 hlen = lend + 1
                 break
             i = lend + 1
-        if hlen > MAX_HEAD:
+        if hlen > self.max_head:
             return -1  # however it arrived: the verdict must not depend on the reads
         # the status line
         if hlen < 17 or memcmp(p, b"HTTP/1.1 ", 9) != 0 or p[12] != 32:
@@ -799,7 +806,7 @@ cdef class Wire:
     def __init__(self, conn, Path path):
         self.conn = conn
         self.path = path
-        self.reader = Reader(path.drain_limit, path.follow)
+        self.reader = Reader(path.drain_limit, path.follow, path.max_head)
         self.inflight = False
 
     # -- asyncio.Protocol: forwarded, unless a request of ours is in flight ------------------

@@ -29,6 +29,7 @@ from tether.engine.request import (
     framing_problem,
     resolve,
     split_url,
+    with_authorization,
 )
 from tether.errors import InputError
 from tether.model import BodyNeed, Outcome, Record
@@ -117,6 +118,7 @@ class Client:
         if problem is not None:
             raise InputError(problem)
         url = resolve(record.url, self.base)
+        record = with_authorization(record, url)
         head = self._encode(record.method, url, record.headers, record.body)
         key = self.pool.key_of(url)
         closes = asks_close(record.headers)
@@ -163,6 +165,7 @@ def compiled_path(options: ClientOptions, counter_slots: int) -> Path | None:
         options.follow_redirects > 0,
         counter_slots,
         asyncio.get_running_loop().time,
+        options.max_response_header_bytes,
     )
     return path
 

@@ -34,6 +34,7 @@ import httptools
 from tether.engine.ledger import CloseReason
 from tether.errors import (
     ConnectionClosed,
+    HeadersTooLarge,
     ProtocolError,
     RequestError,
     StaleConnection,
@@ -240,6 +241,8 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         # Read once: the callbacks below run per header and per body piece.
         self._limit = options.drain_limit
+        self._checked_limit = options.max_body  # for a body the checks need whole
+        self._max_head = options.max_response_header_bytes
         self._header_timeout = options.response_header_timeout
         self._drain_timeout = options.drain_timeout
         self._keep_alive = not options.disable_keep_alives
@@ -373,6 +376,10 @@ class Connection(asyncio.Protocol):
                 self.close(CloseReason.PROTOCOL)
             return
         if ex.stage is not _BODY:
+            # Every byte so far is the head's (interim heads included): the limit is on them.
+            if self._max_head and len(ex.head) + len(data) > self._max_head:
+                self._past_head_limit(ex, data)
+                return
             # Keep the head's bytes for Headers to parse lazily: a Python callback per
             # header field would cost more than the rest of the response.
             ex.head = ex.head + data if ex.head else data
@@ -426,8 +433,9 @@ class Connection(asyncio.Protocol):
         if ex is None:
             return
         size = ex.body_size + len(body)
-        if size > self._limit:
-            ex.keep(body[: max(self._limit - ex.body_size, 0)])
+        limit = self._checked_limit if ex.keeps else self._limit
+        if size > limit:
+            ex.keep(body[: max(limit - ex.body_size, 0)])
             ex.body_size = size
             self._undrained(ex)
             return
@@ -493,6 +501,20 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
         ex.finish()
 
+    def _past_head_limit(self, ex: Exchange, data: bytes) -> None:
+        """A read that takes the response past the head's size limit. What fits is read as
+        any read is: if the head ends within it, the rest is read after, as if it came in a
+        read of its own (body bytes do not count); if not, the request fails and the
+        connection is closed, so that a head with no end is never held past the limit."""
+        room = self._max_head - len(ex.head)
+        if room:
+            self.data_received(data[:room])
+        if self._ex is ex and ex.stage is not _BODY:
+            too_large = HeadersTooLarge(f"response headers over {self._max_head:,} bytes")
+            self._fail(too_large, CloseReason.HEADERS_TOO_LARGE)
+        else:
+            self.data_received(data[room:])
+
     def _fail(self, error: RequestError, reason: CloseReason) -> None:
         ex, self._ex = self._ex, None
         self.abort(reason)
@@ -528,12 +550,21 @@ def classify_lost(
         return CloseReason.STALE, StaleConnection(
             "server closed the reused connection", written=True
         )
-    if ex.stage is _SENT:
-        return CloseReason.SERVER_RESET, ConnectionClosed(_lost_text("before responding", exc))
-    where = "during the body" if ex.stage is _BODY else "during the headers"
-    return CloseReason.SERVER_RESET, ConnectionClosed(_lost_text(where, exc))
+    return _lost_mid_response(_WHERE[ex.stage], exc)
 
 
-def _lost_text(where: str, exc: Exception | None) -> str:
-    how = "reset" if isinstance(exc, ConnectionResetError) else "closed"
-    return f"server {how} the connection {where}"
+_WHERE = {_SENT: "before responding", _HEAD: "during the headers", _BODY: "during the body"}
+
+
+def _lost_mid_response(where: str, exc: Exception | None) -> tuple[CloseReason, ConnectionClosed]:
+    """A connection the server ended before the response did. A clean close (its FIN: the
+    transport reports no exception) is counted and said as a close; a reset (RST), or any
+    other way the socket failed, as a reset. They point at different things on the server:
+    a close is its own doing (a handler that gave up, a limit of its own), a reset a
+    connection torn down (a crash, SO_LINGER 0, a full queue)."""
+    if exc is None:
+        text = f"server closed the connection {where}"
+        return CloseReason.SERVER_CLOSED_MID_RESPONSE, ConnectionClosed(text)
+    if isinstance(exc, ConnectionResetError):
+        return CloseReason.SERVER_RESET, ConnectionClosed(f"server reset the connection {where}")
+    return CloseReason.SERVER_RESET, ConnectionClosed(f"connection failed {where}: {exc}")

@@ -16,10 +16,12 @@ class CloseReason(Enum):
 
     SERVER_IDLE = ("server closed it while idle", True)
     SERVER_CLOSE = ("server asked to close (Connection: close or HTTP/1.0)", True)
-    SERVER_RESET = ("server reset or closed it mid-response", True)
+    SERVER_CLOSED_MID_RESPONSE = ("server closed it mid-response", True)
+    SERVER_RESET = ("server reset it (or it failed) mid-response", True)
     STALE = ("server closed it just as it was reused", True)
     UNDRAINED = ("body over the drain limit or deadline", False)
     PROTOCOL = ("server sent an invalid response", False)
+    HEADERS_TOO_LARGE = ("response headers over the size limit", False)
     TIMEOUT = ("a timeout ran out", False)
     IDLE_TIMEOUT = ("idle longer than the idle timeout", False)
     POOL_FULL = ("idle pool full", False)

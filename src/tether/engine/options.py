@@ -49,6 +49,18 @@ class ClientOptions:
     - ``drain_limit`` / ``drain_timeout``: a body is read to its end only up to this many
       bytes and this long after its headers; past either the connection is closed instead
       and counted as closed undrained.
+    - ``max_body``: the drain limit of a body that the checks need (an expectation on the
+      body: equals, contains, sha256, json), which must be read whole to be judged at all:
+      a hash of the first 256 KiB is no hash of the body. Hashed as it comes in, or kept
+      (up to this much per request in flight) when the check needs the text.
+    - ``max_response_header_bytes``: the most bytes a response's head may take, from its
+      first byte to the blank line that ends it, interim 1xx heads included (as Go's
+      MaxResponseHeaderBytes counts since Go 1.24); past it the request fails
+      (HeadersTooLarge) and the connection is closed. 0 = no limit. The default, 1 MiB,
+      is the limit Go's server puts on request heads (DefaultMaxHeaderBytes), many times
+      what real servers send (a few KiB; Node's own client refuses over 16 KiB), and a
+      tenth of Go's Transport's 10 MiB: what a head that never ends can make tether hold
+      is bounded per connection (times -c), while no real response is refused.
     - ``insecure`` skips TLS verification; ``cacert`` trusts a CA file instead of the system's.
     - ``leak`` reproduces the failure tether exists for: bodies are left unread and
       connections are never returned nor closed until the run ends.
@@ -65,6 +77,8 @@ class ClientOptions:
     follow_redirects: int = 0
     drain_limit: int = 256 * 1024
     drain_timeout: float = 5.0
+    max_body: int = WHOLE_BODY_DRAIN_LIMIT
+    max_response_header_bytes: int = 1 << 20
     insecure: bool = False
     cacert: str | None = None
     leak: bool = False

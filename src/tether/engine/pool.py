@@ -29,6 +29,11 @@ Key = tuple[Any, ...]
 DEADLINE_TICK = 0.02
 """How often deadlines are checked: timeouts fire up to this much late."""
 
+IDLE_SLACK = 0.002
+"""How late after its idle timeout an idle connection is closed, at least: the loop's timers
+may fire a millisecond early by ``time.monotonic``, the idle clock, and a sweep that fires
+early finds nothing to close and must wake again."""
+
 
 def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
     """Verification on by default; ``cacert`` trusts that CA file instead of the system's."""
@@ -263,21 +268,29 @@ class Pool:
     # -- idle timeout -------------------------------------------------------------------------
 
     def _schedule_sweep(self) -> None:
-        timeout = self.options.idle_timeout
-        if timeout and self._sweep is None:
-            loop = asyncio.get_running_loop()
-            self._sweep = loop.call_later(timeout, self._sweep_idle)
+        """One timer for all parked connections, due when the first of them runs out. A
+        connection parked later runs out later (one timeout for all), so a park never needs
+        the timer sooner: the hot path sets no timer of its own. Each key's list is in the
+        order its connections were parked, oldest first."""
+        if not self._idle_timeout or self._sweep is not None or self._closing:
+            return
+        first = [idle[0].idle_since for idle in self._idle.values() if idle]
+        if first:
+            due = min(first) + self._idle_timeout - time.monotonic()
+            self._sweep = self.loop.call_later(max(due, 0.0) + IDLE_SLACK, self._sweep_idle)
 
     def _sweep_idle(self) -> None:
-        """Close idle connections past the idle timeout, so they do not sit open on the
-        server either; reschedule while any stay parked."""
+        """Close the parked connections past the idle timeout, so that they do not sit open
+        on the server either (taken off the idle lists now, as :meth:`take_idle` takes
+        them, not when their close is heard of), and wake again for the next to run out."""
         self._sweep = None
         now = time.monotonic()
         for idle in self._idle.values():
-            for conn in [c for c in idle if now - c.idle_since >= self.options.idle_timeout]:
+            while idle and now - idle[0].idle_since >= self._idle_timeout:
+                conn = idle.pop(0)
+                self._idle_total -= 1
                 conn.close(CloseReason.IDLE_TIMEOUT)
-        if self._idle_total:
-            self._schedule_sweep()
+        self._schedule_sweep()
 
 
 def native_wire(conn: Connection, path: Path) -> Wire:

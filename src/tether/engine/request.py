@@ -3,10 +3,11 @@ Pure functions; no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass, replace
+from urllib.parse import quote, urljoin, urlsplit
 
 from tether.errors import InputError
+from tether.http.urls import basic_auth, unsendable
 from tether.model import BodyNeed, Record
 
 # Go's Request.isReplayable: only these methods may be sent again after the request may have
@@ -18,12 +19,15 @@ _FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 @dataclass(frozen=True, slots=True)
 class Url:
-    """A split http(s) URL. ``key`` is the pool key without TLS settings."""
+    """A split http(s) URL. ``key`` is the pool key without TLS settings. ``authorization``
+    is what the URL's ``user:password@`` asks for, as an Authorization header value; it is
+    never part of the URL as shown or reported."""
 
     scheme: str
     host: str
     port: int
     target: str  # path and query, as sent in the request line
+    authorization: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -42,7 +46,12 @@ class Url:
 
 
 def split_url(url: str) -> Url:
-    """Split an absolute http(s) URL; raise InputError for anything else."""
+    """Split an absolute http(s) URL; raise InputError for anything else, and for a URL
+    that cannot go on a request line as it is (see :func:`unsendable`)."""
+    bad = unsendable(url)
+    if bad is not None:
+        position, char = bad
+        raise InputError(f"bad URL {url!r}: {char!r} at position {position}; percent-encode it")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -54,7 +63,8 @@ def split_url(url: str) -> Url:
     if parts.query:
         target += "?" + parts.query
     default = 443 if parts.scheme == "https" else 80
-    return Url(parts.scheme, parts.hostname, port or default, target)
+    auth = basic_auth(url)[1]
+    return Url(parts.scheme, parts.hostname, port or default, target, auth and auth[1])
 
 
 def resolve(url: str, base: Url | None) -> Url:
@@ -69,12 +79,31 @@ def resolve(url: str, base: Url | None) -> Url:
         raise InputError(f"relative URL {url!r} must start with '/'")
     prefix = base.target.split("?", 1)[0].rstrip("/")
     path = url.split("#", 1)[0]  # a fragment is never sent
-    return Url(base.scheme, base.host, base.port, prefix + path)
+    return replace(base, target=prefix + path)
+
+
+def with_authorization(record: Record, url: Url) -> Record:
+    """The record with the Authorization its URL's ``user:password@`` asks for, as curl and
+    Go send it; a record's own Authorization header wins. Added to the record's headers, so
+    that a redirect forwards it by the same rules as any credential."""
+    if url.authorization is None:
+        return record
+    if any(name.lower() == "authorization" for name, _ in record.headers):
+        return record
+    return replace(record, headers=(*record.headers, ("Authorization", url.authorization)))
+
+
+# Every visible ASCII character stays as it is; anything else is percent-encoded (as UTF-8).
+_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def redirect_url(current: Url, location: str) -> Url:
-    """Where a redirect's Location points, relative references resolved against ``current``."""
-    return split_url(urljoin(str(current), location))
+    """Where a redirect's Location points, relative references resolved against ``current``.
+    A space or a byte past ASCII in it is percent-encoded, as browsers do, rather than put on
+    the request line raw. Header values are read as latin-1, one character per byte, so
+    encoding them back as latin-1 escapes exactly the bytes the server sent."""
+    escaped = quote(location, safe=_VISIBLE, encoding="latin-1", errors="strict")
+    return split_url(urljoin(str(current), escaped))
 
 
 # Go's Client drops these on a redirect to a host that is neither the first one nor below it.

@@ -81,7 +81,7 @@ def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
             stream, source, expect=reading.expect_recorded, only_origin=reading.only_origin
         )
         return
-    text = _utf8_lines(stream, source)
+    text = _utf8_lines(stream)
     readers: dict[str, Callable[[], Items]] = {
         "jsonl": lambda: jsonl.read(text, source),
         "log": lambda: accesslog.read(
@@ -97,15 +97,13 @@ def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
     yield from readers[fmt]()
 
 
-def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:
-    """The stream's lines, each decoded on its own (line ends kept): a text decoder reading
-    ahead in blocks would fail at the block, losing the good lines before the bad one in it
-    and naming the wrong line."""
-    for number, raw in enumerate(stream, 1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError(source, number, f"not valid UTF-8 ({exc.reason})") from None
+def _utf8_lines(stream: IO[bytes]) -> Iterator[str]:
+    """The stream's lines, each decoded on its own (line ends kept), a byte that is not UTF-8
+    kept by :data:`jsonl.KEPT_BYTES`: it spoils its own record only, which the reader names
+    (a text decoder reading ahead in blocks would fail at the block, naming the wrong line,
+    and end the file there)."""
+    for raw in stream:
+        yield raw.decode("utf-8", jsonl.KEPT_BYTES)
 
 
 def _first_line(stream: IO[bytes]) -> str:

@@ -5,6 +5,16 @@ Each line becomes a record of its request line's method and target (a path, join
 run's target); with ``expect``, the logged status becomes the record's expected status.
 A line that does not match the format, or whose request line is not ``METHOD TARGET
 HTTP/x`` (a TLS probe logged as a 400, say), is reported with its line number.
+
+The target goes out as the client sent it, as far as a request line can carry it: nginx logs
+a byte of it outside printable ASCII (and a quote or a backslash) as ``\\xHH``, Apache too
+(but a quote as ``\\"``, a backslash as ``\\\\``), and a log written otherwise may hold the
+raw byte (or UTF-8 text). Each such byte is sent percent-encoded, ``%HH``, which servers
+decode back to the same byte before they route, so the replay asks for what was logged. A
+raw byte on the wire is not an option (a request-target is ASCII, and tether sends no record
+URL that is not), and refusing the line would drop traffic that real logs hold. A bad byte
+elsewhere in a line (a user agent, a referer) spoils nothing: only the method, target, time
+and status are read.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
+from urllib.parse import quote
 
 from tether.errors import InputError, RecordError
 from tether.model import Record
@@ -29,6 +40,12 @@ COMBINED = (
 
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 _REQUEST = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/\d(?:\.\d)?")
+# How nginx and Apache escape a byte of the request in their logs, and Apache a quote or a
+# backslash; anything else after a backslash is left as it is.
+_ESCAPE = re.compile(rb'\\x([0-9A-Fa-f]{2})|\\(["\\])')
+# The characters a request-target may hold as they are: printable ASCII ("%" included, so
+# what the log holds percent-encoded stays so).
+_AS_IS = "".join(map(chr, range(0x21, 0x7F)))
 
 
 def compile_format(log_format: str) -> re.Pattern[str]:
@@ -98,7 +115,7 @@ def line_object(line: str, pattern: re.Pattern[str], expect: bool) -> dict[str, 
         method, target = request.group(1), request.group(2)
     else:
         method, target = fields["request_method"], fields["request_uri"]
-    obj: dict[str, object] = {"method": method, "url": target}
+    obj: dict[str, object] = {"method": method, "url": _sendable(target)}
     at = _time(fields)
     if at is not None:
         obj["at"] = at
@@ -106,3 +123,16 @@ def line_object(line: str, pattern: re.Pattern[str], expect: bool) -> dict[str, 
     if expect and status and status.isdigit():
         obj["expect"] = {"status": int(status)}
     return obj
+
+
+def _sendable(target: str) -> str:
+    """The logged target as a request line carries it: the bytes the log holds (a raw byte
+    that is not UTF-8 among them, kept by :data:`jsonl.KEPT_BYTES`), each escape undone, and
+    every byte outside printable ASCII percent-encoded (see the module's docstring)."""
+    logged = target.encode("utf-8", jsonl.KEPT_BYTES)
+    return quote(_ESCAPE.sub(_unescape, logged), safe=_AS_IS)
+
+
+def _unescape(escape: re.Match[bytes]) -> bytes:
+    code, char = escape.groups()
+    return bytes([int(code, 16)]) if code else char

@@ -25,13 +25,16 @@ PLAIN = {"url", "method", "body", "tag", "status"}
 def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
     """Records from the rows, one at a time."""
     lines = _Lines(stream)
-    rows = csv.reader(line for _, line in lines)
+    rows = csv.reader(lines)
     try:
         header = next(rows)
     except StopIteration:
         return
     except csv.Error as exc:
         raise RecordError(source, 1, f"not CSV: {exc}") from None
+    unreadable = jsonl.undecodable(lines.take(), source)
+    if unreadable is not None:  # no column can be named: the file cannot be read
+        raise unreadable
     bad = [name for name in header if not _known(name)]
     if bad or "url" not in header:
         problem = f"unknown column(s) {bad}" if bad else 'no "url" column'
@@ -40,6 +43,10 @@ def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
         )
     for row in rows:
         number = lines.number
+        spoiled = jsonl.undecodable(lines.take(), source)
+        if spoiled is not None:
+            yield spoiled
+            continue
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
@@ -51,16 +58,24 @@ def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
 
 class _Lines:
     """The stream's lines, remembering the number of the last one read (a quoted cell may
-    span lines: a row is named by the line it ends on)."""
+    span lines: a row is named by the line it ends on) and the lines of the row being read
+    (csv reads no further than the row it returns)."""
 
     def __init__(self, stream: Iterable[str]) -> None:
         self._it = iter(stream)
         self.number = 0
+        self._row: list[tuple[int, str]] = []
 
-    def __iter__(self) -> Iterator[tuple[int, str]]:
+    def __iter__(self) -> Iterator[str]:
         for line in self._it:
             self.number += 1
-            yield self.number, line
+            self._row.append((self.number, line))
+            yield line
+
+    def take(self) -> list[tuple[int, str]]:
+        """The (number, text) lines read since the last call: the row just returned."""
+        row, self._row = self._row, []
+        return row
 
 
 def _known(name: str) -> bool:

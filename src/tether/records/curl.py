@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from tether.errors import RecordError
+from tether.http.urls import basic_auth
 from tether.model import Record
 from tether.records import jsonl
 from tether.records.har import DROPPED_HEADERS
@@ -38,28 +39,28 @@ _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 
 def read(stream: Iterable[str], source: str) -> Iterator[Record | RecordError]:
     """Records from the commands, one at a time."""
-    for first, text in _commands(stream):
-        yield jsonl.item(partial(command_object, text), first, source)
+    for parts in _commands(stream):
+        first = parts[0][0]
+        text = " ".join(part for _, part in parts)
+        bad = jsonl.undecodable(parts, source)
+        yield bad or jsonl.item(partial(command_object, text), first, source)
 
 
-def _commands(stream: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """(first line number, text) of each command, continuations joined."""
-    parts: list[str] = []
-    first = 0
+def _commands(stream: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+    """The (line number, text) lines of each command, continuation backslashes removed."""
+    parts: list[tuple[int, str]] = []
     for number, raw in enumerate(stream, 1):
         line = raw.rstrip("\r\n")
         if not parts and (not line.strip() or line.lstrip().startswith("#")):
             continue
-        if not parts:
-            first = number
         if line.endswith("\\"):
-            parts.append(line[:-1])
+            parts.append((number, line[:-1]))
             continue
-        parts.append(line)
-        yield first, " ".join(parts)
+        parts.append((number, line))
+        yield parts
         parts = []
     if parts:
-        yield first, " ".join(parts)
+        yield parts
 
 
 def command_object(text: str) -> dict[str, Any]:
@@ -155,7 +156,7 @@ def _record(
 ) -> dict[str, Any]:
     if not url:
         raise ValueError("the curl command has no URL")
-    url, auth = jsonl.basic_auth(url)
+    url, auth = basic_auth(url)
     if auth and not any(name.lower() == "authorization" for name, _ in headers):
         headers.append(auth)
     obj: dict[str, Any] = {"url": url, "method": method or ("POST" if data and not get else "GET")}

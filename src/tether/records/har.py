@@ -6,10 +6,14 @@ Each ``log.entries[i].request`` becomes a record: method, URL, headers and ``pos
 Content-Length). With ``expect``, the recorded response's status and ``Location`` become the
 record's expectations. Entries are read one at a time (ijson), so a large archive streams; a
 bad entry is reported by its number (``file:3`` is the third entry).
+
+A HAR is one JSON document, so a byte that is not UTF-8 ends it: every entry before the byte
+is read, then one error names the entry it is in and the byte's line, column and offset.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -49,7 +53,7 @@ def read(
 
     number = 0
     try:
-        for entry in ijson.items(stream, "log.entries.item", use_float=True):
+        for entry in ijson.items(_Utf8(stream), "log.entries.item", use_float=True):
             number += 1
             try:
                 obj = entry_object(entry, expect)
@@ -62,10 +66,68 @@ def read(
                 yield jsonl.from_object(obj, number, source)
             except RecordError as exc:
                 yield exc
+    except _NotUtf8 as exc:
+        raise RecordError(source, number + 1, str(exc)) from None
     except ijson.JSONError as exc:
         raise RecordError(source, number + 1, f"not a valid HAR document: {exc}") from None
+    except UnicodeDecodeError:
+        # The bytes were UTF-8 (see _Utf8), so ijson's own decoding failed on an escape.
+        problem = r"not a valid HAR document: a string holds a lone surrogate (\ud800-\udfff)"
+        raise RecordError(source, number + 1, problem) from None
     if number == 0:
         raise RecordError(source, 0, "no HAR entries (log.entries is missing or empty)")
+
+
+class _NotUtf8(Exception):
+    """A byte of the document is not UTF-8: the message says which and where."""
+
+
+class _Utf8:
+    """The document's bytes as ijson reads them, checked as UTF-8 on the way (JSON is UTF-8,
+    and ijson's own complaint names no line or offset). The bytes before a bad one are
+    handed over first, so every entry before it is still read; the next read raises
+    :class:`_NotUtf8`."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._passed = 0  # bytes handed over
+        self._line = 1  # the line of the next byte
+        self._line_start = 0  # the offset of that line's first byte
+        self._bad: str | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._bad is not None:
+            raise _NotUtf8(self._bad)
+        chunk = self._stream.read(size)
+        if size == 0:  # ijson's look at whether the stream gives bytes or text
+            return chunk
+        held = len(self._decoder.getstate()[0])  # a character's first bytes, in the last chunk
+        try:
+            self._decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            return self._stop(exc, exc.start - held, chunk)
+        self._count(chunk)
+        return chunk
+
+    def _stop(self, exc: UnicodeDecodeError, at: int, chunk: bytes) -> bytes:
+        """The bytes of ``chunk`` before the bad one, at ``at`` in it (below 0: its sequence
+        began in the last chunk), with what the next read says of it."""
+        good = chunk[: max(at, 0)]
+        self._count(good)
+        offset = self._passed + min(at, 0)
+        where = f"line {self._line}, column {offset - self._line_start + 1}, offset {offset}"
+        self._bad = jsonl.not_utf8(exc, where) + "; nothing after it can be read"
+        if not good:  # an empty read would mean the end of the document
+            raise _NotUtf8(self._bad)
+        return good
+
+    def _count(self, chunk: bytes) -> None:
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            self._line += chunk.count(b"\n")
+            self._line_start = self._passed + newline + 1
+        self._passed += len(chunk)
 
 
 def entry_object(entry: Any, expect: bool) -> dict[str, Any]:

@@ -51,22 +51,35 @@ import base64
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from tether.errors import RecordError
+from tether.http.urls import unsendable
 from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
 
 __all__ = [
-    "basic_auth",
+    "KEPT_BYTES",
     "from_object",
     "item",
     "join_headers",
+    "not_utf8",
     "parse_line",
     "read",
     "to_object",
+    "undecodable",
 ]
+
+KEPT_BYTES = "surrogateescape"
+"""How every text format's lines are decoded (``records.read``), each line on its own: a byte
+that is not UTF-8 becomes a lone surrogate (U+DC80-U+DCFF) rather than an error, so the line
+keeps its shape (its quotes, backslashes and line end), a reader can name it, and the byte can
+be had back (``text.encode("utf-8", KEPT_BYTES)``). Strict UTF-8 never yields such a
+surrogate, so one in a line always means a byte that was not UTF-8. A reader refuses such a
+line with :func:`undecodable`; the access log reader sends its path's bytes percent-encoded.
+Nothing holding one can be sent anyway: the rules below refuse it in a URL (not ASCII) and in
+any text field (not encodable)."""
 
 RECORD_KEYS = frozenset(
     {"method", "url", "headers", "body", "body_b64", "expect", "tag", "at", "id", "comment"}
@@ -93,8 +106,9 @@ def read(stream: Iterable[str], source: str = "<records>") -> Iterator[Record | 
     each bad one, lazily, one line at a time.
 
     Bad records are yielded, not raised, so the caller chooses: stop at the first (strict) or
-    report and go on. A stream that cannot be decoded is not one bad record but an unreadable
-    file, so that raises :class:`RecordError` (fatal: nothing after it can be read).
+    report and go on. A line that held bytes not UTF-8 (decoded by :data:`KEPT_BYTES`, as
+    ``records.read`` does) is one bad record too. A text stream whose own decoder fails
+    cannot be read on, so that raises :class:`RecordError` (fatal).
     """
     lines = iter(stream)
     number = 0
@@ -113,12 +127,37 @@ def read(stream: Iterable[str], source: str = "<records>") -> Iterator[Record | 
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        item: Record | RecordError
-        try:
-            item = parse_line(stripped, number, source)
-        except RecordError as exc:
-            item = exc
+        item: Record | RecordError | None = undecodable(((number, raw),), source)
+        if item is None:
+            try:
+                item = parse_line(stripped, number, source)
+            except RecordError as exc:
+                item = exc
         yield item
+
+
+def undecodable(lines: Sequence[tuple[int, str]], source: str) -> RecordError | None:
+    """The error for the first of a record's ``(number, text)`` lines that held bytes not
+    UTF-8 (see :data:`KEPT_BYTES`), naming that line and the byte's column (in bytes); None
+    when they are all text. The record is skipped whole (a header or a continuation is part
+    of what it sends), and only it."""
+    for number, text in lines:
+        if text.isascii():  # the common case: no such byte, and no need to look for one
+            continue
+        try:
+            text.encode("utf-8", KEPT_BYTES).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = not_utf8(exc, f"column {exc.start + 1}")
+            first = lines[0][0]
+            if number != first:
+                problem += f"; the record from line {first} is skipped"
+            return RecordError(source, number, problem)
+    return None
+
+
+def not_utf8(exc: UnicodeDecodeError, where: str) -> str:
+    """How every reader says a byte is not UTF-8: which byte, ``where``, and why."""
+    return f"not valid UTF-8: byte 0x{exc.object[exc.start]:02X} at {where} ({exc.reason})"
 
 
 def parse_line(text: str, line: int, source: str) -> Record:
@@ -168,18 +207,6 @@ def to_object(record: Record) -> dict[str, Any]:
     if record.at is not None:
         obj["at"] = record.at
     return obj
-
-
-def basic_auth(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``url`` without its ``user:password@`` part, and that part as the Authorization
-    header a client sends for it (curl and Go do); the URL alone when it has none."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, None
-    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    token = base64.b64encode(credentials.encode()).decode("ascii")
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=host).geturl(), ("Authorization", f"Basic {token}")
 
 
 def join_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -274,10 +301,10 @@ def _url(obj: dict[str, Any]) -> str:
     value = obj["url"]
     if not isinstance(value, str) or not value:
         _fail(f'"url" must be a non-empty string, got {_show(value)}')
-    # It goes on the request line as is: a space or a non-ASCII character would break it.
-    for position, char in enumerate(value):
-        if not "!" <= char <= "~":
-            _fail(f'"url" has {_show(char)} at position {position}; percent-encode it')
+    bad = unsendable(value)  # it goes on the request line as is
+    if bad is not None:
+        position, char = bad
+        _fail(f'"url" has {_show(char)} at position {position}; percent-encode it')
     if value.startswith("//"):
         # Joined to the target this would replace its host, which is never what was meant.
         _fail(f'"url" must not start with "//" (that names a host), got {_show(value)}')

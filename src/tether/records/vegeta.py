@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from tether.errors import RecordError
+from tether.http.urls import basic_auth
 from tether.model import Record
 from tether.records import jsonl
 
@@ -45,11 +46,14 @@ def read_http(stream: Iterable[str], source: str) -> Iterator[Record | RecordErr
 
 
 def _target(block: list[tuple[int, str]], source: str) -> Record | RecordError:
+    bad = jsonl.undecodable(block, source)
+    if bad is not None:
+        return bad
     first, line = block[0]
     found = _TARGET.match(line)
     if found is None:
         return RecordError(source, first, f"expected 'METHOD URL', got {line[:60]!r}")
-    url, auth = jsonl.basic_auth(found.group(2))
+    url, auth = basic_auth(found.group(2))
     obj: dict[str, Any] = {"method": found.group(1), "url": url}
     headers: list[tuple[str, str]] = [auth] if auth else []
     for number, text in block[1:]:
@@ -84,7 +88,8 @@ def read_json(stream: Iterable[str], source: str) -> Iterator[Record | RecordErr
     """Records from the ``json`` format, one line at a time."""
     for number, raw in enumerate(stream, 1):
         if raw.strip():
-            yield jsonl.item(partial(_json_object, raw), number, source)
+            bad = jsonl.undecodable(((number, raw),), source)
+            yield bad or jsonl.item(partial(_json_object, raw), number, source)
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ def render(doc: dict[str, Any]) -> RenderableType:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("server", escape(doc["url"]))
+    grid.add_row("Server header", _software(doc))
     grid.add_row("keep-alive", "yes" if doc["keep_alive"] else "[red]no[/]")
     if doc["keep_alive"]:
         idle = doc["idle_timeout_s"]
@@ -33,3 +34,11 @@ def render(doc: dict[str, Any]) -> RenderableType:
     for sentence in doc["advice"]:
         advice.append(f"{sentence}\n")
     return Group(grid, Text(), advice)
+
+
+def _software(doc: dict[str, Any]) -> str:
+    # Whose settings the advice names: none when the header is absent or names no known server.
+    header, known = doc.get("server_header"), doc.get("server_software")
+    if header is None:
+        return "none (the advice names no server's settings)"
+    return f"{escape(header)} ({known or 'not a server whose settings tether knows'})"

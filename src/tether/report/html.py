@@ -68,6 +68,8 @@ def _overview(doc: SummaryDocument) -> str:
         out.append(f"<p>threshold {mark} <code>{escape(t['threshold'])}</code></p>")
     for failure in doc.get("gate_failures", []):
         out.append(f'<p class="bad">gate failed: {escape(failure)}</p>')
+    for sentence in doc.get("unwritten", []):
+        out.append(f'<p class="bad">output failed: {escape(sentence)}</p>')
     watch = doc.get("watch")
     for sentence in watch["leak_verdicts"] if watch else []:
         out.append(f'<p class="bad">leak: {escape(sentence)}</p>')

@@ -20,5 +20,10 @@ def write(doc: Mapping[str, object], path: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(text)
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        # A full disk is seen on the close's flush, with no file named: name it.
+        exc.filename = exc.filename or path
+        raise

@@ -186,6 +186,7 @@ def _verdict(doc: SummaryDocument, gate_failures: list[str]) -> Text:
     lines = [_lost(w) for w in doc.get("lost_workers", [])]
     lines += [_threshold(t) for t in doc.get("thresholds", [])]
     lines += [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
+    lines += [Text(f"output failed: {u}", style="bold red") for u in doc.get("unwritten", [])]
     lines.append(Text(verdict(doc), style="bold" if doc["requests"] else "yellow"))
     return Text("\n").join(lines)
 

@@ -25,7 +25,7 @@ from tether.metrics.timeline import Point
 from tether.records import Reading, file_source
 from tether.run import signals
 from tether.run.options import RunOptions
-from tether.run.processes import split
+from tether.run.processes import shares
 from tether.run.session import run
 
 __all__ = ["TOPIC", "Reports", "run_on_cluster"]
@@ -109,11 +109,9 @@ def run_on_cluster(
         names = sorted(client.scheduler_info()["workers"])[:workers]
         if not names:
             raise InputError(f"the Dask cluster at {address} has no workers")
-        if run_options.rate is None and run_options.concurrency < len(names):
-            raise InputError(
-                f"{len(names)} workers need at least one connection each: --concurrency "
-                f"{run_options.concurrency} is fewer"
-            )
+        parts = shares(
+            path, reading, run_options, len(names), f"--cluster with {len(names)} workers"
+        )
 
         def heard(event: tuple[float, WorkerReport]) -> None:
             reports.heard(event)
@@ -127,7 +125,7 @@ def run_on_cluster(
                 _run_share, path, reading, share, options, start_at,
                 workers=[name], allow_other_workers=False, pure=False, retries=0,
             ): name
-            for name, share in zip(names, split(run_options, len(names)), strict=True)
+            for name, share in zip(names, parts, strict=True)
         }  # fmt: skip
         return _gather(client, futures, reports)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.check import QuickCheck
@@ -23,6 +24,28 @@ RecordSource = Callable[[], Iterable[Record | RecordError]]
 CACHE_RECORDS = 100_000
 """Records of a first pass kept ready to send again when they cycle; a larger set is read
 again from its source on every cycle, so memory stays bounded."""
+
+
+def dealt(share: tuple[int, int], position: int) -> bool:
+    """Whether ``share`` = (k, n) sends the request at ``position`` of the stream one process
+    would send (the records in order, cycled: the i-th record of pass q is at q * records +
+    i; a bad one holds its position): every n-th, from the k-th. Pure. The rule that splits
+    a run over ``--workers`` and ``--cluster``, written once.
+
+    Without a count the stream is one pass, so each record goes out once, from one share.
+    With a count the shares together send what one process would, each in the file's order,
+    whatever the number of records: with one record, every share sends it."""
+    mine, every = share
+    return position % every == mine
+
+
+def counted(source: RecordSource, most: int) -> int | None:
+    """How many records ``source`` holds (bad ones too: they hold a position), counted up to
+    ``most``; None when it cannot be read that far (the run itself then says why)."""
+    try:
+        return sum(1 for _ in islice(source(), most))
+    except InputError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +69,14 @@ class Cycles(Protocol):
 
 class Feed:
     """Hands prepared records to the workers: in order, skipping (and reporting) bad ones,
-    cycling when asked for more requests than there are records, stopping when told.
+    cycling when asked for more requests than there are records, stopping when told. A
+    ``share`` of a split run hands out only its positions of the stream (:func:`dealt`).
 
     A first pass of up to ``cache_limit`` records is kept to cycle through again; a larger
-    one is read again from ``source`` on every cycle (see :data:`CACHE_RECORDS`)."""
+    one is read again from ``source`` on every cycle (see :data:`CACHE_RECORDS`). A share's
+    "first pass" is its first period: the passes until its positions come round to the
+    first record again (one pass when its number divides the records'; one record over
+    two shares: two), each record in it read and planned once, as it is sent."""
 
     def __init__(
         self,
@@ -67,7 +94,7 @@ class Feed:
         self._summary = summary
         self._limit = limit
         self._given = 0
-        self._in_pass = 0
+        self._position = 0  # in the stream: it runs on from one pass into the next
         self._first_pass = True
         self._cache_limit = cache_limit
         self._cache: list[Job] | None = [] if limit is not None else None
@@ -106,34 +133,43 @@ class Feed:
             self.stopped = True
             return None
         self._given += 1
-        self._in_pass += 1
         return prep
 
     def _next_cycle(self) -> Job | None:
-        """Start the records over, when a count asks for more and the last pass had any:
-        from the cycle of the first pass's records when they were all kept (what every next
-        one then comes from), else by reading them again."""
-        if self._limit is None or not self._in_pass:
+        """Start the records over, when a count asks for more: from the cycle of the first
+        period's records when they were all kept (what every next one then comes from), else
+        by reading them again. A pass may deal this share none (more shares than records,
+        or only bad ones at its positions); n passes in a row cover every position it has,
+        so after n with none the records are over."""
+        if self._limit is None:
             return None
-        self._first_pass = False
-        self._in_pass = 0
-        if self._cache is None:
+        every = self._share[1]
+        for _ in range(every):
+            self._first_pass = False
+            # The passes so far hold a multiple of n positions: the next pass deals this
+            # share what the first did, and so on; what it kept is all it will ever send.
+            if self._cache is not None and self._position % every == 0:
+                if not self._cache:
+                    return None
+                self._cycle = self._cycles(self._cache, self._limit - self._given)
+                job: Job | None = self._cycle.next()
+                return job
             self._it = self._read()
-            return next(self._it, None)
-        cache = self._cache
-        self._cycle = self._cycles(cache, self._limit - self._given)
-        job: Job | None = self._cycle.next()
-        return job
+            job = next(self._it, None)
+            if job is not None:
+                return job
+        return None
 
     def _read(self) -> Iterator[Job]:
-        mine, every = self._share
-        for position, item in enumerate(self._source()):
-            if position % every != mine:
+        for item in self._source():
+            position = self._position
+            self._position += 1
+            if not dealt(self._share, position):
                 continue
             prep = self._planned(item)
             if prep is None:
                 continue
-            if self._cache is not None and self._first_pass:
+            if self._cache is not None:  # the first period (it is cycled from then on)
                 self._cache.append(prep)
                 if len(self._cache) > self._cache_limit:
                     self._cache = None

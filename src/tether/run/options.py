@@ -18,8 +18,9 @@ class RunOptions:
     response is in. With ``rate`` it is open: requests start on the pacer's schedule whatever
     the responses do, at most ``max_inflight`` at once; the rest wait, counted as late.
 
-    ``share`` = (k, n) sends only every n-th record from the k-th: one process's part of a
-    run split over n (see :mod:`tether.run.processes`).
+    ``share`` = (k, n) sends only every n-th request from the k-th of those one process
+    would send (:func:`tether.run.feed.dealt`): one process's part of a run split over n
+    (see :mod:`tether.run.processes`), with its part of ``requests`` and ``concurrency``.
 
     ``check_in_full`` judges every response with :func:`tether.check.check`, never vouched
     for by its expectation compiled for the hot path (:class:`tether.check.QuickCheck`):

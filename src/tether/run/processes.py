@@ -2,8 +2,10 @@
 and its share of the records, the connections and the rate; their summaries merge into one.
 
 The merge is :meth:`Summary.merge`, the same one a run spread over hosts uses. Each process
-sends every N-th record (so each record still goes out once), so it reads the records file
-itself: nothing crosses the process boundary but the finished summary.
+sends every N-th request of the run one process would send (:func:`tether.run.feed.dealt`):
+without ``--requests`` each record goes out once, from one of them; with it they send that
+many together, the records in order, cycled, however few there are. Each reads the records
+file itself: nothing crosses the process boundary but the finished summary.
 """
 
 from __future__ import annotations
@@ -21,19 +23,58 @@ from tether.engine.options import ClientOptions
 from tether.errors import InputError
 from tether.metrics.summary import Summary
 from tether.records import PLAIN_READING, Reading, file_source
+from tether.run.feed import counted
 from tether.run.options import RunOptions
 from tether.run.session import run
 from tether.run.signals import STOP_SIGNALS
 
 
-def split(run_options: RunOptions, workers: int) -> list[RunOptions]:
-    """Each process's share of a run. Pure. Counts split as evenly as whole numbers allow."""
-    if run_options.rate is None and run_options.concurrency < workers:
-        raise InputError(
-            f"--workers {workers} needs at least one connection each: --concurrency "
-            f"{run_options.concurrency} is fewer"
-        )
+def shares(
+    path: str, reading: Reading, run_options: RunOptions, workers: int, who: str | None = None
+) -> list[RunOptions]:
+    """:func:`split`, with the records at ``path`` counted as far as it needs (a run
+    without a count sends each record once: each share needs one)."""
+    records = None
+    if run_options.requests is None:
+        records = counted(file_source(path, reading), workers)
+    return split(run_options, workers, records, who)
+
+
+def split(
+    run_options: RunOptions, workers: int, records: int | None = None, who: str | None = None
+) -> list[RunOptions]:
+    """Each share of a run over ``workers`` (processes, or a cluster's workers): its part of
+    the requests, the connections and the rate, as evenly as whole numbers allow, so that
+    together they are what was asked, and its positions in the stream of records
+    (:func:`tether.run.feed.dealt`). Pure. ``records``: how many the file holds, counted up to
+    ``workers`` (None: not counted). InputError, before anything is sent, when a share would
+    have nothing to send or to send it with; ``who`` names the split in it."""
+    why = _short(run_options, workers, records)
+    if why is not None:
+        raise InputError(f"{who or f'--workers {workers}'} {why}")
     return [_share(run_options, k, workers) for k in range(workers)]
+
+
+def _short(run_options: RunOptions, workers: int, records: int | None) -> str | None:
+    """Why some share of ``workers`` would have nothing to do, or None."""
+    if run_options.rate is None and run_options.concurrency < workers:
+        return (
+            f"needs at least one connection each: --concurrency {run_options.concurrency} is fewer"
+        )
+    if run_options.rate is not None and run_options.max_inflight < workers:
+        return (
+            f"needs at least one request in flight each: --max-inflight "
+            f"{run_options.max_inflight} is fewer"
+        )
+    if run_options.requests is not None and run_options.requests < workers:
+        return f"needs at least one request each: --requests {run_options.requests} is fewer"
+    # No records at all is the run's own error (nothing to send), said the same way alone.
+    if run_options.requests is None and records is not None and 0 < records < workers:
+        return (
+            f"sends each record once without --requests, and the file holds only {records} "
+            "record(s): give --requests (records cycle) or fewer workers"
+        )
+    return None
 
 
 def _share(run_options: RunOptions, k: int, n: int) -> RunOptions:
@@ -43,7 +84,10 @@ def _share(run_options: RunOptions, k: int, n: int) -> RunOptions:
     rate = run_options.rate
     return dataclasses.replace(
         run_options,
-        concurrency=max(part(run_options.concurrency), 1),
+        # Exact parts: the checks above leave each share one where it needs one. The open
+        # model has no workers to count, so a part of 0 there is fine (the summary's
+        # concurrency is the parts' sum).
+        concurrency=part(run_options.concurrency),
         requests=None if run_options.requests is None else part(run_options.requests),
         rate=None if rate is None else rate.share(n),
         max_inflight=max(part(run_options.max_inflight), 1),
@@ -68,7 +112,7 @@ def run_processes(
         raise InputError("--workers reads the records file in each process: give a file, not -")
     context = multiprocessing.get_context("fork")
     children = []
-    for share in split(run_options, workers):
+    for share in shares(path, reading, run_options, workers):
         receive, send = context.Pipe(duplex=False)
         child = context.Process(
             target=_child, args=(path, reading, share, options, send), daemon=True

@@ -219,7 +219,11 @@ async def run_async(
         fold()
         return summary.requests
 
-    watcher = Watcher(asked.watch, asked.watch_interval, requests_now) if asked.watch else None
+    watcher = (
+        Watcher(asked.watch, asked.watch_interval, requests_now, summary.ledger)
+        if asked.watch
+        else None
+    )
     if watcher is not None:
         await watcher.start()
     started = time.perf_counter()

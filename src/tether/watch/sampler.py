@@ -1,7 +1,9 @@
 """The watch's sampler: every interval, each source is read on the run's own event loop (its
 HTTP sources through a client of tether's own, kept apart from the run's ledger), and the
-figures go into bounded series. At the end, :func:`conclude` turns them into the summary's
-``"watch"`` document, verdicts included.
+figures go into bounded series, each sample with tether's own open connections at that
+moment (:data:`OWN_OPEN`, from the run's ledger), so that a server's growth can be told from
+tether's. At the end, :func:`conclude` turns them into the summary's ``"watch"`` document,
+verdicts included.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from dataclasses import dataclass, field
 
 from tether.document import Watch, WatchSource
 from tether.engine.client import Client
+from tether.engine.ledger import Ledger
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.model import KEEP_BODY, Record
 from tether.watch import Source, nginx, port, pprof, prom
-from tether.watch.verdict import cross_check, leak_verdict
+from tether.watch.verdict import Counted, cross_check, leak_verdict
 
-__all__ = ["MAX_POINTS", "Track", "Watcher", "conclude"]
+__all__ = ["MAX_POINTS", "OWN_OPEN", "Track", "Watcher", "conclude"]
+
+OWN_OPEN = "tether_open"
+"""The figure every sample adds to its source's: the run's own open connections (its
+ledger's) when the sample was taken."""
 
 
 MAX_POINTS = 400
@@ -84,14 +91,20 @@ class Track:
 
 class Watcher:
     """Samples ``sources`` every ``interval`` seconds from :meth:`start` to :meth:`stop`;
-    ``progress`` says how many requests the run has done so far."""
+    ``progress`` says how many requests the run has done so far, ``ledger`` (the run's) how
+    many connections it has open."""
 
     def __init__(
-        self, sources: Sequence[Source], interval: float, progress: Callable[[], int]
+        self,
+        sources: Sequence[Source],
+        interval: float,
+        progress: Callable[[], int],
+        ledger: Ledger,
     ) -> None:
         self.tracks = [Track(source) for source in sources]
         self.interval = interval
         self._progress = progress
+        self._ledger = ledger
         # Status pages are small, but a goroutine dump of a leaking Go server is not.
         options = ClientOptions(timeout=max(2.0, interval), drain_limit=WHOLE_BODY_DRAIN_LIMIT)
         self.client = Client(options)
@@ -117,20 +130,23 @@ class Watcher:
         """One sample of every source, read side by side."""
         seconds = time.perf_counter() - self._started
         requests = self._progress()
-        await asyncio.gather(*(self._sample(track, seconds, requests) for track in self.tracks))
+        own = float(self._ledger.open_now)
+        await asyncio.gather(
+            *(self._sample(track, seconds, requests, own) for track in self.tracks)
+        )
 
     async def _every_interval(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             await self.sample()
 
-    async def _sample(self, track: Track, seconds: float, requests: int) -> None:
+    async def _sample(self, track: Track, seconds: float, requests: int, own: float) -> None:
         try:
             figures = await self._read(track)
         except (OSError, ValueError) as exc:
             track.failed(f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc))
             return
-        track.add(seconds, requests, figures)
+        track.add(seconds, requests, {**figures, OWN_OPEN: own})
 
     async def _read(self, track: Track) -> dict[str, float]:
         source = track.source
@@ -156,8 +172,9 @@ class Watcher:
 
 def conclude(watcher: Watcher, requests: int, concurrency: int, opened: int, failed: int) -> Watch:
     """The summary's ``"watch"`` document: each source's figures and series, a leak verdict
-    per source whose open connections grew past what ``concurrency`` needs, and nginx's
-    accepted connections checked against tether's ``opened``."""
+    per source whose open connections grew past what ``concurrency`` needs (saying whether
+    tether's own grew with them), and nginx's accepted connections checked against tether's
+    ``opened``."""
     verdicts: list[str] = []
     checks: list[str] = []
     for track in watcher.tracks:
@@ -165,9 +182,8 @@ def conclude(watcher: Watcher, requests: int, concurrency: int, opened: int, fai
         counter = source.kind == "prom" and track.metric_type == "counter"
         key = source.open_metric
         if track.samples >= 2 and not counter and key in track.first:
-            found = leak_verdict(
-                source.open_label, track.first[key], track.last[key], requests, concurrency
-            )
+            server, ours = _counted(track, key), _counted(track, OWN_OPEN)
+            found = leak_verdict(source.open_label, server, ours, requests, concurrency)
             if found is not None:
                 verdicts.append(found)
         if source.kind == "nginx" and track.samples >= 2:
@@ -182,3 +198,7 @@ def conclude(watcher: Watcher, requests: int, concurrency: int, opened: int, fai
         "leak_verdicts": verdicts,
         "cross_checks": checks,
     }
+
+
+def _counted(track: Track, name: str) -> Counted:
+    return Counted(track.first[name], track.peak[name], track.last[name])

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["cross_check", "leak_verdict"]
+from dataclasses import dataclass
+
+__all__ = ["Counted", "cross_check", "leak_verdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """Open connections at the watch's first and last samples, and the most at any."""
+
+    first: float
+    peak: float
+    last: float
 
 
 def allowance(concurrency: int) -> float:
@@ -14,17 +25,39 @@ def allowance(concurrency: int) -> float:
 
 
 def leak_verdict(
-    what: str, first: float, last: float, requests: int, concurrency: int
+    what: str, server: Counted, own: Counted, requests: int, concurrency: int
 ) -> str | None:
     """A sentence when ``what`` (the server's open connections, or goroutines serving them)
-    grew with the requests while the client's concurrency stayed at ``concurrency``; None
-    when it stayed within what that concurrency needs."""
-    if requests <= 0 or last - first <= allowance(concurrency):
+    grew with the requests while the client's concurrency stayed at ``concurrency``, saying
+    whose the growth is: ``own`` is tether's own open connections (the run's ledger) at the
+    same samples. None when it stayed within what that concurrency needs."""
+    if requests <= 0 or server.last - server.first <= allowance(concurrency):
         return None
     return (
-        f"{what} grew from {first:,.0f} to {last:,.0f} over {requests:,} requests at "
-        f"concurrency {concurrency:,}: connections are not being reused or closed"
+        f"{what} grew from {server.first:,.0f} to {server.last:,.0f} over {requests:,} "
+        f"requests at concurrency {concurrency:,}{_whose(server, own, concurrency)}"
     )
+
+
+def _whose(server: Counted, own: Counted, concurrency: int) -> str:
+    """The growth is tether's as far as tether's own open connections grew past what its
+    concurrency needs; the rest came from other clients of the same server (a server's
+    count cannot tell its clients apart, but tether's ledger knows its own)."""
+    mine = own.last - own.first
+    others = (server.last - server.first) - max(mine, 0)
+    if mine <= allowance(concurrency):
+        return (
+            f" while tether's own open connections never rose above {own.peak:,.0f}: the "
+            "growth came from another client of this server, not from tether"
+        )
+    said = (
+        f", and tether's own open connections grew with it from {own.first:,.0f} to "
+        f"{own.last:,.0f}: the growth is tether's, its connections are not being reused or "
+        "closed"
+    )
+    if others > allowance(concurrency):
+        said += f"; {others:,.0f} more came from other clients of this server"
+    return said
 
 
 def cross_check(accepted: int, opened: int, watch_opened: int, failed: int) -> str:
