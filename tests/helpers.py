@@ -101,7 +101,8 @@ def shape_problems(
 
 # What timing decides: latencies, rates, the timeline, and in the open model the requests
 # sent late and the most in flight at once.
-TIMING = ("duration_s", "rate", "latency_ms", "latency_distribution", "service_ms", "timeline")
+TIMING = ("duration_s", "rate", "latency_ms", "latency_distribution", "latency_histogram")
+TIMING += ("service_ms", "timeline")
 OPEN_TIMING = ("late", "peak_inflight")
 # How many connections a run opens with more than one request in flight is a matter of
 # timing too: a worker whose connection closed takes one left idle by a worker that has
@@ -130,8 +131,10 @@ def comparable(summary: Summary, sequential: bool, open_model: bool) -> dict[str
             del connections[key]
         # What the run left open, closed at its end, is what it opened less what closed.
         connections["closed"].pop("shutdown", None)
-        # Which 20 mismatches are the examples depends on the order responses come in.
+        # Which 20 mismatches are the examples depends on the order responses come in (and
+        # so how often the ones left out happened; not how many distinct ones they are).
         doc["mismatch_examples"] = len(doc["mismatch_examples"])
+        doc["mismatch_examples_omitted"] = doc["mismatch_examples_omitted"]["distinct"]
     doc["latency counts"] = [summary.latency.count] + [
         g.latency.count for _, g in sorted(summary.groups.by_key.items())
     ]

@@ -16,7 +16,7 @@ import pytest
 import requests
 import urllib3
 
-from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
+from servers import ConnInfo, NginxServer, ThreadServer, keepalive_handler, read_request, response
 from tether.audit.pytest_plugin import ConnectionAudit
 from tether.audit.verdict import diff, merge, verdict
 from tether.cli import main
@@ -241,6 +241,75 @@ def test_pytest_reports_connections_per_test(pytester: pytest.Pytester, nginx: N
             "*connections are not being reused*",
         ]
     )
+
+
+# A test module for pytester: requests to a server on 127.0.0.1, on a new connection each
+# (urllib.request sends Connection: close) or all on one (http.client.HTTPConnection).
+STRICT_TESTS = """
+import http.client, urllib.request
+import pytest
+
+HOST, PORT = "127.0.0.1", {port}
+
+def new_connection_each():
+    for _ in range(12):
+        urllib.request.urlopen(f"http://{{HOST}}:{{PORT}}/").read()
+
+def test_not_reused():
+    new_connection_each()
+
+def test_reused():
+    conn = http.client.HTTPConnection(HOST, PORT)
+    for _ in range(12):
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    conn.close()
+
+@pytest.mark.tether_audit_strict
+def test_marked_not_reused():
+    new_connection_each()
+
+def test_failing_on_its_own():
+    new_connection_each()
+    assert False, "its own failure"
+"""
+
+
+@pytest.fixture
+def strict_tests(pytester: pytest.Pytester) -> Iterator[tuple[pytest.Pytester, ThreadServer]]:
+    with ThreadServer(keepalive_handler()) as server:
+        pytester.makepyfile(STRICT_TESTS.format(port=server.port))
+        yield pytester, server
+
+
+def test_strict_mode_fails_a_test_whose_connections_were_not_reused(
+    strict_tests: tuple[pytest.Pytester, ThreadServer],
+) -> None:
+    pytester, server = strict_tests
+    result = pytester.runpytest_subprocess("--tether-audit-strict", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=3)
+    verdict = (
+        f"127.0.0.1:{server.port}: 12 requests over 12 connections (1.0 per connection): "
+        "connections are not being reused. Use one Session or Client for all requests, and "
+        "read every response to its end or close it"
+    )
+    # The verdict is the failure's message (no traceback); a test that failed on its own
+    # keeps its own failure.
+    result.stdout.fnmatch_lines(["*_ test_not_reused _*", verdict, "*_ test_marked_not_reused _*"])
+    result.stdout.fnmatch_lines(["*_ test_failing_on_its_own _*", "*its own failure*"])
+    own = result.stdout.str().split("_ test_failing_on_its_own _")[1].split("tether connection")
+    assert "not being reused" not in own[0]
+    result.stdout.fnmatch_lines(["*tether connection audit*"])  # the report as --tether-audit's
+
+
+def test_the_marker_alone_fails_the_marked_test(
+    strict_tests: tuple[pytest.Pytester, ThreadServer],
+) -> None:
+    pytester, _ = strict_tests
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)  # the marked one, and the one failing anyway
+    result.stdout.fnmatch_lines(["*_ test_marked_not_reused _*", "*not being reused*"])
+    assert "tether connection audit" not in result.stdout.str()
 
 
 # --- verdicts ------------------------------------------------------------------------------------

@@ -215,7 +215,7 @@ def test_every_kind_of_response_is_counted_alike(scripts: ThreadServer, concurre
     if not pure():
         # Some responses were vouched for from end to end (a connection's first never is).
         assert counted > len(recs)
-    assert fast.mismatched == slow.mismatched > 0 and fast.errors == slow.errors > 0
+    assert fast.mismatches == slow.mismatches > 0 and fast.errors == slow.errors > 0
 
 
 def test_redirects_followed_are_handed_over(scripts: ThreadServer) -> None:

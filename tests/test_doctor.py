@@ -6,9 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from servers import ConnInfo, NginxFactory, ThreadServer, read_request, response
+import pytest
+
+from servers import (
+    ConnInfo,
+    NginxFactory,
+    ThreadServer,
+    keepalive_handler,
+    read_request,
+    response,
+)
 from tether.cli import main
 from tether.doctor.explain import advice
 from tether.doctor.measure import Findings
@@ -144,3 +160,69 @@ def test_server_headers_name_their_product() -> None:
     # A comment is not a product, and an unknown product is no guess.
     assert settings_for("MyProxy (nginx inside)") is None
     assert settings_for("cloudflare") is None and settings_for(None) is None
+
+
+# --- the probes shown as they run ----------------------------------------------------------------
+
+DONE = re.compile(r"^doctor: (.+): done in (\d+\.\d) s$")
+
+
+def test_each_probe_is_shown_as_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with ThreadServer(keepalive_handler()) as server:
+        argv = ["doctor", f"{server.url}/", "--max-requests", "5", "--max-idle-wait", "0.5"]
+        code = main([*argv, "--json", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["keep_alive"] is True  # stdout: the JSON alone
+    lines = err.splitlines()
+    assert [line for line in lines if "started" in line] == [
+        "doctor: keep-alive: started (limit 2 requests)",
+        "doctor: requests per connection: started (limit 5 requests)",
+        "doctor: idle timeout: started (limit 0.5 s)",  # beside the others
+        "doctor: after an error: started (limit 2 requests)",
+    ]
+    done = {m.group(1): float(m.group(2)) for m in map(DONE.match, lines) if m}
+    assert sorted(done) == [
+        "after an error",
+        "idle timeout",
+        "keep-alive",
+        "requests per connection",
+    ]
+    assert done["idle timeout"] >= 0.5 and len(lines) == 8
+
+
+def on_a_terminal(argv: list[str]) -> tuple[str, str]:
+    """Run ``argv`` with its stderr on a pseudo-terminal (30 s at most): what the terminal
+    showed, and its stdout."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    shown = bytearray()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the program has closed its end
+                    break
+                shown += chunk
+            elif proc.poll() is not None:
+                break
+        stdout, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return shown.decode(errors="replace"), stdout.decode()
+
+
+def test_a_live_line_on_a_terminal() -> None:
+    with ThreadServer(keepalive_handler()) as server:
+        argv = ["doctor", f"{server.url}/", "--max-requests", "5", "--max-idle-wait", "1.5"]
+        shown, report = on_a_terminal([sys.executable, "-m", "tether", *argv])
+    # One line redrawn in place, with each probe running, its elapsed seconds and its limit.
+    assert re.search(r"\rdoctor: idle timeout 1 s \(limit 1.5 s\)", shown.replace("\x1b[2K", ""))
+    assert "started" not in shown and "done in" not in shown
+    assert "keep-alive" in report and "more than 5" in report

@@ -47,7 +47,7 @@ def given_out(
     async def drain() -> list[str]:
         # A real client's prepare (no connection is made: nothing is sent).
         async with Client(target="http://127.0.0.1:9") as client:
-            feed = Feed(source, client.prepare, summary, requests, share, cache_limit)
+            feed = Feed(source, client.prepare, summary, requests, share, cache_limit, repeat=True)
             urls = []
             while (prep := feed.next()) is not None:
                 urls.append(prep.record.url)
@@ -136,3 +136,45 @@ def test_a_share_with_only_bad_records_at_its_positions_ends(
     assert urls == [] and summary.input_errors == 1
     urls, summary = given_out(file_source(str(path)), 5, cache_limit, share=(0, 2))
     assert urls == ["/a"] * 5 and summary.input_errors == 0  # the other share's to report
+
+
+@pytest.mark.parametrize("cache_limit", [100, 1])  # the first pass kept, or read again
+@pytest.mark.parametrize("share", [(0, 1), (1, 2)])
+def test_with_no_count_a_repeating_feed_cycles_until_it_is_stopped(
+    tmp_path: Path, cache_limit: int, share: tuple[int, int]
+) -> None:
+    # A run for a duration: no count, the records go round until the time is up (the
+    # compiled cycle counts down from ENDLESS; the Python one alike).
+    source = file_source(str(write_records(tmp_path / "r.jsonl")))
+    alone, _ = given_out(source, 5 * GOOD, cache_limit, share)  # what a count would give
+
+    async def drain() -> tuple[list[str], object]:
+        async with Client(target="http://127.0.0.1:9") as client:
+            feed = Feed(source, client.prepare, Summary(), None, share, cache_limit, repeat=True)
+            urls: list[str] = []
+            while len(urls) < len(alone) and (prep := feed.next()) is not None:
+                urls.append(prep.record.url)
+            feed.stopped = True  # the duration is up
+            return urls, feed.next()
+
+    urls, after = asyncio.run(drain())
+    assert urls == alone and after is None
+
+
+@pytest.mark.parametrize("cache_limit", [100, 0])
+def test_with_no_count_records_that_are_all_bad_end_at_once(
+    tmp_path: Path, cache_limit: int
+) -> None:
+    # A pass that hands out nothing ends the feed: cycling it would spin until the time.
+    path = tmp_path / "r.jsonl"
+    path.write_text('not a record\n{"url": 5}\n')
+
+    async def first() -> tuple[object, Summary]:
+        summary = Summary()
+        async with Client(target="http://127.0.0.1:9") as client:
+            source = file_source(str(path))
+            feed = Feed(source, client.prepare, summary, None, cache_limit=cache_limit, repeat=True)
+            return feed.next(), summary
+
+    job, summary = asyncio.run(first())
+    assert job is None and summary.input_errors == 2

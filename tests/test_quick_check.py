@@ -462,7 +462,7 @@ def test_quick_and_full_paths_count_a_run_alike(
     assert comparable(quick, sequential, open_model) == comparable(full, sequential, open_model)
     # ... and what they count is what the records ask for (so that is not nothing alike).
     assert quick.requests == CYCLES * len(records) and quick.errors == 0
-    assert quick.mismatched == CYCLES * MIXED_MISMATCHES
+    assert quick.mismatches == CYCLES * MIXED_MISMATCHES
     assert quick.ledger.closed_by_server == CYCLES * 2  # /close, twice a pass
     assert quick.ledger.closed_undrained == quick.undrained_responses == CYCLES * 2  # /big
     assert set(quick.status) == {200, 302, 404, 503}

@@ -7,16 +7,25 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from collections import Counter
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tether.document import ErrorExample
 from tether.engine.ledger import CloseReason
 from tether.errors import RecordError
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import RunFacts, Summary
-from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
+from tether.metrics.tally import (
+    FLUSH_EVERY,
+    MAX_EXAMPLES,
+    OTHERS_TOLD_APART,
+    Examples,
+    Tally,
+    _error_example,
+)
 from tether.metrics.timeline import Point
 from tether.model import Mismatch, Outcome, Record
 
@@ -116,7 +125,12 @@ def test_merged_counts_are_the_shares_sums_and_the_facts_follow_their_rules() ->
     assert groups[0].requests == groups[1].requests + groups[2].requests
     assert groups[0].latency.count == groups[1].latency.count + groups[2].latency.count
     assert merged.ledger.opened == 2 and len(merged.timeline.points) == 1
-    assert len(merged.mismatch_examples) == len(a.mismatch_examples) + len(b.mismatch_examples)
+    # Both shares saw the same records mismatch: each is listed once, with both counts.
+    assert [m["line"] for m in merged.mismatch_examples] == [m["line"] for m in a.mismatch_examples]
+    assert [m["count"] for m in merged.mismatch_examples] == [
+        m["count"] + n["count"]
+        for m, n in zip(a.mismatch_examples, b.mismatch_examples, strict=True)
+    ]
     assert len(merged.input_error_examples) == 2
     facts = merged.facts
     assert (facts.target, facts.concurrency, facts.rate_target) == ("http://h", 5, 200.0)
@@ -182,3 +196,62 @@ class WithANewFact(RunFacts):
 def test_a_fact_with_no_rule_fails_the_merge() -> None:
     with pytest.raises(TypeError, match=r"RunFacts\.started_at has no merge rule"):
         WithANewFact().merge(WithANewFact())
+
+
+def mismatching(line: int) -> tuple[Outcome, list[Mismatch]]:
+    outcome = Outcome(Record("GET", f"/m/{line}", line=line), 200, url=f"http://h/m/{line}")
+    return outcome, [Mismatch("status", "201", "200")]
+
+
+def test_a_mismatch_repeated_is_listed_once_with_its_count() -> None:
+    summary = Summary()
+    for _ in range(7):
+        for line in (1, 2, 3):
+            summary.add(*mismatching(line))
+    doc = summary.to_dict()
+    assert [(m["line"], m["count"]) for m in doc["mismatch_examples"]] == [(1, 7), (2, 7), (3, 7)]
+    assert doc["mismatch_examples_omitted"] == {"distinct": 0, "count": 0, "exact": True}
+
+
+def test_past_the_listed_ones_the_distinct_others_are_counted() -> None:
+    summary = Summary()
+    for line in range(MAX_EXAMPLES + 5):
+        for _ in range(2):
+            summary.add(*mismatching(line))
+    doc = summary.to_dict()
+    assert len(doc["mismatch_examples"]) == MAX_EXAMPLES
+    assert all(m["count"] == 2 for m in doc["mismatch_examples"])
+    assert doc["mismatch_examples_omitted"] == {"distinct": 5, "count": 10, "exact": True}
+
+
+def test_a_share_that_did_not_list_an_example_still_adds_its_count() -> None:
+    """One share listed lines 0-19 and counted 20-29 apart; the other saw 20-29 first. Every
+    listed example's count after the merge is the run's, whichever share listed it."""
+    first, second = Summary(), Summary()
+    for line in range(30):
+        first.add(*mismatching(line))
+    for line in [*range(20, 30), *range(20)]:
+        second.add(*mismatching(line))
+    first.merge(pickle.loads(pickle.dumps(second)))  # as a share comes back
+    doc = first.to_dict()
+    assert [m["count"] for m in doc["mismatch_examples"]] == [2] * MAX_EXAMPLES
+    assert doc["mismatch_examples_omitted"] == {"distinct": 10, "count": 20, "exact": True}
+    # The other way round, the listed ones are second's first twenty: lines 20-29 and 0-9.
+    again = pickle.loads(pickle.dumps(second))
+    for line in range(30):
+        again.add(*mismatching(line))
+    assert [m["count"] for m in again.mismatch_examples] == [2] * MAX_EXAMPLES
+
+
+def test_the_others_told_apart_are_bounded() -> None:
+    examples: Examples[ErrorExample] = Examples()
+    for i in range(MAX_EXAMPLES + OTHERS_TOLD_APART + 3):
+        outcome = Outcome(Record("GET", "/e", line=i), 0, url="http://h/e", error="refused")
+        examples.add((i,), partial(_error_example, outcome))
+    assert len(examples) == MAX_EXAMPLES
+    # Three more than could be told apart: how many times is still exact, the others not.
+    assert examples.omitted() == {
+        "distinct": OTHERS_TOLD_APART,
+        "count": OTHERS_TOLD_APART + 3,
+        "exact": False,
+    }

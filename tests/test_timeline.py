@@ -21,7 +21,7 @@ def test_a_runs_points_add_up(nginx: NginxServer) -> None:
     assert 2 <= len(points) <= 3 and all(gap >= 0.99 for gap in gaps)
     assert points[0]["t"] >= 0.99 and abs(points[-1]["t"] - summary.duration) < 0.05
     assert sum(p["requests"] for p in points) == summary.requests
-    assert sum(p["mismatches"] for p in points) == summary.mismatched == summary.requests
+    assert sum(p["mismatches"] for p in points) == summary.mismatches == summary.requests
     assert sum(p["status"]["200"] for p in points) == summary.requests
     assert [p["t"] for p in points] == sorted(p["t"] for p in points)
     assert all(p["open"] == 2 and p["p99_ms"] and p["p99_ms"] >= p["p50_ms"] for p in points[:-1])

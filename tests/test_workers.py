@@ -46,8 +46,13 @@ def test_a_share_with_nothing_to_do_is_an_error(asked: RunOptions, why: str) -> 
 
 
 def test_a_share_with_no_record_to_send_once_is_an_error() -> None:
-    with pytest.raises(InputError, match="sends each record once without --requests, and the"):
+    with pytest.raises(InputError, match="once without --requests or --duration, and the"):
         split(RunOptions(concurrency=4), 2, 1)
+    # A duration cycles the records, as a count does: each share sends the one it has.
+    assert [s.share for s in split(RunOptions(concurrency=4, duration=1.0), 2, 1)] == [
+        (0, 2),
+        (1, 2),
+    ]
     # No records at all is the run's own "nothing to send" (exit 2 too), not a share's.
     assert len(split(RunOptions(concurrency=4), 2, 0)) == 2
 
@@ -196,12 +201,12 @@ def test_one_record_over_two_processes_runs_the_duration_in_both(
     nginx_factory: NginxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Each process's one connection is busy until the end (it used to be one connection
-    # only). -d without -n sends each record once, as in one process: the -n here is what
-    # makes the record cycle for the duration.
+    # only). -d alone cycles the record for the duration, in each process as in one (it
+    # used to send it once, and refuse a second process that would have none).
     log = tmp_path / "access.log"
     server = timed_nginx(nginx_factory, log)
     args = [str(one_record(tmp_path)), "-t", server.url, "-c", "2", "-w", "2"]
-    doc = run_json(capsys, *args, "-d", "2", "-n", "100000000")
+    doc = run_json(capsys, *args, "-d", "2s")
     times = times_by_connection(log)
     assert doc["connections"]["opened"] == len(times) == 2  # type: ignore[index]
     assert all(max(t) - min(t) > 1.5 for t in times.values()), times
@@ -211,7 +216,7 @@ def test_one_record_over_two_processes_runs_the_duration_in_both(
 @pytest.mark.parametrize(
     ("more", "why"),
     [
-        (("-c", "2"), "--workers 2 sends each record once without --requests, and the file holds"),
+        (("-c", "2"), "--workers 2 sends each record once without --requests or --duration"),
         (("-c", "2", "-n", "1"), "--workers 2 needs at least one request each: --requests 1 is"),
         (("-c", "1", "-n", "10"), "--workers 2 needs at least one connection each"),
     ],

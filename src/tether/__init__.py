@@ -5,7 +5,7 @@ From Python::
     import tether
 
     summary = tether.run("records.jsonl", target="http://127.0.0.1:8080")
-    assert summary.mismatched == 0
+    assert summary.mismatches == 0
     assert summary.ledger.opened == 1
 
 or, for one request at a time inside async code, :class:`tether.Client`.
@@ -94,11 +94,14 @@ def run(
 ) -> Summary:
     """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
 
-    ``rate`` switches to the open model (requests per second, or ``"R1:R2"`` to ramp over
-    ``duration``). ``watch`` takes the CLI's ``--watch`` specs (``"port:8080"``, ...); the
-    summary's ``watch`` then holds what they showed. ``client_options`` are
-    :class:`ClientOptions` fields (``timeout=5``, ``leak=True``, ...). Blocking: it runs its
-    own event loop, so call it from synchronous code (a test).
+    With neither ``requests`` nor ``duration`` (seconds) each record is sent once; with
+    either, the records cycle until it is reached (with both, whichever comes first), as
+    the CLI's ``-n`` and ``-d`` do. ``rate`` switches to the open model (requests per
+    second, or ``"R1:R2"`` to ramp over ``duration``). ``watch`` takes the CLI's
+    ``--watch`` specs (``"port:8080"``, ...); the summary's ``watch`` then holds what they
+    showed. ``client_options`` are :class:`ClientOptions` fields (``timeout=5``,
+    ``leak=True``, ...). Blocking: it runs its own event loop, so call it from synchronous
+    code (a test).
     """
     source: RecordSource
     if isinstance(records, (str, os.PathLike)):

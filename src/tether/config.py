@@ -1,7 +1,9 @@
 """The config file: ``tether.toml``, or a ``[tool.tether]`` table in ``pyproject.toml``, in
 the directory tether runs from (or the file ``--config`` names). Its keys are the run
 command's flags (``concurrency = 20``, ``threshold = ["p99<250ms"]``, ``watch = [...]``),
-spelt with dashes or underscores; flags given on the command line win.
+spelt with dashes or underscores; flags given on the command line win. Each value is read as
+its flag's would be: a time as ``duration = "1m30s"`` or ``timeout = 0.5`` (seconds), a size
+as ``drain-limit = "1m"``.
 """
 
 from __future__ import annotations

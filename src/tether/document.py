@@ -24,6 +24,7 @@ __all__ = [
     "LineMismatch",
     "LostWorker",
     "MismatchExample",
+    "Omitted",
     "OutcomeLine",
     "RunEnd",
     "SummaryDocument",
@@ -64,7 +65,8 @@ class Connections(TypedDict):
 
 class MismatchExample(TypedDict):
     """One of ``mismatch_examples``: a response field that was not what its record expected
-    (secret header values masked)."""
+    (secret header values masked), listed once per record and field, with ``count``, how
+    many responses it was (the first one's expected and got shown)."""
 
     line: int
     method: str
@@ -73,10 +75,12 @@ class MismatchExample(TypedDict):
     expected: str
     got: str
     group: str
+    count: int
 
 
 class ErrorExample(TypedDict):
-    """One of ``error_examples``: a request that failed."""
+    """One of ``error_examples``: a request that failed, listed once per record and error
+    kind, with ``count``, how many requests it was (the first one's error shown)."""
 
     line: int
     method: str
@@ -84,6 +88,17 @@ class ErrorExample(TypedDict):
     kind: str | None
     error: str | None
     group: str
+    count: int
+
+
+class Omitted(TypedDict):
+    """``mismatch_examples_omitted``, ``error_examples_omitted``: the distinct examples past
+    those listed. ``distinct`` is exact up to a bound (``exact`` false past it: a lower
+    bound); ``count`` is how many times they happened, always exact."""
+
+    distinct: int
+    count: int
+    exact: bool
 
 
 class InputErrorExample(TypedDict):
@@ -190,14 +205,17 @@ class SummaryDocument(TypedDict):
     status: dict[str, int]
     latency_ms: LatencyMs
     latency_distribution: list[list[float]]  # [percentile, ms] pairs
+    latency_histogram: list[list[float]]  # [upper ms, count] pairs, about ten, min to max
     service_ms: LatencyMs
     late: int
     rate_target: float | None
     schedule_s: float | None
     connections: Connections
     mismatch_examples: list[MismatchExample]
+    mismatch_examples_omitted: Omitted
     error_kinds: dict[str, int]
     error_examples: list[ErrorExample]
+    error_examples_omitted: Omitted
     input_errors: int
     input_error_examples: list[InputErrorExample]
     redirects_followed: int

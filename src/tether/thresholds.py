@@ -5,7 +5,8 @@
 Figures:
 
 - latency: ``p50``, ``p90``, ``p95``, ``p99``, ``p99.9`` (any ``pN``), ``min``, ``max``,
-  ``mean``; limits in ``us``, ``ms`` (the default) or ``s``;
+  ``mean``; limits in ``us``, ``ms`` (the default) or ``s`` (``m`` and ``h`` too: read by
+  :func:`parse_duration`, the one reader of a time on the command line);
 - rates of requests: ``error_rate``, ``mismatch_rate``, ``failure_rate`` (errors and
   mismatches), ``reuse`` (on an already-used connection); limits as ``0.1%`` or ``0.001``;
 - counts: ``connections`` (opened), ``requests_per_connection``, ``rps``, ``requests``,
@@ -24,9 +25,9 @@ from tether.errors import InputError
 from tether.gates import NOTHING
 from tether.metrics.summary import Summary
 
-__all__ = ["Threshold", "evaluate", "failures", "parse_threshold", "shown"]
+__all__ = ["Threshold", "evaluate", "failures", "parse_duration", "parse_threshold", "shown"]
 
-_EXPR = re.compile(r"\s*([a-z_]+|p\d+(?:\.\d+)?)\s*(<=|>=|<|>)\s*([\d.]+)\s*(us|ms|s|%)?\s*")
+_EXPR = re.compile(r"\s*([a-z_]+|p\d+(?:\.\d+)?)\s*(<=|>=|<|>)\s*([\d.]+)\s*([a-z]+|%)?\s*")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -36,7 +37,31 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _LATENCY = {"min", "max", "mean"}
 _RATES = {"error_rate", "mismatch_rate", "failure_rate", "reuse"}
 _COUNTS = {"connections", "requests_per_connection", "rps", "requests", "late"}
-_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, None: 1.0}
+
+# A duration's units in microseconds, as Go's time.ParseDuration has them (but ns: no run
+# measures below a microsecond). Whole numbers, so that 800us is 0.8 ms exactly.
+_MICROS_IN = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_TERM = re.compile(rf"({_NUMBER})(us|ms|s|m|h)")  # "ms" before "m": 5ms is not 5m and an s
+_DURATION = re.compile(rf"(?:{_TERM.pattern})+")
+
+
+def parse_duration(text: str, unit: str = "s") -> float:
+    """``text``, a duration as Go's time.ParseDuration writes one (``10s``, ``500ms``,
+    ``1.5s``, ``1m30s``, ``2h``, ``100us``), in ``unit``; a number alone is in ``unit``
+    already (seconds for an option, as it always was; ms for a latency threshold). A sign
+    is read as Go reads it (``-1s`` is negative: the caller says whether that will do).
+    Pure; ValueError for anything else (``10x``, ``1.2.3s``, ``10 s``)."""
+    text = text.strip()
+    sign = -1.0 if text[:1] == "-" else 1.0
+    if text[:1] in ("+", "-"):
+        text = text[1:]
+    if re.fullmatch(_NUMBER, text):
+        return sign * float(text)
+    if not _DURATION.fullmatch(text):
+        raise ValueError(f"{text!r} is not a duration")
+    micros = sum(float(n) * _MICROS_IN[u] for n, u in _TERM.findall(text))
+    return sign * micros / _MICROS_IN[unit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +85,9 @@ def parse_threshold(text: str) -> Threshold:
     except ValueError:
         raise InputError(f"--threshold {text!r}: {number!r} is not a number") from None
     if _is_latency(figure):
-        if unit == "%":
+        if unit is not None and unit not in _MICROS_IN:
             raise InputError(f"--threshold {text!r}: a latency takes us, ms or s")
-        return Threshold(text, figure, op, limit * _TO_MS[unit])
+        return Threshold(text, figure, op, parse_duration(number + (unit or ""), "ms"))
     if figure in _RATES:
         if unit not in (None, "%"):
             raise InputError(f"--threshold {text!r}: a rate takes a percentage or a fraction")
@@ -108,8 +133,8 @@ def figure(name: str, summary: Summary) -> float:
     opened = summary.ledger.opened
     return {
         "error_rate": summary.errors / requests,
-        "mismatch_rate": summary.mismatched / requests,
-        "failure_rate": (summary.errors + summary.mismatched) / requests,
+        "mismatch_rate": summary.mismatches / requests,
+        "failure_rate": (summary.errors + summary.mismatches) / requests,
         "reuse": summary.reused / requests,
         "connections": float(opened),
         "requests_per_connection": summary.requests / opened if opened else 0.0,

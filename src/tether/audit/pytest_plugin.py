@@ -1,8 +1,11 @@
-"""pytest plugin: connection accounting per test (``pytest --tether-audit``) and the
-``connection_audit`` fixture.
+"""pytest plugin: connection accounting per test (``pytest --tether-audit``), a strict mode
+that fails a test whose connections were not reused (``--tether-audit-strict`` for every
+test, or the ``tether_audit_strict`` marker for one), and the ``connection_audit`` fixture.
 
 The probe counts in the test process itself, so it sees the clients a test drives directly
-(servers the test starts in other processes are not counted, nor their clients).
+(servers the test starts in other processes are not counted, nor their clients). What a test
+is judged by is what its body did (the call phase, not its fixtures' setup), with the same
+verdicts ``tether audit`` gives (from 10 requests to a peer).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import pytest
 
 from tether.audit import probe
 from tether.audit.probe import Counts
-from tether.audit.verdict import diff, rows
+from tether.audit.verdict import diff, rows, verdicts
 
 __all__ = ["ConnectionAudit"]
 
 _REPORT_KEY = pytest.StashKey[dict[str, Counts]]()
+STRICT_MARKER = "tether_audit_strict"
 
 
 class ConnectionAudit:
@@ -47,7 +51,7 @@ class ConnectionAudit:
 
     def verdicts(self) -> list[str]:
         """A sentence per peer whose connections were not reused."""
-        return [row["verdict"] for row in rows(self.counts()) if row["verdict"]]
+        return verdicts(self.counts())
 
     def _entry(self, host: str, port: int) -> dict[str, int]:
         key = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -67,26 +71,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Report HTTP connections opened and requests sent, per test and peer.",
     )
+    group.addoption(
+        "--tether-audit-strict",
+        action="store_true",
+        help="As --tether-audit, and fail each test whose HTTP connections were not reused "
+        f"(the audit's verdict is the failure; the {STRICT_MARKER} marker does it for one).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("tether_audit"):
+    config.addinivalue_line(
+        "markers",
+        f"{STRICT_MARKER}: fail this test when its HTTP connections were not reused "
+        "(tether's connection audit, as --tether-audit-strict does for every test)",
+    )
+    if config.getoption("tether_audit") or config.getoption("tether_audit_strict"):
         probe.install()
         config.stash[_REPORT_KEY] = {}
+
+
+def _strict(item: pytest.Item) -> bool:
+    """Whether ``item`` fails when its connections were not reused."""
+    strict = bool(item.config.getoption("tether_audit_strict"))
+    return strict or item.get_closest_marker(STRICT_MARKER) is not None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     per_test = item.config.stash.get(_REPORT_KEY, None)
-    if per_test is None:
+    strict = _strict(item)
+    if per_test is None and not strict:
         return (yield)
+    probe.install()  # for a marked test in a run without the flags (once: then a no-op)
     before = probe.counts()
     try:
-        return (yield)
+        outcome = yield
     finally:
         found = diff(probe.counts(), before)
-        if found:
+        if found and per_test is not None:
             per_test[item.nodeid] = found
+    # Reached only when the test itself passed: its own failure says more than ours.
+    said = verdicts(found) if strict else []
+    if said:
+        pytest.fail("\n".join(said), pytrace=False)
+    return outcome
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

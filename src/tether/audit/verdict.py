@@ -7,7 +7,7 @@ from typing import Any
 
 from tether.audit.probe import Counts
 
-__all__ = ["diff", "merge", "rows", "verdict"]
+__all__ = ["diff", "merge", "overall", "rows", "verdict", "verdicts"]
 
 NOT_REUSED_BELOW = 2.0
 """Requests per connection under which connections are not being reused (from 10 requests)."""
@@ -61,6 +61,11 @@ def verdict(key: str, entry: dict[str, int]) -> str | None:
     return None
 
 
+def verdicts(counts: Counts) -> list[str]:
+    """A sentence per (host, port) whose connections were not reused, busiest first."""
+    return [row["verdict"] for row in rows(counts) if row["verdict"]]
+
+
 def rows(counts: Counts) -> list[dict[str, Any]]:
     """One row per (host, port), busiest first, with its verdict (None when fine)."""
     ranked = sorted(counts.items(), key=lambda item: (-item[1]["requests"], item[0]))
@@ -78,3 +83,14 @@ def rows(counts: Counts) -> list[dict[str, Any]]:
         }
         for key, entry in ranked
     ]
+
+
+def overall(table: list[dict[str, Any]]) -> str:
+    """The audit in one line, from its :func:`rows`: requests and connections in all, and
+    to how many peers (the verdicts say which were not reused)."""
+    if not table:
+        return "no HTTP request was seen"
+    sent = sum(row["requests"] for row in table)
+    opened = sum(row["connections"] for row in table)
+    peers = f"{len(table):,} peer{'s' if len(table) != 1 else ''}"
+    return f"{sent:,} requests over {opened:,} connections to {peers}"

@@ -8,7 +8,14 @@ from typing import IO, Any
 
 import click
 
-from tether.commands.options import READ_OPTIONS, ExitStatus, reading, with_options
+from tether.commands.options import (
+    READ_OPTIONS,
+    ExitStatus,
+    Verbosity,
+    reading,
+    with_options,
+    with_verbosity,
+)
 from tether.errors import RecordError
 from tether.records import Reading, file_source
 
@@ -18,13 +25,18 @@ from tether.records import Reading, file_source
 @with_options(READ_OPTIONS)
 @click.option("--to", "to", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
+@with_verbosity
 def convert_command(records: str, to: str, output: str, **opts: Any) -> None:
     """Write RECORDS (any format tether reads) as native JSONL records. Bad entries are
-    reported on stderr with their line and skipped; the exit status is then 2."""
-    raise SystemExit(convert(records, output, reading(opts)))
+    reported on stderr with their line and skipped; the exit status is then 2. It prints
+    only those, so -q changes nothing; --silent drops them (the records are still written,
+    to stdout too: they are the output asked for)."""
+    raise SystemExit(convert(records, output, reading(opts), opts["verbosity"]))
 
 
-def convert(records: str, output: str, how: Reading) -> int:
+def convert(
+    records: str, output: str, how: Reading, verbosity: Verbosity = Verbosity.NORMAL
+) -> int:
     """Convert, reporting bad entries as they come; 2 when there were any."""
     import json
 
@@ -41,7 +53,8 @@ def convert(records: str, output: str, how: Reading) -> int:
         for item in file_source(records, how)():
             if isinstance(item, RecordError):
                 bad += 1
-                click.echo(f"tether: skipped {item}", err=True)
+                if verbosity > Verbosity.SILENT:
+                    click.echo(f"tether: skipped {item}", err=True)
                 continue
             stream.write(json.dumps(to_object(item), ensure_ascii=False) + "\n")
     return ExitStatus.INPUT if bad else ExitStatus.OK

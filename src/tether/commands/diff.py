@@ -10,8 +10,10 @@ from tether.commands.options import (
     READ_OPTIONS,
     SEND_OPTIONS,
     ExitStatus,
+    Verbosity,
     reading,
     with_options,
+    with_verbosity,
 )
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.engine.request import split_url
@@ -33,6 +35,7 @@ from tether.report.files import check_outputs
 )
 @with_options(SEND_OPTIONS)
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON ('-': stdout).")
+@with_verbosity
 def diff_command(records: str, **opts: Any) -> None:
     """Send each of RECORDS to the primary and the candidate (and the secondary) and report
     the response fields that differ, by group of records. Exit 1 when differences remain
@@ -45,7 +48,10 @@ def diff_command(records: str, **opts: Any) -> None:
     # Whole bodies: they are what is compared.
     options = ClientOptions(timeout=opts["timeout"], drain_limit=WHOLE_BODY_DRAIN_LIMIT)
     how = reading(opts)
-    raise SystemExit(diff(records, targets, how, opts["concurrency"], options, opts["json_path"]))
+    code = diff(
+        records, targets, how, opts["concurrency"], options, opts["json_path"], opts["verbosity"]
+    )
+    raise SystemExit(code)
 
 
 def diff(
@@ -55,6 +61,7 @@ def diff(
     concurrency: int,
     options: ClientOptions,
     json_path: str | None,
+    verbosity: Verbosity = Verbosity.NORMAL,
 ) -> int:
     """Send each record to each of ``targets`` (primary, candidate, then the secondary if
     there is one), ``concurrency`` records at a time; report, and decide the exit status."""
@@ -83,19 +90,38 @@ def diff(
 
     def skip(error: RecordError) -> None:
         bad.append(error)
-        click.echo(f"tether: skipped {error}", err=True)
+        if verbosity > Verbosity.SILENT:
+            click.echo(f"tether: skipped {error}", err=True)
 
     items = file_source(records, how)()
     asyncio.run(fan_out(items, targets, concurrency, options, each, skip))
     doc = found.to_dict()
-    if json_path != "-":
-        from rich.console import Console
-
-        from tether.report import diff_text
-
-        Console().print(diff_text.render(doc))
+    if json_path != "-":  # the JSON on stdout is the report then
+        _print(doc, verbosity)
     if json_path:
         json_report.write(doc, json_path)
     if bad:
         return ExitStatus.INPUT
     return ExitStatus.FAILED if doc["differences"] else ExitStatus.OK
+
+
+def _print(doc: dict[str, Any], verbosity: Verbosity) -> None:
+    """The report at ``verbosity``: whole, or (-q) a line of totals and a line per field
+    that differs."""
+    if verbosity is Verbosity.NORMAL:
+        from rich.console import Console
+
+        from tether.report import diff_text
+
+        Console().print(diff_text.render(doc))
+    elif verbosity is Verbosity.QUIET:
+        for line in quiet_lines(doc):
+            click.echo(line)
+
+
+def quiet_lines(doc: dict[str, Any]) -> list[str]:
+    """What ``-q`` prints: the totals, then each group and field that differs. Pure."""
+    lines = [f"{doc['records']:,} records compared, {doc['records_differing']:,} with differences"]
+    for row in doc["differences"]:
+        lines.append(f"differs: {row['group']} {row['field']} ({row['count']:,} records)")
+    return lines

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import click
 
-from tether.commands.options import POSITIVE, SECONDS, ExitStatus
+from tether.commands.options import POSITIVE, SECONDS, ExitStatus, Verbosity, with_verbosity
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.request import split_url
 from tether.report import json_report
 from tether.report.files import check_outputs
+
+if TYPE_CHECKING:
+    from tether.doctor.measure import OnProbe
 
 
 @click.command("doctor")
@@ -28,17 +35,24 @@ from tether.report.files import check_outputs
     type=SECONDS,
     default=MAX_IDLE_WAIT,
     show_default=True,
-    help="Seconds to wait, at most, for the server to close an idle connection.",
+    help="Time to wait, at most, for the server to close an idle connection (90s, 2m).",
 )
+@with_verbosity
 def doctor_command(
-    url: str, json_path: str | None, max_requests: int, max_idle_wait: float
+    url: str, json_path: str | None, max_requests: int, max_idle_wait: float, verbosity: Verbosity
 ) -> None:
     """Measure how the server at URL treats keep-alive connections, and what follows for a
-    client's settings."""
-    raise SystemExit(doctor(url, json_path, max_requests, max_idle_wait))
+    client's settings. Each probe is shown on stderr as it runs."""
+    raise SystemExit(doctor(url, json_path, max_requests, max_idle_wait, verbosity))
 
 
-def doctor(url: str, json_path: str | None, max_requests: int, max_idle_wait: float) -> int:
+def doctor(
+    url: str,
+    json_path: str | None,
+    max_requests: int,
+    max_idle_wait: float,
+    verbosity: Verbosity = Verbosity.NORMAL,
+) -> int:
     """Examine, explain, and decide the exit status (1 when the server could not be asked)."""
     import asyncio
 
@@ -47,13 +61,33 @@ def doctor(url: str, json_path: str | None, max_requests: int, max_idle_wait: fl
 
     split_url(url)
     check_outputs({"--json": json_path})  # before the probes, which can take minutes
-    doc = report(asyncio.run(examine(url, max_requests, max_idle_wait)))
-    if json_path != "-":
-        from rich.console import Console
-
+    with _progress(verbosity) as on_probe:
+        found = asyncio.run(examine(url, max_requests, max_idle_wait, on_probe))
+    doc = report(found)
+    if json_path != "-":  # the JSON on stdout is the report then
         from tether.report import doctor_text
 
-        Console().print(doctor_text.render(doc))
+        if verbosity is Verbosity.NORMAL:
+            from rich.console import Console
+
+            Console().print(doctor_text.render(doc))
+        elif verbosity is Verbosity.QUIET:
+            click.echo(doctor_text.one_line(doc))
     if json_path:
         json_report.write(doc, json_path)
     return ExitStatus.FAILED if doc["error"] else ExitStatus.OK
+
+
+@contextlib.contextmanager
+def _progress(verbosity: Verbosity) -> Iterator[OnProbe | None]:
+    """What shows the probes as they run: on stderr (never among stdout's JSON), and only
+    at the normal verbosity (-q and --silent show none)."""
+    if verbosity is not Verbosity.NORMAL:
+        yield None
+        return
+    from rich.console import Console
+
+    from tether.report.doctor_text import ProbeProgress
+
+    with ProbeProgress(Console(stderr=True)) as shown:
+        yield shown

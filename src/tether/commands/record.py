@@ -11,8 +11,10 @@ from tether.commands.options import (
     READ_OPTIONS,
     SEND_OPTIONS,
     ExitStatus,
+    Verbosity,
     reading,
     with_options,
+    with_verbosity,
 )
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.model import Outcome
@@ -43,18 +45,23 @@ if TYPE_CHECKING:
     help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
 )
 @with_options(SEND_OPTIONS)
+@with_verbosity
 def record_command(records: str, **opts: Any) -> None:
     """Replay RECORDS against a known-good service and write them to --output with their
     expectations taken from its responses: status, Location, kept headers, and the body (JSON
     without the ignored fields, else its sha256). Then `tether run` the output against a new
-    service. Records that got no response are reported and left out (exit 1)."""
+    service. Records that got no response are reported and left out (exit 1). It prints
+    only what failed and a line of result, so -q changes nothing; --silent drops both."""
     from tether.capture import Capture  # here: only a capture needs it
 
     capture = Capture.from_options(opts["keep_header"], opts["ignore_json_path"])
     asked = RunOptions(target=opts["target"], concurrency=opts["concurrency"])
     # The whole body is read: it is what the expectation is taken from.
     options = ClientOptions(timeout=opts["timeout"], drain_limit=WHOLE_BODY_DRAIN_LIMIT)
-    raise SystemExit(record(records, opts["output"], capture, reading(opts), asked, options))
+    code = record(
+        records, opts["output"], capture, reading(opts), asked, options, opts["verbosity"]
+    )
+    raise SystemExit(code)
 
 
 def record(
@@ -64,6 +71,7 @@ def record(
     how: Reading,
     asked: RunOptions,
     options: ClientOptions,
+    verbosity: Verbosity = Verbosity.NORMAL,
 ) -> int:
     """Capture, writing each record to ``output`` as its response comes in (an interrupted
     capture keeps what it has)."""
@@ -73,6 +81,7 @@ def record(
     from tether.records.jsonl import to_object
 
     source = _keeping_bodies(file_source(records, how))
+    say = verbosity > Verbosity.SILENT
     missed = 0
     with open(output, "w", encoding="utf-8") as out:
 
@@ -82,17 +91,19 @@ def record(
             if expect is None:
                 missed += 1
                 why = outcome.error or "body over the drain limit"
-                click.echo(f"tether: {outcome.record.where}: not captured: {why}", err=True)
+                if say:
+                    click.echo(f"tether: {outcome.record.where}: not captured: {why}", err=True)
                 return
             golden = dataclasses.replace(outcome.record, expect=expect)
             out.write(json.dumps(to_object(golden), ensure_ascii=False) + "\n")
 
         summary = run(source, asked, options, sink=keep, handle_sigint=True)
-    click.echo(
-        f"captured {summary.requests - missed:,} records to {output}"
-        + (f" ({missed:,} not captured)" if missed else ""),
-        err=True,
-    )
+    if say:
+        click.echo(
+            f"captured {summary.requests - missed:,} records to {output}"
+            + (f" ({missed:,} not captured)" if missed else ""),
+            err=True,
+        )
     if summary.interrupted:
         return ExitStatus.INTERRUPTED
     if summary.input_errors:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from tether.commands.options import exit_status
+from tether.commands.options import Verbosity, exit_status, with_verbosity
 from tether.document import SummaryDocument
 from tether.report import json_report
 from tether.thresholds import evaluate, parse_threshold
@@ -25,16 +25,28 @@ from tether.thresholds import failures as threshold_failures
 )
 @click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
 @click.option("--threshold", multiple=True, metavar="EXPR", help="Judge the runs by it too.")
+@with_verbosity
 def report_command(
-    results: tuple[str, ...], report_format: str, output: str, threshold: tuple[str, ...]
+    results: tuple[str, ...],
+    report_format: str,
+    output: str,
+    threshold: tuple[str, ...],
+    verbosity: Verbosity,
 ) -> None:
     """Render a report from RESULTS files (written with --results; several merge), one line
     at a time, in bounded memory. Exits as the run would have (1 on mismatches or errors, 3 on
-    a failed threshold)."""
-    raise SystemExit(rerender(list(results), report_format, output, list(threshold)))
+    a failed threshold). -q and --silent shorten only a text report on stdout: a file, or
+    another format, is the output asked for and is written whole."""
+    raise SystemExit(rerender(list(results), report_format, output, list(threshold), verbosity))
 
 
-def rerender(paths: list[str], fmt: str, output: str, thresholds: list[str]) -> int:
+def rerender(
+    paths: list[str],
+    fmt: str,
+    output: str,
+    thresholds: list[str],
+    verbosity: Verbosity = Verbosity.NORMAL,
+) -> int:
     """Rebuild the summary from results files and write it in ``fmt``."""
     from tether.report import rebuild
 
@@ -46,6 +58,8 @@ def rerender(paths: list[str], fmt: str, output: str, thresholds: list[str]) -> 
     doc["gate_failures"] = gate_failures
     if fmt == "json":
         json_report.write(doc, output)
+    elif fmt == "text" and output == "-" and verbosity is not Verbosity.NORMAL:
+        _print_quiet(doc, gate_failures, verbosity)
     elif fmt == "text":
         _write_text(doc, gate_failures, output)
     else:
@@ -61,6 +75,14 @@ def _write_text(doc: SummaryDocument, gate_failures: list[str], output: str) -> 
     with contextlib.ExitStack() as stack:
         out = None if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
         text.print_summary(doc, gate_failures, Console(file=out, width=100 if out else None))
+
+
+def _print_quiet(doc: SummaryDocument, gate_failures: list[str], verbosity: Verbosity) -> None:
+    from tether.report import text
+
+    if verbosity is Verbosity.QUIET:
+        for line in text.quiet_lines(doc, gate_failures):
+            click.echo(line)
 
 
 def _write_page(doc: SummaryDocument, fmt: str, output: str) -> None:

@@ -5,6 +5,7 @@ exit status (see :mod:`tether.cli` for the codes). Click's options become typed 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import resource
@@ -21,19 +22,22 @@ from tether.commands.options import (
     READ_OPTIONS,
     SECONDS,
     Size,
+    Verbosity,
     exit_status,
     nothing_to_send,
     reading,
     with_options,
+    with_verbosity,
 )
 from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions, default_of
 from tether.engine.request import split_url
-from tether.errors import InputError
+from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
-from tether.records import Reading, file_source
+from tether.records import Reading, file_source, oneurl
+from tether.records.oneurl import UrlRequest
 from tether.report import json_report
 from tether.report.files import check_outputs, not_written
 from tether.report.results import ResultsWriter
@@ -53,15 +57,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Outputs:
     """Where the summary is written besides the terminal (``None``: not written; ``"-"`` for
-    ``json_path``: stdout), and whether the text summary and the progress line are left out
-    (``quiet``). ``junit_per_record``: a JUnit testcase per record rather than per group."""
+    ``json_path``: stdout), and how much is printed (``verbosity``: ``quiet`` when there is
+    no progress line and no whole text summary). ``junit_per_record``: a JUnit testcase per
+    record rather than per group."""
 
     json_path: str | None = None
     results: str | None = None
     junit: str | None = None
     junit_per_record: bool = False
     html: str | None = None
-    quiet: bool = False
+    verbosity: Verbosity = Verbosity.NORMAL
+
+    @property
+    def quiet(self) -> bool:
+        """No progress line, and no whole text summary (-q, or --silent)."""
+        return self.verbosity < Verbosity.NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +107,14 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (("--requests", "-n"), {"type": POSITIVE, "help": "Send this many (records cycle)."}),
-    (("--duration", "-d"), {"type": SECONDS, "help": "Stop sending after this many seconds."}),
+    (
+        ("--duration", "-d"),
+        {
+            "type": POSITIVE_SECONDS,
+            "help": "Run this long (10s, 1m30s, 2h; a bare number is seconds): records cycle "
+            "until it ends, or --requests does, whichever comes first.",
+        },
+    ),
     (
         ("--rate", "-r"),
         {
@@ -179,7 +196,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "type": POSITIVE_SECONDS,
             "default": default_of(RunOptions, "watch_interval"),
-            "help": "Seconds between watch samples.",
+            "help": "Time between watch samples (500ms, 2s).",
         },
     ),
     (
@@ -239,7 +256,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "type": SECONDS,
             "default": default_of(ClientOptions, "connect_timeout"),
-            "help": "Seconds to connect (0: none).",
+            "help": "Time to connect (5s, 500ms; 0: none).",
         },
     ),
     (
@@ -247,7 +264,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "type": SECONDS,
             "default": default_of(ClientOptions, "response_header_timeout"),
-            "help": "Seconds from request to response headers (0: none).",
+            "help": "Time from request to response headers (0: none).",
         },
     ),
     (
@@ -255,7 +272,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "type": SECONDS,
             "default": default_of(ClientOptions, "timeout"),
-            "help": "Seconds for a whole request (0: none).",
+            "help": "Time for a whole request (30s, 500ms; 0: none).",
         },
     ),
     (("--disable-keep-alives",), {"is_flag": True, "help": "One request per connection."}),
@@ -282,7 +299,7 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "type": SECONDS,
             "default": default_of(ClientOptions, "drain_timeout"),
-            "help": "Seconds to read a body, else close.",
+            "help": "Time to read a body, else close.",
         },
     ),
     (
@@ -318,8 +335,49 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (("--show-secrets",), {"is_flag": True, "help": "Show secret header values in reports."}),
-    (("--quiet", "-q"), {"is_flag": True, "help": "No text summary."}),
 ]
+
+
+# A URL where the records file goes: its one request and check, as hey and oha take them.
+URL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--method", "-m"), {"metavar": "METHOD", "help": "With a URL: its method [default: GET]."}),
+    (
+        ("--header", "-H", "headers"),
+        {"multiple": True, "metavar": "'NAME: VALUE'", "help": "With a URL: a request header."},
+    ),
+    (("--body",), {"metavar": "TEXT", "help": "With a URL: the request body (UTF-8)."}),
+    (
+        ("--body-file",),
+        {
+            "type": click.Path(exists=True, dir_okay=False),
+            "help": "With a URL: the request body, read from this file as is.",
+        },
+    ),
+    (
+        ("--expect-status",),
+        {
+            "type": click.IntRange(100, 599),
+            "multiple": True,
+            "help": "With a URL: the status expected (repeat it for any of several).",
+        },
+    ),
+    (
+        ("--expect-header",),
+        {
+            "multiple": True,
+            "metavar": "'NAME: VALUE'",
+            "help": "With a URL: a response header expected to have this value.",
+        },
+    ),
+]
+_URL_FLAGS = {
+    "method": "--method",
+    "headers": "--header",
+    "body": "--body",
+    "body_file": "--body-file",
+    "expect_status": "--expect-status",
+    "expect_header": "--expect-header",
+}
 
 
 def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -346,13 +404,17 @@ def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -
 )
 @with_options(READ_OPTIONS)
 @with_options(RUN_OPTIONS)
+@with_options(URL_OPTIONS)
+@with_verbosity
 def run_command(records: str, **opts: Any) -> None:
     """Send RECORDS (JSONL, HAR, an access log, vegeta targets, curl commands or CSV; '-' for
-    stdin) and check every response.
+    stdin; or one URL, its request and check given by -m, -H, --body and --expect-*) and
+    check every response.
 
     \b
     Examples:
       tether run records.jsonl -t http://127.0.0.1:8080 -c 20 -n 100000 --json summary.json
+      tether run http://127.0.0.1:8080/health -c 50 -n 100000 --expect-status 200
       tether run session.har --expect-from-har --only-origin https://app.example \\
           --threshold 'p99<250ms' --threshold 'error_rate<0.1%'
       tether run access.log -t http://127.0.0.1:8080 --pace originalx2 --watch port:8080
@@ -366,7 +428,8 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     file, a bad threshold, or options that do not fit together."""
     if opts["target"]:
         split_url(opts["target"])  # a bad target is a usage error before anything is sent
-    if records != "-" and not os.path.isfile(records):
+    how = _reading(records, opts)
+    if records != "-" and not oneurl.is_url(records) and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     thresholds = tuple(parse_threshold(text) for text in opts["threshold"])
     outputs = Outputs(
@@ -375,14 +438,14 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
         junit=opts["junit"],
         junit_per_record=opts["junit_per_record"],
         html=opts["html"],
-        quiet=opts["quiet"],
+        verbosity=opts["verbosity"],
     )
     check_outputs(_output_paths(outputs))  # before the run, not after it
     return RunCommand(
         records=records,
         run=run_options(opts),
         client=client_options(opts),
-        reading=reading(opts),
+        reading=how,
         outputs=outputs,
         gates=Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"]),
         thresholds=thresholds,
@@ -390,6 +453,35 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
         cluster=opts["cluster"],
         cluster_workers=opts["cluster_workers"],
     )
+
+
+def _reading(records: str, opts: dict[str, Any]) -> Reading:
+    """How to read the records; for a URL, with the request and check its flags make
+    (checked now: a bad flag is a usage error before anything is sent). Those flags with a
+    records file are refused: the file's records say their own requests."""
+    given = [flag for name, flag in _URL_FLAGS.items() if opts[name]]
+    if not oneurl.is_url(records):
+        if given:
+            raise InputError(f"{', '.join(given)} go with a URL in place of the records file")
+        return reading(opts)
+    if opts["body"] is not None and opts["body_file"]:
+        raise InputError("give --body or --body-file, not both")
+    body = opts["body"].encode("utf-8") if opts["body"] is not None else b""
+    if opts["body_file"]:
+        with open(opts["body_file"], "rb") as given_body:
+            body = given_body.read()
+    request = UrlRequest(
+        method=opts["method"] or "GET",
+        headers=tuple(opts["headers"]),
+        body=body,
+        expect_status=tuple(opts["expect_status"]),
+        expect_headers=tuple(opts["expect_header"]),
+    )
+    try:
+        oneurl.read(records, request)
+    except RecordError as exc:
+        raise InputError(f"{records}: {exc.problem}") from None
+    return dataclasses.replace(reading(opts), url_request=request)
 
 
 def _output_paths(outputs: Outputs) -> dict[str, str | None]:
@@ -472,7 +564,8 @@ def execute(command: RunCommand) -> int:
         from tether.report.junit import PerRecord
 
         per_record = PerRecord(command.run.secret)
-    with _results_sink(command.outputs.results, command.run.secret) as results:
+    say = command.outputs.verbosity > Verbosity.SILENT
+    with _results_sink(command.outputs.results, command.run.secret, say) as results:
         summary = run(
             file_source(command.records, command.reading),
             command.run,
@@ -572,19 +665,21 @@ def report(
             write(path)
         except OSError as exc:
             doc["unwritten"].append(not_written(flag, path, exc))
-    if not outputs.quiet:
-        # With the JSON on stdout, the text goes to stderr so the two never mix.
-        # rich is imported only now: the first request should not wait for it.
+    # With the JSON on stdout, the text goes to stderr so the two never mix.
+    # rich is imported only now: the first request should not wait for it.
+    if outputs.verbosity is Verbosity.NORMAL:
         from rich.console import Console
 
         from tether.report import text
 
         console = Console(stderr=outputs.json_path == "-")
         text.print_summary(doc, gate_failures, console)
-    else:
-        for sentence in doc["unwritten"]:
-            click.echo(f"tether: {sentence}", err=True)
-    if nothing_to_send(doc):
+    elif outputs.verbosity is Verbosity.QUIET:
+        from tether.report import text
+
+        for line in text.quiet_lines(doc, gate_failures):
+            click.echo(line, err=outputs.json_path == "-")
+    if nothing_to_send(doc) and outputs.verbosity > Verbosity.SILENT:
         click.echo("tether: no request was sent: there was no record to send", err=True)
     return exit_status(doc, gate_failures)
 
@@ -619,15 +714,19 @@ def _writers(
 
 
 @contextlib.contextmanager
-def _results_sink(path: str | None, secret: frozenset[str]) -> Iterator[ResultsWriter | None]:
-    """The results file's writer. A write that fails is said at once, and the run goes on."""
+def _results_sink(
+    path: str | None, secret: frozenset[str], say: bool = True
+) -> Iterator[ResultsWriter | None]:
+    """The results file's writer. A write that fails is said at once (unless not ``say``:
+    --silent), and the run goes on."""
     if not path:
         yield None
         return
 
     def said(exc: OSError) -> None:
         sentence = not_written("--results", path, exc)
-        click.echo(f"tether: {sentence}: the run goes on without it", err=True)
+        if say:
+            click.echo(f"tether: {sentence}: the run goes on without it", err=True)
 
     # Not a with block: its close would raise the full disk's error again, already said.
     stream = open(path, "w", encoding="utf-8")  # noqa: SIM115

@@ -18,6 +18,9 @@ Routes:
 ``POST /_stats/reset``
     Resets ``peak_open`` to the current ``open``, and ``accepted`` and ``requests`` to 0;
     answers with the new stats.
+``GET|HEAD /_stats/process``
+    JSON ``{"fds", "fd_limit", "rss_bytes"}``: what the process the server runs in holds
+    right now (see :func:`process_usage`), each ``null`` where the system does not say.
 ``POST /shorten``
     JSON body ``{"url": "http(s)://..."}`` -> ``201`` with ``Location: /r/<code>`` and a JSON
     body ``{"code", "url", "short"}``. New codes are ``s0000``, ``s0001``, ... per server.
@@ -25,7 +28,7 @@ Routes:
 Counting (see :class:`ServerStats`): ``open`` is the number of client connections open right
 now, *including* the one the ``/_stats`` request arrives on; ``open_excluding_self`` is that
 minus one. ``accepted`` counts connections accepted since the last reset, and ``requests``
-counts requests answered since the last reset, *not* counting the ``/_stats`` control
+counts requests answered since the last reset, *not* counting the ``/_stats...`` control
 requests themselves, so after a reset it equals the number of requests a harness sent.
 
 The server never logs per request and never times idle connections out: a client that
@@ -39,6 +42,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import os
+import resource
 import signal
 import sys
 import threading
@@ -59,6 +64,8 @@ __all__ = [
     "demo_target",
     "main",
     "new_event_loop",
+    "parse_vmrss",
+    "process_usage",
     "redirect_body",
     "serve_in_thread",
 ]
@@ -75,6 +82,7 @@ MAX_REQUEST_BODY: Final = 64 * 1024
 _SERVER_NAME: Final = b"tether-demo"
 _STATS_PATH: Final = "/_stats"
 _RESET_PATH: Final = "/_stats/reset"
+_PROCESS_PATH: Final = "/_stats/process"
 _SHORTEN_PATH: Final = "/shorten"
 _REDIRECT_PREFIX: Final = "/r/"
 
@@ -200,6 +208,57 @@ class ServerStats:
 
     def _closed(self) -> None:
         self.open -= 1
+
+
+# --------------------------------------------------------------------------- the process
+
+# Where the kernel lists this process's open descriptors: Linux's, then the BSDs' and macOS's.
+_FD_DIRS: Final = ("/proc/self/fd", "/dev/fd")
+
+
+def open_fds() -> int | None:
+    """How many file descriptors this process has open, or None where no directory lists
+    them."""
+    for where in _FD_DIRS:
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        return len(names) - 1  # listing the directory opened one more descriptor: its own
+    return None
+
+
+def fd_limit() -> int | None:
+    """The soft limit on open file descriptors: past it the server can accept no new
+    connection. None when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def parse_vmrss(status: str) -> int | None:
+    """Resident memory in bytes from the text of ``/proc/<pid>/status`` (its ``VmRSS:``
+    line, in kB), or None without one."""
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name == "VmRSS":
+            kilobytes, _, unit = value.strip().partition(" ")
+            return int(kilobytes) * 1024 if unit == "kB" else None
+    return None
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now, or None where ``/proc`` does not say (the
+    getrusage figure is a lifetime peak, which cannot show memory given back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            return parse_vmrss(status.read())
+    except OSError:
+        return None
+
+
+def process_usage() -> dict[str, int | None]:
+    """What this process holds now, as the ``/_stats/process`` JSON object."""
+    return {"fds": open_fds(), "fd_limit": fd_limit(), "rss_bytes": resident_bytes()}
 
 
 # --------------------------------------------------------------------------- protocol
@@ -396,6 +455,12 @@ class DemoServer:
         """A copy of the current code -> target table."""
         return dict(self._links)
 
+    def prebuild(self) -> None:
+        """Build every response of the fixed table now (about 8 MB), so that the memory the
+        process holds later grows with its connections, not with a cache filling up."""
+        for code in demo_links():
+            self._redirect(code)
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port) and return the bound port."""
         if self._server is not None:
@@ -460,6 +525,10 @@ class DemoServer:
                 return _not_allowed("POST")
             self.stats.reset()
             return _json(200, self.stats.snapshot(on_own_connection=True))
+        if path == _PROCESS_PATH:
+            if method not in (b"GET", b"HEAD"):
+                return _not_allowed("GET, HEAD")
+            return _json(200, process_usage())
         self.stats.requests += 1
         if path == _SHORTEN_PATH:
             if method != b"POST":
@@ -546,6 +615,7 @@ def serve_in_thread(port: int = 0, host: str = "127.0.0.1") -> tuple[int, Callab
 
 async def _serve_until_signalled(host: str, port: int) -> None:
     server = DemoServer()
+    server.prebuild()
     bound = await server.start(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"listening on http://{shown}:{bound}", flush=True)

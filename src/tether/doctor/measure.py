@@ -1,11 +1,15 @@
-"""The doctor's measurements, each on connections of its own through tether's client."""
+"""The doctor's measurements, each on connections of its own through tether's client. Each
+probe says when it starts and ends through a callback (:data:`OnProbe`): what is shown of
+that is the command's business, never this module's."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
@@ -14,7 +18,22 @@ from tether.engine.ledger import CloseReason
 from tether.engine.options import ClientOptions
 from tether.model import Outcome, Record
 
-__all__ = ["Findings", "examine"]
+__all__ = ["Findings", "OnProbe", "Probe", "examine"]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One measurement as it is shown while it runs: what it finds out, and what bounds it
+    (``limit`` seconds or requests: ``unit``)."""
+
+    name: str
+    limit: float
+    unit: Literal["s", "requests"]
+
+
+OnProbe = Callable[[Probe, bool], None]
+"""Called as each probe starts (``finished`` False) and as it ends, however it ends (True).
+The idle wait runs beside the other probes: two can be running at once."""
 
 
 @dataclass(slots=True)
@@ -43,27 +62,51 @@ async def _get(client: Client, url: str) -> Outcome:
     return await client.fetch(Record("GET", url))
 
 
+async def _probed(on_probe: OnProbe | None, probe: Probe, work: Awaitable[None]) -> None:
+    """Await ``work``, telling ``on_probe`` that ``probe`` runs and then that it ended
+    (however it ended: an error, Ctrl-C)."""
+    if on_probe is not None:
+        on_probe(probe, False)
+    try:
+        await work
+    finally:
+        if on_probe is not None:
+            on_probe(probe, True)
+
+
 async def examine(
-    url: str, max_requests: int = MAX_REQUESTS, max_idle_wait: float = MAX_IDLE_WAIT
+    url: str,
+    max_requests: int = MAX_REQUESTS,
+    max_idle_wait: float = MAX_IDLE_WAIT,
+    on_probe: OnProbe | None = None,
 ) -> Findings:
     """Measure ``url``'s server: keep-alive, requests per connection, idle timeout, and
-    whether an error status closes the connection. The idle wait runs beside the rest."""
+    whether an error status closes the connection. The idle wait runs beside the rest.
+    ``on_probe`` is told as each of these starts and ends."""
     found = Findings(url)
+    await _probed(on_probe, Probe("keep-alive", 2, "requests"), _keep_alive(url, found))
+    if not found.keep_alive:
+        return found
+    idle = Probe("idle timeout", max_idle_wait, "s")
+    waiting = asyncio.ensure_future(
+        _probed(on_probe, idle, _idle_timeout(url, max_idle_wait, found))
+    )
+    per_connection = Probe("requests per connection", max_requests, "requests")
+    await _probed(on_probe, per_connection, _requests_per_connection(url, max_requests, found))
+    await _probed(on_probe, Probe("after an error", 2, "requests"), _after_error(url, found))
+    await waiting
+    return found
+
+
+async def _keep_alive(url: str, found: Findings) -> None:
     async with _client() as client:
         first = await _get(client, url)
         found.status, found.error = first.status, first.error
         found.server_header = first.headers.get("server")
         if first.error is not None:
-            return found
+            return
         second = await _get(client, url)
         found.keep_alive = second.error is None and second.conn_id == first.conn_id
-    if not found.keep_alive:
-        return found
-    idle = asyncio.ensure_future(_idle_timeout(url, max_idle_wait, found))
-    await _requests_per_connection(url, max_requests, found)
-    await _after_error(url, found)
-    await idle
-    return found
 
 
 async def _requests_per_connection(url: str, limit: int, found: Findings) -> None:

@@ -77,6 +77,9 @@ _LOG_SUB = SUB_BUCKETS.bit_length() - 1  # 11
 MAX_VALUE_US = 3_600_000_000
 """Largest value kept as is (one hour in microseconds); larger values are clamped to it."""
 
+HISTOGRAM_ROWS = 10
+"""Rows of :meth:`Histogram.rows_ms` (the text summary's latency histogram), as hey's."""
+
 
 def bucket_index(value_us: int) -> int:
     """The index of the bucket holding ``value_us`` (which must be in [0, MAX_VALUE_US])."""
@@ -325,6 +328,26 @@ class Histogram:
             return []
         qs = (0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0)
         return [[q, round(self.percentile(q) / 1000, 3)] for q in qs]
+
+    def rows_ms(self, rows: int = HISTOGRAM_ROWS) -> list[list[float]]:
+        """[upper milliseconds, count] for at most ``rows`` rows from the minimum to the
+        maximum, what hey and oha print: each row counts the values above the row before's
+        upper bound, up to and including its own. The bounds are spaced evenly on a log
+        scale (a tail ten times the median gets rows of its own, which on a linear scale it
+        would share with everything) and moved to this histogram's own bucket bounds, so
+        every count is exact: no bucket is split between two rows."""
+        if not self.count:
+            return []
+        np = _numpy()
+        lo, hi = max(self.min, 1), self.max
+        wanted = np.geomspace(lo, hi, rows + 1)[1:] if hi > lo else np.array([hi])
+        edges = np.unique([bucket_index(min(int(v), hi)) for v in wanted])
+        index, running = self._ranks()
+        at = index.searchsorted(edges, side="right")  # buckets up to each edge's, inclusive
+        below = np.where(at > 0, running[np.maximum(at - 1, 0)], 0)
+        counts = np.diff(below, prepend=0)
+        uppers = [min(bucket_bounds(int(i))[1], hi) for i in edges]
+        return [[_ms(upper), int(n)] for upper, n in zip(uppers, counts, strict=True)]
 
     def merge(self, other: Histogram) -> None:
         """Add every value counted in ``other`` to this histogram, in place."""

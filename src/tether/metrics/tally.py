@@ -1,9 +1,9 @@
 """A run's tally: what adds up across the processes of one run (counts, the latency
-histograms, the connection ledger, the groups, the timeline, a bounded few examples of each
-problem). Outcomes stream in through :meth:`Tally.add` (O(1), constant memory), and
-:meth:`Tally.merge` adds another process's share field by field, each by its declared type,
-so that a new field either merges or makes every merge fail loudly: none can be left out of
-a ``--workers`` or ``--cluster`` run unnoticed.
+histograms, the connection ledger, the groups, the timeline, each distinct problem with its
+count, a bounded few of them listed). Outcomes stream in through :meth:`Tally.add` (O(1),
+constant memory), and :meth:`Tally.merge` adds another process's share field by field, each
+by its declared type, so that a new field either merges or makes every merge fail loudly:
+none can be left out of a ``--workers`` or ``--cluster`` run unnoticed.
 
 What is true of the run as a whole rather than counted (its target, its length, how it
 ended) is kept apart: :class:`tether.metrics.summary.RunFacts`.
@@ -11,14 +11,16 @@ ended) is kept apart: :class:`tether.metrics.summary.RunFacts`.
 
 from __future__ import annotations
 
+import hashlib
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
-from typing import Any, Self
+from functools import partial
+from typing import Any, Generic, Self, TypeVar
 
-from tether.document import ErrorExample, InputErrorExample, MismatchExample
+from tether.document import ErrorExample, InputErrorExample, MismatchExample, Omitted
 from tether.engine.compiled import Counted
 from tether.engine.ledger import Ledger
 from tether.errors import RecordError
@@ -28,9 +30,13 @@ from tether.metrics.timeline import Timeline
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
-__all__ = ["FLUSH_EVERY", "LIVE", "MAX_EXAMPLES", "Tally"]
+__all__ = ["FLUSH_EVERY", "LIVE", "MAX_EXAMPLES", "OTHERS_TOLD_APART", "Examples", "Tally"]
 
 MAX_EXAMPLES = 20
+OTHERS_TOLD_APART = 10_000
+"""Distinct examples past the listed ones are told apart (by a digest of what makes them
+one) up to this many per share: "how many more" is exact short of that, and the memory it
+takes stays bounded past it (a few hundred KiB), however many records the run has."""
 FLUSH_EVERY = 4096
 """Latencies are buffered and bucketed in batches of this many: a list append per request
 instead of a Python call."""
@@ -39,6 +45,106 @@ LIVE: Mapping[str, Any] = types.MappingProxyType({"live": True})
 """Field metadata for a process's working state while it runs (latencies buffered until the
 next flush, the timeline's current window): not merged. A merge flushes both sides first,
 and a finished share's window is nobody's."""
+
+
+E = TypeVar("E", MismatchExample, ErrorExample)
+Key = tuple[Any, ...]
+
+
+class Examples(Generic[E]):
+    """The distinct examples of one kind of problem, each with how many times it happened:
+    the first :data:`MAX_EXAMPLES` listed, the others told apart by a digest of their key
+    (what makes two the same, such as a record's line and a response field), each with its
+    count, up to :data:`OTHERS_TOLD_APART`. A merge adds the counts of an example that two
+    shares both saw, whether each listed it or not: a run over several processes counts each
+    listed example as one process would (while no share saw more distinct ones than that)."""
+
+    __slots__ = ("_listed", "_others", "_untold")
+
+    def __init__(self) -> None:
+        self._listed: dict[Key, E] = {}
+        self._others: dict[int, int] = {}  # digest of a key -> its count
+        self._untold = 0  # times others happened past the bound: which ones, nobody knows
+
+    def add(self, key: Key, make: Callable[[], E]) -> None:
+        """Count one time of the example ``key`` names; ``make`` builds it (``count`` 1) the
+        first time, when it is listed."""
+        listed = self._listed.get(key)
+        if listed is not None:
+            listed["count"] += 1
+        elif self._room():
+            self._listed[key] = make()
+        else:
+            self._other(_digest(key), 1)
+
+    def merge(self, other: Examples[E]) -> None:
+        """Add another share's examples to these, counts of the same key added."""
+        for key, theirs in other._listed.items():
+            mine = self._listed.get(key)
+            if mine is not None:
+                mine["count"] += theirs["count"]
+            elif self._room():
+                self._listed[key] = theirs.copy()  # never the other share's own dict
+            else:
+                self._other(_digest(key), theirs["count"])
+        if other._others:
+            listed = {_digest(key): example for key, example in self._listed.items()}
+            for digest, n in other._others.items():
+                example = listed.get(digest)
+                if example is not None:
+                    example["count"] += n
+                else:
+                    self._other(digest, n)
+        self._untold += other._untold
+
+    def omitted(self) -> Omitted:
+        """The examples not listed: how many distinct ones, and how many times in all."""
+        return {
+            "distinct": len(self._others),
+            "count": sum(self._others.values()) + self._untold,
+            "exact": not self._untold,
+        }
+
+    def _room(self) -> bool:
+        # Once one has gone unlisted, none is listed after it: a key told apart by its
+        # digest alone can never be listed, and must not be listed twice over.
+        return len(self._listed) < MAX_EXAMPLES and not self._others
+
+    def _other(self, digest: int, n: int) -> None:
+        others = self._others
+        if digest in others:
+            others[digest] += n
+        elif len(others) < OTHERS_TOLD_APART:
+            others[digest] = n
+        else:
+            self._untold += n
+
+    def __iter__(self) -> Iterator[E]:
+        return iter(self._listed.values())
+
+    def __len__(self) -> int:
+        return len(self._listed)
+
+    def __getitem__(self, i: int) -> E:
+        return list(self._listed.values())[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Examples):
+            return NotImplemented
+        mine = (self._listed, self._others, self._untold)
+        return mine == (other._listed, other._others, other._untold)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Examples({list(self)!r}, omitted={self.omitted()!r})"
+
+
+def _digest(key: Key) -> int:
+    """A key's digest, the same in every process and on every host (``hash`` of a string
+    is not): 64 bits, so that 10,000 of them collide with odds of about one in 10**11."""
+    data = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(data, "big")
 
 
 @dataclass(slots=True)
@@ -50,7 +156,7 @@ class Tally:
     latency: Histogram = field(default_factory=Histogram)
     requests: int = 0
     ok: int = 0
-    mismatched: int = 0
+    mismatches: int = 0
     errors: int = 0
     reused: int = 0
     retried: int = 0
@@ -59,8 +165,8 @@ class Tally:
     late: int = 0  # open model: requests sent after they were due (counted by the schedule)
     status: Counter[int] = field(default_factory=Counter)
     error_kinds: Counter[str] = field(default_factory=Counter)
-    mismatch_examples: list[MismatchExample] = field(default_factory=list)
-    error_examples: list[ErrorExample] = field(default_factory=list)
+    mismatch_examples: Examples[MismatchExample] = field(default_factory=Examples)
+    error_examples: Examples[ErrorExample] = field(default_factory=Examples)
     input_errors: int = 0
     input_error_examples: list[InputErrorExample] = field(default_factory=list)
     service: Histogram | None = None  # open model only: latency from the actual send
@@ -175,8 +281,9 @@ class Tally:
     def merge(self, other: Self) -> None:
         """Add another share of the same run (another process's), every field by its type:
         ints add, counters add, histograms, groups, the ledger and the timeline merge
-        themselves (so does a summary's facts), examples fill up to their bound. A field of a
-        type with no rule raises TypeError rather than being dropped."""
+        themselves (so do the examples, and a summary's facts), input error examples fill
+        up to their bound. A field of a type with no rule raises TypeError rather than
+        being dropped."""
         self.flush()
         other.flush()
         for name, rule in _plan(type(self)):
@@ -185,36 +292,46 @@ class Tally:
     def _add_error(self, outcome: Outcome) -> None:
         self.errors += 1
         self.error_kinds[outcome.error_kind or "request"] += 1
-        if len(self.error_examples) < MAX_EXAMPLES:
-            rec = outcome.record
-            self.error_examples.append(
-                {
-                    "line": rec.line,
-                    "method": rec.method,
-                    "url": outcome.url,
-                    "kind": outcome.error_kind,
-                    "error": outcome.error,
-                    "group": outcome.group,
-                }
-            )
+        rec = outcome.record
+        # One example per record and kind of error: the same failure again is counted.
+        key = (rec.line, rec.method, outcome.url, outcome.error_kind)
+        self.error_examples.add(key, partial(_error_example, outcome))
 
     def _add_mismatches(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
-        self.mismatched += 1
-        room = MAX_EXAMPLES - len(self.mismatch_examples)
+        self.mismatches += 1
         rec = outcome.record
-        secret = self.secret
-        for m in mismatches[: max(room, 0)]:
-            self.mismatch_examples.append(
-                {
-                    "line": rec.line,
-                    "method": rec.method,
-                    "url": outcome.url,
-                    "field": m.field,
-                    "expected": masked(m.field, m.expected, secret),
-                    "got": masked(m.field, m.got, secret),
-                    "group": outcome.group,
-                }
-            )
+        for m in mismatches:
+            # One example per record and field: the same field of the same record again is
+            # counted (a value that changes, such as a date, is shown as it first was).
+            key = (rec.line, rec.method, outcome.url, m.field)
+            self.mismatch_examples.add(key, partial(_mismatch_example, outcome, m, self.secret))
+
+
+def _error_example(outcome: Outcome) -> ErrorExample:
+    rec = outcome.record
+    return {
+        "line": rec.line,
+        "method": rec.method,
+        "url": outcome.url,
+        "kind": outcome.error_kind,
+        "error": outcome.error,
+        "group": outcome.group,
+        "count": 1,
+    }
+
+
+def _mismatch_example(outcome: Outcome, m: Mismatch, secret: frozenset[str]) -> MismatchExample:
+    rec = outcome.record
+    return {
+        "line": rec.line,
+        "method": rec.method,
+        "url": outcome.url,
+        "field": m.field,
+        "expected": masked(m.field, m.expected, secret),
+        "got": masked(m.field, m.got, secret),
+        "group": outcome.group,
+        "count": 1,
+    }
 
 
 Rule = Callable[[Any, Any], Any]
@@ -255,7 +372,8 @@ def _unless_none(kind: type) -> Rule:
 
 
 def _merges_itself(hint: Any) -> bool:
-    return isinstance(hint, type) and callable(getattr(hint, "merge", None))
+    kind = typing.get_origin(hint) or hint  # a generic one, such as Examples[...], too
+    return isinstance(kind, type) and callable(getattr(kind, "merge", None))
 
 
 def _rule(owner: type, f: Field[Any], hint: Any) -> Rule | None:

@@ -124,12 +124,12 @@ class Sampler:
             window,
             requests=summary.requests - self._requests,
             errors=summary.errors - self._errors,
-            mismatches=summary.mismatched - self._mismatches,
+            mismatches=summary.mismatches - self._mismatches,
             status=summary.status - self._status,
             open=summary.ledger.open_now,
         )
         self._t, self._requests = elapsed, summary.requests
-        self._errors, self._mismatches = summary.errors, summary.mismatched
+        self._errors, self._mismatches = summary.errors, summary.mismatches
         self._status = summary.status.copy()
         summary.timeline.add(point)
         return point

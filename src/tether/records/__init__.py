@@ -19,7 +19,8 @@ from typing import IO
 
 from tether.errors import InputError, RecordError
 from tether.model import Record
-from tether.records import accesslog, csvfile, curl, har, jsonl, vegeta
+from tether.records import accesslog, csvfile, curl, har, jsonl, oneurl, vegeta
+from tether.records.oneurl import UrlRequest
 
 __all__ = ["FORMATS", "PLAIN_READING", "Items", "Reading", "detect", "file_source", "read"]
 
@@ -44,12 +45,14 @@ _VEGETA_TARGET = re.compile(r"^[A-Z]+ https?://\S+$")
 class Reading:
     """How to read a records file: its ``format`` (None: :func:`detect`), whether recorded
     responses become expectations (HAR status and Location, a log's status), the one origin
-    to keep from a HAR, and an nginx ``log_format`` for access logs."""
+    to keep from a HAR, and an nginx ``log_format`` for access logs. ``url_request``: the
+    request and check made for a URL given in place of the file (:mod:`.oneurl`)."""
 
     format: str | None = None
     expect_recorded: bool = False
     only_origin: str | None = None
     log_format: str | None = None
+    url_request: UrlRequest | None = None
 
 
 def detect(name: str, first_line: str) -> str:
@@ -122,9 +125,13 @@ PLAIN_READING = Reading()
 
 def file_source(path: str, reading: Reading = PLAIN_READING) -> Callable[[], Items]:
     """A re-openable source for the records at ``path`` (``-`` is standard input, which
-    cannot be read twice, so it does not cycle)."""
+    cannot be read twice, so it does not cycle; a URL is its one record)."""
 
     def open_records() -> Items:
+        if oneurl.is_url(path):
+            request = reading.url_request or UrlRequest()
+            yield jsonl.item(lambda: oneurl.as_object(path, request), 1, oneurl.SOURCE)
+            return
         if path == "-":
             yield from read(sys.stdin.buffer, "<stdin>", reading)
             return

@@ -11,9 +11,12 @@ from rich.text import Text
 
 def render(doc: dict[str, Any]) -> RenderableType:
     """The audit as one rich renderable: a row per peer, then verdicts and notes."""
-    table = Table(title="connections by peer", title_justify="left", box=None, padding=(0, 2))
-    for name in ("peer", "opened", "requests", "per conn", "peak open", "open at end"):
-        table.add_column(name, justify="left" if name == "peer" else "right", no_wrap=True)
+    # Fits 80 columns (a file, a CI log) with a peer of up to 26 characters; a longer one
+    # folds onto a second line rather than any figure or heading being cut short.
+    table = Table(title="connections by peer", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("peer", justify="left", overflow="fold")
+    for name in ("opened", "requests", "per conn", "peak open", "open at end"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row in doc["peers"]:
         cells = [row["peer"], f"{row['connections']:,}", f"{row['requests']:,}"]
         cells += [f"{row['requests_per_connection']:g}", f"{row['peak_open']:,}"]

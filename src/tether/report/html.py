@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from tether.document import SummaryDocument, TimelinePoint
+from tether.document import Omitted, SummaryDocument, TimelinePoint
+from tether.report.text import omitted_sentence
 
 __all__ = ["render"]
 
@@ -209,29 +210,45 @@ def _groups(doc: SummaryDocument) -> str:
 def _mismatches(doc: SummaryDocument) -> str:
     if not doc["mismatch_examples"]:
         return ""
-    head = ["line", "request", "field", "expected", "got"]
+    head = ["line", "request", "field", "times", "expected (first)", "got (first)"]
     body = [
         [
             _num(m["line"]),
             escape(f"{m['method']} {m['url']}"),
             escape(m["field"]),
+            _num(m.get("count", 1)),
             escape(str(m["expected"])),
             escape(str(m["got"])),
         ]
         for m in doc["mismatch_examples"]
     ]
-    return f"<h2>mismatches ({doc['mismatches']:,})</h2>" + _table(head, body)
+    heading = f"<h2>mismatches ({doc['mismatches']:,}), by record and field</h2>"
+    return (
+        heading + _table(head, body) + _omitted(doc.get("mismatch_examples_omitted"), "mismatches")
+    )
 
 
 def _errors(doc: SummaryDocument) -> str:
     if not doc["error_examples"]:
         return ""
-    head = ["line", "request", "error"]
+    head = ["line", "request", "kind", "times", "error (first)"]
     body = [
-        [_num(e["line"]), escape(f"{e['method']} {e['url']}"), escape(str(e["error"]))]
+        [
+            _num(e["line"]),
+            escape(f"{e['method']} {e['url']}"),
+            escape(str(e["kind"] or "")),
+            _num(e.get("count", 1)),
+            escape(str(e["error"])),
+        ]
         for e in doc["error_examples"]
     ]
-    return f"<h2>errors ({doc['errors']:,})</h2>" + _table(head, body)
+    heading = f"<h2>errors ({doc['errors']:,}), by record and kind</h2>"
+    return heading + _table(head, body) + _omitted(doc.get("error_examples_omitted"), "errors")
+
+
+def _omitted(omitted: Omitted | None, what: str) -> str:
+    sentence = omitted_sentence(omitted, what)
+    return f"<p>{escape(sentence)}</p>" if sentence else ""
 
 
 def _num(value: Any) -> str:

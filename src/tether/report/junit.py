@@ -17,6 +17,7 @@ from typing import cast
 
 from tether.document import SummaryDocument
 from tether.model import Mismatch, Outcome
+from tether.report.text import times
 from tether.secrets import SECRET_HEADERS, masked
 
 __all__ = ["PerRecord", "render"]
@@ -107,12 +108,12 @@ def _group_cases(doc: SummaryDocument) -> list[_Case]:
         case.mismatched, case.failed = g["mismatches"], g["errors"]
         case.mismatches = [
             f"line {m['line']} {m['method']} {m['url']}: {m['field']}: expected "
-            f"{m['expected']}, got {m['got']}"
+            f"{m['expected']}, got {m['got']}{times(m)}"
             for m in doc["mismatch_examples"]
             if m.get("group") == g["group"]
         ]
         case.errors = [
-            f"line {e['line']} {e['method']} {e['url']}: {e['error']}"
+            f"line {e['line']} {e['method']} {e['url']}: {e['error']}{times(e)}"
             for e in doc["error_examples"]
             if e.get("group") == g["group"]
         ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.document import SummaryDocument
-from tether.report.text import verdict
+from tether.document import ErrorExample, MismatchExample, Omitted, SummaryDocument
+from tether.report.text import omitted_sentence, verdict
 
 __all__ = ["render"]
 
@@ -48,12 +48,32 @@ def render(doc: SummaryDocument) -> str:
             ],
         )
     if doc["mismatch_examples"]:
-        out += ["", f"### mismatches ({doc['mismatches']:,})", ""]
+        out += ["", f"### mismatches ({doc['mismatches']:,}), by record and field", ""]
         out += _table(
-            ["line", "request", "field", "expected", "got"],
-            [
-                [m["line"], f"{m['method']} {m['url']}", m["field"], m["expected"], m["got"]]
-                for m in doc["mismatch_examples"]
-            ],
+            ["line", "request", "field", "times", "expected (first)", "got (first)"],
+            [_mismatch_row(m) for m in doc["mismatch_examples"]],
         )
+        out += _omitted(doc.get("mismatch_examples_omitted"), "mismatches")
+    if doc["error_examples"]:
+        out += ["", f"### errors ({doc['errors']:,}), by record and kind", ""]
+        out += _table(
+            ["line", "request", "kind", "times", "error (first)"],
+            [_error_row(e) for e in doc["error_examples"]],
+        )
+        out += _omitted(doc.get("error_examples_omitted"), "errors")
     return "\n".join(out) + "\n"
+
+
+def _mismatch_row(m: MismatchExample) -> list[Any]:
+    request = f"{m['method']} {m['url']}"
+    return [m["line"], request, m["field"], m.get("count", 1), m["expected"], m["got"]]
+
+
+def _error_row(e: ErrorExample) -> list[Any]:
+    request = f"{e['method']} {e['url']}"
+    return [e["line"], request, e["kind"] or "", e.get("count", 1), e["error"]]
+
+
+def _omitted(omitted: Omitted | None, what: str) -> list[str]:
+    sentence = omitted_sentence(omitted, what)
+    return ["", _cell(sentence)] if sentence else []

@@ -13,13 +13,25 @@ from rich.text import Text
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 
-__all__ = ["Progress", "line"]
+__all__ = ["Progress", "clock", "line"]
+
+
+def clock(seconds: float) -> str:
+    """A time as ``--duration`` takes it and Go writes it: ``12s``, ``2.5s``, ``1m30s``,
+    ``1h0m5s`` (pure)."""
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{round(rest, 3):g}s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
 
 
 def line(figures: dict[str, Any]) -> str:
-    """One progress line from its figures (pure)."""
+    """One progress line from its figures (pure): the time run, of the duration when there
+    is one, and the requests sent, of the count when there is one (either ends the run)."""
     total = figures["total_s"]
-    elapsed = f"{figures['elapsed_s']:.0f}s" + (f"/{total:.0f}s" if total else "")
+    elapsed = clock(round(figures["elapsed_s"])) + (f"/{clock(total)}" if total else "")
     of = f"/{figures['total']:,}" if figures["total"] else ""
     return (
         f"{elapsed}  requests {figures['requests']:,}{of}  {figures['rps']:,.0f} req/s  "
@@ -53,7 +65,7 @@ class Progress:
                 "total": self._total,
                 "rps": point.requests / point.seconds if point.seconds > 0 else 0.0,
                 "errors": summary.errors,
-                "mismatches": summary.mismatched,
+                "mismatches": summary.mismatches,
                 "open": point.open,
                 "p99_ms": point.p99_ms or 0.0,
             }

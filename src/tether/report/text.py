@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -11,10 +13,12 @@ from tether.document import (
     ErrorExample,
     LostWorker,
     MismatchExample,
+    Omitted,
     SummaryDocument,
     ThresholdResult,
     Watch,
 )
+from tether.engine.ledger import CloseReason
 from tether.thresholds import shown
 
 
@@ -40,19 +44,42 @@ def render(doc: SummaryDocument, gate_failures: list[str] | None = None) -> Rend
 
 
 def print_summary(doc: SummaryDocument, gate_failures: list[str], console: Console) -> None:
-    """Print the summary to ``console``."""
-    console.print(render(doc, gate_failures))
+    """Print the summary to ``console`` (lines that are not prose uncropped: see _Rows)."""
+    console.print(render(doc, gate_failures), crop=False)
 
 
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-    return grid
+def _grid() -> _Rows:
+    return _Rows()
 
 
-def _overview(doc: SummaryDocument, grid: Table) -> None:
-    title = f"{escape(doc['target'] or 'records')}   concurrency {doc['concurrency']}"
+class _Rows:
+    """The summary's labelled rows, one line each. Figures, URLs and counts are not prose:
+    they are never wrapped or cut, whatever the console's width (80 columns in a file or a
+    CI log), since a URL broken over two lines can no longer be copied or searched for."""
+
+    LABEL = len("connections") + 2  # the widest label, and the gap after it
+
+    def __init__(self) -> None:
+        self.lines: list[Text] = []
+
+    def add_row(self, label: str, value: str) -> None:
+        """A row: ``label`` plain, ``value`` in rich markup."""
+        line = _unwrapped(f"{label:<{self.LABEL}}", "bold")
+        line.append_text(Text.from_markup(value))
+        self.lines.append(line)
+
+    def __rich__(self) -> Text:
+        return _unwrapped("\n").join(self.lines)
+
+
+def _unwrapped(text: str, style: str = "") -> Text:
+    """Text that is not prose: printed whole on its line (print_summary prints uncropped),
+    for the terminal to soft-wrap if it must."""
+    return Text(text, style=style, no_wrap=True, overflow="ignore")
+
+
+def _overview(doc: SummaryDocument, grid: _Rows) -> None:
+    title = f"{escape(doc['target'] or 'records')}   {_load(doc)}"
     title += f"   engine {doc.get('engine', 'python')}"
     if doc["interrupted"]:
         by = doc.get("signal")
@@ -64,7 +91,9 @@ def _overview(doc: SummaryDocument, grid: Table) -> None:
         f"mismatches {_bad(doc['mismatches'])}   errors {_bad(doc['errors'])}   "
         f"skipped records {_bad(doc['input_errors'])}",
     )
-    grid.add_row("time", f"{doc['duration_s']:.3f} s   {doc['rate']:,.0f} req/s")
+    # A rate of requests that all failed before any was sent measures nothing: say so.
+    rate = f"{doc['rate']:,.0f} req/s" if _responses(doc) else "no response"
+    grid.add_row("time", f"{doc['duration_s']:.3f} s   {rate}")
     if _open_model(doc):
         target = f"target {doc['rate_target']:,.0f} req/s   " if doc["rate_target"] else ""
         grid.add_row(
@@ -76,6 +105,7 @@ def _overview(doc: SummaryDocument, grid: Table) -> None:
     lat = doc["latency_ms"]
     grid.add_row("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99")))
     grid.add_row("", "  ".join(f"{k} {lat[k]:g}" for k in ("max", "mean")))
+    _histogram(doc, grid)
     if _open_model(doc):
         svc = doc["service_ms"]
         grid.add_row(
@@ -84,18 +114,53 @@ def _overview(doc: SummaryDocument, grid: Table) -> None:
         )
 
 
+BAR = 40
+"""The widest row's bar in the latency histogram, in characters."""
+
+
+def _histogram(doc: SummaryDocument, grid: _Rows) -> None:
+    """The latency histogram under the percentiles, as hey and oha print it: a row per
+    bucket (its upper bound in ms and its count) with a bar scaled to the widest."""
+    rows = doc.get("latency_histogram", [])
+    if len(rows) < 2:
+        return  # one bucket says nothing that min and max do not
+    widest = max(int(n) for _, n in rows)
+    digits, places = len(f"{widest:,}"), max(len(f"{upper:.3f}") for upper, _ in rows)
+    for i, (upper, n) in enumerate(rows):
+        bar = "■" * max(round(n / widest * BAR), 1 if n else 0)
+        label = "histogram" if i == 0 else ""
+        grid.add_row(label, f"≤ {upper:>{places}.3f} ms  {int(n):>{digits},}  {bar}")
+
+
 def _open_model(doc: SummaryDocument) -> bool:
     return doc.get("schedule_s") is not None
 
 
-def _connections(doc: SummaryDocument, grid: Table) -> None:
+def _load(doc: SummaryDocument) -> str:
+    """What the run was asked to keep up: its concurrency, or in the open model the rate
+    (a ramp's mean) or the records' own pace."""
+    if not _open_model(doc):
+        return f"concurrency {doc['concurrency']:,}"
+    rate = doc["rate_target"]
+    return f"rate {rate:,.0f} req/s" if rate else "at the records' pace"
+
+
+def _responses(doc: SummaryDocument) -> int:
+    return doc["requests"] - doc["errors"]
+
+
+def _connections(doc: SummaryDocument, grid: _Rows) -> None:
     c = doc["connections"]
     grid.add_row(
         "connections",
         f"opened [bold]{c['opened']:,}[/]   peak open {c['peak_open']:,}   "
         f"requests per connection {_number(c['requests_per_connection'])}",
     )
-    grid.add_row("", f"reused by {c['reused']:,} requests ({c['reuse_fraction']:.2%})")
+    if reusable(doc) or c["reused"]:
+        reused = f"reused by {_count(c['reused'], 'request')} ({_percent(c['reuse_fraction'])})"
+    else:
+        reused = f"no request could reuse one ({_count(doc['requests'], 'request')}, {_slots(doc)})"
+    grid.add_row("", reused)
     grid.add_row(
         "",
         f"closed by server {c['closed_by_server']:,}   undrained "
@@ -157,22 +222,44 @@ def _request(doc: SummaryDocument, item: MismatchExample | ErrorExample) -> str:
 
 
 def _mismatches(doc: SummaryDocument) -> Text:
-    shown = len(doc["mismatch_examples"])
-    out = Text(f"mismatches: {doc['mismatches']:,} records (first {shown} shown)\n", style="bold")
+    heading = f"mismatches: {_count(doc['mismatches'], 'response')}, by record and field\n"
+    out = _unwrapped(heading, "bold")
     for m in doc["mismatch_examples"]:
-        out.append(f"  {_request(doc, m)}  {m['field']}\n")
+        out.append(f"  {_request(doc, m)}  {m['field']}{times(m, '   ')}\n")
         out.append(f"      expected  {m['expected']}\n", style="green")
         out.append(f"      got       {m['got']}\n", style="red")
+    out.append(_indented(omitted_sentence(doc.get("mismatch_examples_omitted"), "mismatches")))
     return out
 
 
 def _errors(doc: SummaryDocument) -> Text:
     kinds = ", ".join(f"{k} {n:,}" for k, n in doc["error_kinds"].items())
-    out = Text(f"errors: {doc['errors']:,} requests ({kinds})\n", style="bold")
+    heading = f"errors: {_count(doc['errors'], 'request')} ({kinds}), by record and kind\n"
+    out = _unwrapped(heading, "bold")
     for e in doc["error_examples"]:
-        out.append(f"  {_request(doc, e)}\n")
+        out.append(f"  {_request(doc, e)}{times(e, '   ')}\n")
         out.append(f"      {e['error']}\n", style="red")
+    out.append(_indented(omitted_sentence(doc.get("error_examples_omitted"), "errors")))
     return out
+
+
+def times(example: MismatchExample | ErrorExample, gap: str = " ") -> str:
+    """``(7 times)`` after an example that happened more than once (it is listed once)."""
+    n = example.get("count", 1)
+    return f"{gap}({n:,} times)" if n > 1 else ""
+
+
+def omitted_sentence(omitted: Omitted | None, what: str) -> str:
+    """``and 12 other distinct mismatches, 40 times in all``: those past the ones listed
+    (``or more`` past what the tally told apart), or "" when none were left out."""
+    if not omitted or not omitted["count"]:
+        return ""
+    distinct = f"{omitted['distinct']:,}" + ("" if omitted["exact"] else " or more")
+    return f"and {distinct} other distinct {what}, {_count(omitted['count'], 'time')} in all"
+
+
+def _indented(line: str) -> str:
+    return f"  {line}\n" if line else ""
 
 
 def _input_errors(doc: SummaryDocument) -> Text:
@@ -206,33 +293,199 @@ def _threshold(result: ThresholdResult) -> Text:
 
 
 def verdict(doc: SummaryDocument) -> str:
-    """One plain sentence on how the run went."""
+    """One plain sentence on how the run went: how it ended, whether its responses matched,
+    and whether its connections were reused (said even when no gate asks: gates decide
+    the exit status, this says what happened)."""
     n, c = doc["requests"], doc["connections"]
     if not n:
         return "No request was sent." + (
             f" {doc['input_errors']:,} record(s) could not be read." if doc["input_errors"] else ""
         )
-    parts = []
-    if doc["mismatches"] or doc["errors"]:
-        parts.append(
-            f"{doc['mismatches']:,} of {n:,} responses did not match and {doc['errors']:,} "
-            f"requests failed."
-        )
+    parts = [_interrupted(doc)] if doc["interrupted"] else []
+    if not c["opened"] and c["connect_failed"]:
+        parts.append(_unreachable(doc))
     else:
-        parts.append(f"All {n:,} responses matched.")
-    parts.append(
-        f"{c['opened']:,} connection{'s' if c['opened'] != 1 else ''} carried "
-        f"{n:,} requests ({_number(c['requests_per_connection'])} per connection)."
-    )
+        parts += [_matched_sentence(doc), _carried(doc)]
     if doc["input_errors"]:
         bad = doc["input_errors"]
         parts.append(f"{bad:,} record{' was' if bad == 1 else 's were'} skipped: see above.")
     return " ".join(parts)
 
 
+def _interrupted(doc: SummaryDocument) -> str:
+    by = doc.get("signal")
+    return f"Interrupted{f' by {by}' if by else ''} after {doc['duration_s']:.3f} s."
+
+
+def _matched_sentence(doc: SummaryDocument) -> str:
+    n, mismatched, failed = doc["requests"], doc["mismatches"], doc["errors"]
+    if not (mismatched or failed):
+        return f"All {n:,} responses matched." if n > 1 else "The response matched."
+    said = []
+    if mismatched:
+        said.append(f"{mismatched:,} of {_count(_responses(doc), 'response')} did not match")
+    if failed:
+        said.append(f"{failed:,} of {_count(n, 'request')} failed")
+    return " and ".join(said) + "."
+
+
+def _carried(doc: SummaryDocument) -> str:
+    """``3 connections carried 300 requests (100 per connection)``, and when they were not
+    reused, that and why: the ledger's reasons for closing them."""
+    n, c = doc["requests"], doc["connections"]
+    said = f"{_count(c['opened'], 'connection')} carried {_count(n, 'request')}"
+    said += f" ({_number(c['requests_per_connection'])} per connection)"
+    if not_reused(doc):
+        could = reusable(doc)
+        how = (
+            "they were not reused"
+            if not c["reused"]
+            else f"they were reused by only {c['reused']:,} of the {could:,} requests that could"
+        )
+        why = _close_reasons(doc)
+        said += f": {how}" + (f" ({why})" if why else "")
+    return said + "."
+
+
+REUSED_AT_LEAST = 0.5
+"""A run whose requests reused connections less often than this, of the times they could
+have (:func:`reusable`), did not reuse its connections."""
+
+
+def reusable(doc: SummaryDocument) -> int:
+    """How many of the run's requests could have gone out on a connection already used: all
+    but the first on each of the run's slots (its concurrency, or in the open model the
+    most requests in flight at once), less those that never reached a connection. A run of
+    one request per slot (a single request, ``-c 50`` with 50) has none: nothing to judge."""
+    sent = doc["requests"] - doc["error_kinds"].get("connect", 0)
+    return max(sent - _slot_count(doc), 0)
+
+
+def not_reused(doc: SummaryDocument) -> bool:
+    """The rule, written once: connections were not reused when the requests that could
+    have reused one mostly did not (undrained bodies, keep-alive off, a server that closes,
+    a leak: :func:`_close_reasons` says which)."""
+    could = reusable(doc)
+    return could > 0 and doc["connections"]["reused"] < could * REUSED_AT_LEAST
+
+
+def _slot_count(doc: SummaryDocument) -> int:
+    return max(doc["peak_inflight"] if _open_model(doc) else doc["concurrency"], 1)
+
+
+def _slots(doc: SummaryDocument) -> str:
+    if _open_model(doc):
+        return f"at most {doc['peak_inflight']:,} in flight"
+    return f"concurrency {doc['concurrency']:,}"
+
+
+def _close_reasons(doc: SummaryDocument) -> str:
+    """Why connections closed, from the ledger, the commonest first (the end of the run
+    closing what was open is no reason)."""
+    closed = sorted(doc["connections"]["closed"].items(), key=lambda kv: -kv[1])
+    said = [
+        f"{n:,} closed: {_reason_text(name)}"
+        for name, n in closed
+        if name != CloseReason.SHUTDOWN.name.lower()
+    ]
+    return "; ".join(said[:3])
+
+
+def _reason_text(name: str) -> str:
+    reason = CloseReason.__members__.get(name.upper())
+    return reason.text if reason is not None else name.replace("_", " ")
+
+
+def _unreachable(doc: SummaryDocument) -> str:
+    """No connection opened: to where, and what the failed connects said (their examples)."""
+    peers: dict[str, str] = {}
+    for e in doc["error_examples"]:
+        if e["kind"] == "connect":
+            peer = _peer(e["url"])
+            peers.setdefault(peer, _connect_why(e["error"] or "", peer))
+    shown = [f"{peer} ({why})" for peer, why in list(peers.items())[:3]]
+    if len(peers) > 3:
+        shown.append(f"{len(peers) - 3:,} more")
+    to = f" to {', '.join(shown)}" if shown else ""
+    return f"No connection could be opened{to}: {_count(doc['requests'], 'request')} failed."
+
+
+def _peer(url: str) -> str:
+    """``host:port`` of a URL, as a failed connect names it (never its user:password@)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _connect_why(error: str, peer: str) -> str:
+    """A failed connect's reason without the peer it names, which is said once before it:
+    ``Connection refused``, ``connect timed out``, ``TLS: certificate ...``."""
+    return error.replace(f" to {peer}", "", 1).removeprefix("connect failed: ")
+
+
 def _number(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+    """A figure such as requests per connection: whole from 10 up, one decimal below it."""
+    x = float(x)
+    return f"{x:,.0f}" if x >= 10 or x.is_integer() else f"{x:.1f}"
+
+
+def _percent(fraction: float) -> str:
+    """``99.5%``, ``100%``: no zeros after the point."""
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _bad(n: int) -> str:
     return f"[red]{n:,}[/]" if n else "0"
+
+
+def quiet_lines(doc: SummaryDocument, gate_failures: list[str]) -> list[str]:
+    """What ``-q`` prints, plain (one line each, never wrapped): the run in one line, then
+    each lost worker, each failed gate and each output that could not be written. Pure."""
+    lines = [one_line(doc, gate_failures)]
+    lines += [_lost(worker).plain for worker in doc.get("lost_workers", [])]
+    lines += [f"gate failed: {failure}" for failure in gate_failures]
+    lines += [f"output failed: {sentence}" for sentence in doc.get("unwritten", [])]
+    return lines
+
+
+def one_line(doc: SummaryDocument, gate_failures: list[str]) -> str:
+    """The run in one line: requests, whether they matched, the connections that carried
+    them, p99 and rate; then a count of anything else its exit status is about. Pure."""
+    n, c = doc["requests"], doc["connections"]
+    parts = ["no request was sent"]
+    if n:
+        per = _number(c["requests_per_connection"])
+        parts = [
+            _count(n, "request"),
+            _matched(doc),
+            f"{_count(c['opened'], 'connection')} ({per} per connection)",
+            f"p99 {doc['latency_ms']['p99']:g} ms",
+            f"{doc['rate']:,.0f} req/s",
+        ]
+    return ", ".join(parts + _also(doc, gate_failures))
+
+
+def _matched(doc: SummaryDocument) -> str:
+    bad = [(doc["mismatches"], "mismatch"), (doc["errors"], "error")]
+    return ", ".join(_count(n, word) for n, word in bad if n) or "all matched"
+
+
+def _also(doc: SummaryDocument, gate_failures: list[str]) -> list[str]:
+    """What else decides the exit status, counted (quiet_lines says each on its own)."""
+    counted = [
+        (doc["input_errors"], "record", "skipped"),
+        (len(doc.get("lost_workers", [])), "worker", "lost"),
+        (len(gate_failures), "gate", "failed"),
+        (len(doc.get("unwritten", [])), "output", "not written"),
+    ]
+    found = [f"{_count(n, word)} {what}" for n, word, what in counted if n]
+    if doc["interrupted"]:
+        by = doc.get("signal")
+        found.append(f"interrupted by {by}" if by else "interrupted")
+    return found
+
+
+def _count(n: int, word: str) -> str:
+    """``1 request``, ``3,000 requests``, ``2 mismatches``."""
+    plural = word + ("es" if word.endswith(("ch", "s")) else "s")
+    return f"{n:,} {word if n == 1 else plural}"

@@ -67,7 +67,7 @@ class _WorkerProgress:
             "t": point.t,
             "requests": summary.requests,
             "errors": summary.errors,
-            "mismatches": summary.mismatched,
+            "mismatches": summary.mismatches,
             "open": point.open,
         }
         worker.log_event(TOPIC, report)
@@ -169,13 +169,17 @@ def _collect(
     reports: Reports,
 ) -> None:
     """Take in the shares that finished, and count lost those whose worker left the cluster
-    or that failed (a task pinned to a gone worker would wait for it forever)."""
+    or that failed (a task pinned to a gone worker would wait for it forever). A share that
+    stopped at a usage error (a path with no --target: every share reads the same records)
+    raises it: the run's error, said once, as it is in one process."""
     alive = set(client.scheduler_info()["workers"])
     for future, name in list(pending.items()):
         if future.status == "finished":
             parts.append(future.result())
         elif future.status == "pending" and name in alive:
             continue
+        elif future.status == "error" and isinstance(error := future.exception(), InputError):
+            raise error
         else:
             why = "left the cluster" if name not in alive else _why(future)
             future.cancel()

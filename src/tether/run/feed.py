@@ -1,5 +1,5 @@
 """The records a run sends: read (streaming), planned once each, handed out in order, cycled
-when a count asks for more, a bad one reported and skipped."""
+when a count or a duration asks for more, a bad one reported and skipped."""
 
 from __future__ import annotations
 
@@ -25,6 +25,29 @@ CACHE_RECORDS = 100_000
 """Records of a first pass kept ready to send again when they cycle; a larger set is read
 again from its source on every cycle, so memory stays bounded."""
 
+ENDLESS = 2**63 - 1
+"""What a cycle with no count is given to count down from: the most the compiled cycle's
+``long long`` holds, centuries of requests at any rate (the duration or a Ctrl-C ends it)."""
+
+
+class NoTarget(RecordError):
+    """A record whose URL is a path, in a run given no ``--target`` to join it to: one usage
+    error for the run, not one bad record a line (every other path would fail alike)."""
+
+    def __init__(self, source: str, line: int, url: str) -> None:
+        super().__init__(
+            source,
+            line,
+            f"relative URL {url!r} needs --target, the base URL paths are joined to "
+            "(as in --target http://127.0.0.1:8080)",
+        )
+        self.url = url
+
+    def __reduce__(self) -> tuple[type[NoTarget], tuple[str, int, str]]:
+        # Rebuilt from what it was made of, not its message: it crosses from a --workers
+        # process (or a cluster worker) to the one that reports it.
+        return type(self), (self.source, self.line, self.url)
+
 
 def dealt(share: tuple[int, int], position: int) -> bool:
     """Whether ``share`` = (k, n) sends the request at ``position`` of the stream one process
@@ -32,9 +55,10 @@ def dealt(share: tuple[int, int], position: int) -> bool:
     i; a bad one holds its position): every n-th, from the k-th. Pure. The rule that splits
     a run over ``--workers`` and ``--cluster``, written once.
 
-    Without a count the stream is one pass, so each record goes out once, from one share.
-    With a count the shares together send what one process would, each in the file's order,
-    whatever the number of records: with one record, every share sends it."""
+    Without a count or a duration the stream is one pass, so each record goes out once,
+    from one share. With either (the records cycle: an endless stream, for a duration) the
+    shares together send what one process would, each in the file's order, whatever the
+    number of records: with one record, every share sends it."""
     mine, every = share
     return position % every == mine
 
@@ -61,16 +85,22 @@ class Job:
 
 
 class Cycles(Protocol):
-    """Makes the cycle a feed repeats its records from, ``remaining`` more in all (the
-    client's, which a compiled send path reads too: see :func:`tether.run.session.run_async`)."""
+    """Makes the cycle a feed repeats its records from, ``remaining`` more in all
+    (:data:`ENDLESS` for no count) (the client's, which a compiled send path reads too: see
+    :func:`tether.run.session.run_async`)."""
 
     def __call__(self, items: list[Job], remaining: int) -> Any: ...
 
 
 class Feed:
     """Hands prepared records to the workers: in order, skipping (and reporting) bad ones,
-    cycling when asked for more requests than there are records, stopping when told. A
-    ``share`` of a split run hands out only its positions of the stream (:func:`dealt`).
+    cycling when ``repeat`` says to (:attr:`tether.run.options.RunOptions.cycles`) until the
+    ``limit``, if there is one, stopping when told. A ``share`` of a split run hands out only
+    its positions of the stream (:func:`dealt`).
+
+    A record the plan refuses as :class:`NoTarget` is raised from :meth:`next` when it is the
+    first this feed would hand out (nothing was sent: a usage error, before the run); later,
+    it ends the feed there, reported once as the run's input error (what was sent stands).
 
     A first pass of up to ``cache_limit`` records is kept to cycle through again; a larger
     one is read again from ``source`` on every cycle (see :data:`CACHE_RECORDS`). A share's
@@ -87,17 +117,20 @@ class Feed:
         share: tuple[int, int] = (0, 1),
         cache_limit: int = CACHE_RECORDS,
         cycles: Cycles = Cycle,
+        *,
+        repeat: bool = False,
     ) -> None:
         self._source = source
         self._share = share
         self._plan = plan
         self._summary = summary
         self._limit = limit
+        self._repeat = repeat
         self._given = 0
         self._position = 0  # in the stream: it runs on from one pass into the next
         self._first_pass = True
         self._cache_limit = cache_limit
-        self._cache: list[Job] | None = [] if limit is not None else None
+        self._cache: list[Job] | None = [] if repeat else None
         self._it: Iterator[Job] = self._read()
         self._cycles = cycles
         self._cycle: Any = None  # once the first pass is cached: where every next one is
@@ -121,27 +154,38 @@ class Feed:
             return job
         if self._stopped or (self._limit is not None and self._given >= self._limit):
             return None
-        try:
-            prep = next(self._it, None) or self._next_cycle()
-        except InputError as fatal:
-            # The records cannot be read any further (say, not UTF-8): what was sent stands.
-            if not isinstance(fatal, RecordError):
-                fatal = RecordError("<records>", 0, str(fatal))
-            self._summary.add_input_error(fatal)
-            prep = None
+        prep = self._taken()
         if prep is None:
             self.stopped = True
             return None
         self._given += 1
         return prep
 
+    def _taken(self) -> Job | None:
+        """The stream's next job; None where it ends: at its end, where it cannot be read
+        any further, or at a path with no target after something was sent (both reported;
+        what was sent stands)."""
+        try:
+            return next(self._it, None) or self._next_cycle()
+        except NoTarget as missing:
+            if not self._given:
+                raise  # nothing sent: the usage error, before the run
+            problem = f"{missing.problem}; the run stopped here"
+            self._summary.add_input_error(RecordError(missing.source, missing.line, problem))
+        except InputError as fatal:
+            # The records cannot be read any further (say, not UTF-8).
+            if not isinstance(fatal, RecordError):
+                fatal = RecordError("<records>", 0, str(fatal))
+            self._summary.add_input_error(fatal)
+        return None
+
     def _next_cycle(self) -> Job | None:
-        """Start the records over, when a count asks for more: from the cycle of the first
+        """Start the records over, when the run repeats them: from the cycle of the first
         period's records when they were all kept (what every next one then comes from), else
         by reading them again. A pass may deal this share none (more shares than records,
         or only bad ones at its positions); n passes in a row cover every position it has,
         so after n with none the records are over."""
-        if self._limit is None:
+        if not self._repeat:
             return None
         every = self._share[1]
         for _ in range(every):
@@ -151,7 +195,8 @@ class Feed:
             if self._cache is not None and self._position % every == 0:
                 if not self._cache:
                     return None
-                self._cycle = self._cycles(self._cache, self._limit - self._given)
+                remaining = ENDLESS if self._limit is None else self._limit - self._given
+                self._cycle = self._cycles(self._cache, remaining)
                 job: Job | None = self._cycle.next()
                 return job
             self._it = self._read()
@@ -183,6 +228,8 @@ class Feed:
             return None
         try:
             return self._plan(item)
+        except NoTarget:
+            raise  # the run's, not this record's: see next()
         except InputError as exc:
             if self._first_pass:
                 self._summary.add_input_error(RecordError(item.source, item.line, str(exc)))

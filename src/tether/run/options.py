@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tether.run.pacer import Schedule
+from tether.run.pacer import OriginalPace, Schedule
 from tether.secrets import SECRET_HEADERS
 from tether.watch import Source
 
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How much to send and how. ``requests`` beyond the number of records cycles them;
-    with neither ``requests`` nor ``duration`` each record is sent once.
+    """How much to send and how. ``requests`` beyond the number of records cycles them,
+    and so does a ``duration`` (as wrk, hey -z and k6 run: until the time is up); with
+    both, the run ends at whichever comes first; with neither each record is sent once
+    (see :attr:`cycles`).
 
     Without ``rate`` the model is closed: ``concurrency`` workers, each sending when its last
     response is in. With ``rate`` it is open: requests start on the pacer's schedule whatever
@@ -43,3 +45,11 @@ class RunOptions:
     secret: frozenset[str] = SECRET_HEADERS  # header values reports do not show
     check_in_full: bool = False
     compiled: bool = True
+
+    @property
+    def cycles(self) -> bool:
+        """Whether the records start over when a pass ends: for a count, or a duration.
+        Not for a duration on the records' own schedule (``--pace``), whose times a second
+        pass would repeat from its start: there the duration only cuts the schedule short."""
+        timed = bool(self.duration) and not isinstance(self.rate, OriginalPace)
+        return self.requests is not None or timed

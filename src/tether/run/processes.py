@@ -3,9 +3,10 @@ and its share of the records, the connections and the rate; their summaries merg
 
 The merge is :meth:`Summary.merge`, the same one a run spread over hosts uses. Each process
 sends every N-th request of the run one process would send (:func:`tether.run.feed.dealt`):
-without ``--requests`` each record goes out once, from one of them; with it they send that
-many together, the records in order, cycled, however few there are. Each reads the records
-file itself: nothing crosses the process boundary but the finished summary.
+without ``--requests`` or ``--duration`` each record goes out once, from one of them; with
+either they send together what one process would (that many, or for that long), the records
+in order, cycled, however few there are. Each reads the records file itself: nothing
+crosses the process boundary but the finished summary.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from tether.run.signals import STOP_SIGNALS
 def shares(
     path: str, reading: Reading, run_options: RunOptions, workers: int, who: str | None = None
 ) -> list[RunOptions]:
-    """:func:`split`, with the records at ``path`` counted as far as it needs (a run
-    without a count sends each record once: each share needs one)."""
+    """:func:`split`, with the records at ``path`` counted as far as it needs (a run whose
+    records do not cycle sends each once: each share needs one)."""
     records = None
-    if run_options.requests is None:
+    if not run_options.cycles:
         records = counted(file_source(path, reading), workers)
     return split(run_options, workers, records, who)
 
@@ -69,10 +70,10 @@ def _short(run_options: RunOptions, workers: int, records: int | None) -> str | 
     if run_options.requests is not None and run_options.requests < workers:
         return f"needs at least one request each: --requests {run_options.requests} is fewer"
     # No records at all is the run's own error (nothing to send), said the same way alone.
-    if run_options.requests is None and records is not None and 0 < records < workers:
+    if not run_options.cycles and records is not None and 0 < records < workers:
         return (
-            f"sends each record once without --requests, and the file holds only {records} "
-            "record(s): give --requests (records cycle) or fewer workers"
+            f"sends each record once without --requests or --duration, and the file holds "
+            f"only {records} record(s): give either (records cycle) or fewer workers"
         )
     return None
 

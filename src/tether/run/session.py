@@ -25,7 +25,7 @@ from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
 from tether.run.closed_model import Worker
-from tether.run.feed import Cycles, Feed, Job, RecordSource, validate
+from tether.run.feed import Cycles, Feed, Job, NoTarget, RecordSource, validate
 from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
 from tether.run.signals import STOP_SIGNALS
@@ -126,9 +126,13 @@ def planner(
 ) -> Callable[[Record], Job]:
     """What the feed makes of each record, once: the client's prepared request, its group,
     and its expectation compiled for the hot path (unless every response is to be checked
-    in full), and, on a compiled send path, for that too, counted in its group's slot."""
+    in full), and, on a compiled send path, for that too, counted in its group's slot.
+    A path (a URL that is joined to the target) in a run without a target is
+    :class:`~tether.run.feed.NoTarget`, the run's usage error."""
 
     def plan(record: Record) -> Job:
+        if client.base is None and record.url.startswith("/"):
+            raise NoTarget(record.source, record.line, record.url)
         prep = client.prepare(record)
         group = group_key(record.method, prep.url.target, record.tag)
         quick = None if check_in_full else quick_check(record.expect, STRICT_HEADS)
@@ -212,7 +216,15 @@ async def run_async(
     summary.facts.engine = client.engine
     slots = Slots() if client.path is not None else None
     plan = planner(client, asked.check_in_full, slots)
-    feed = Feed(source, plan, summary, asked.requests, asked.share, cycles=_cycles(client))
+    feed = Feed(
+        source,
+        plan,
+        summary,
+        asked.requests,
+        asked.share,
+        cycles=_cycles(client),
+        repeat=asked.cycles,
+    )
     fold = _folder(client, summary, slots)
 
     def requests_now() -> int:

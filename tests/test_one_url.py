@@ -1,0 +1,118 @@
+"""One URL where the records file goes, as hey and oha users type it: ``tether run URL`` with
+``-m``, ``-H``, ``--body``/``--body-file`` and ``--expect-status``/``--expect-header``. It
+used to say "records file 'http://...' not found"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import write_records
+from servers import EchoServer
+from tether.cli import main
+
+
+def test_a_url_is_sent_as_often_as_asked_over_its_connections(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    with EchoServer() as srv:
+        status = main(["run", f"{srv.url}/health", "-c", "4", "-n", "200", "--json", str(out)])
+        sent = srv.captured
+        accepted = srv.accepted
+    assert status == 0
+    doc = json.loads(out.read_text())
+    assert doc["requests"] == doc["ok"] == len(sent) == 200
+    assert {(c.request.method, c.target) for c in sent} == {("GET", "/health")}
+    assert doc["connections"]["opened"] == accepted == 4
+
+
+def test_method_headers_and_body_come_from_the_flags(tmp_path: Path) -> None:
+    with EchoServer() as srv:
+        args = ["run", f"{srv.url}/items?x=1", "-m", "post", "-H", "X-Trace: abc"]
+        args += ["-H", "Content-Type: application/json", "--body", '{"a": 1}']
+        assert main(args) == 0
+        (sent,) = srv.captured
+    assert sent.request.method == "POST" and sent.target == "/items?x=1"
+    assert sent.values("X-Trace") == ["abc"]
+    assert sent.values("Content-Type") == ["application/json"]
+    assert sent.body == b'{"a": 1}' and sent.values("Content-Length") == ["8"]
+
+
+def test_a_body_file_is_sent_byte_for_byte(tmp_path: Path) -> None:
+    body = bytes(range(256)) * 4
+    (tmp_path / "body.bin").write_bytes(body)
+    with EchoServer() as srv:
+        args = ["run", f"{srv.url}/upload", "-m", "PUT", "--body-file", str(tmp_path / "body.bin")]
+        assert main(args) == 0
+        (sent,) = srv.captured
+    assert sent.request.method == "PUT" and sent.body == body
+
+
+def test_the_check_comes_from_the_expect_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.json"
+    with EchoServer() as srv:
+        args = ["run", f"{srv.url}/", "-n", "5", "--expect-status", "201"]
+        args += ["--expect-status", "202", "--expect-header", "X-Served-By: blue"]
+        status = main([*args, "--json", str(out)])
+    doc = json.loads(out.read_text())
+    assert status == 1 and doc["mismatches"] == 5
+    fields = {example["field"] for example in doc["mismatch_examples"]}
+    assert fields == {"status", "header x-served-by"}
+
+    with EchoServer() as srv:
+        assert main(["run", f"{srv.url}/", "-n", "3", "--expect-status", "200"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["-H", "no colon here"], "-H 'no colon here': give it as 'Name: value'"),
+        (["-H", "Bad Name: x"], "invalid header name"),
+        (["-m", "GE T"], "must be an HTTP method"),
+        (["--body", "x", "--body-file", "README.md"], "give --body or --body-file, not both"),
+        (["--expect-header", "X-A"], "--expect-header 'X-A': give it as 'Name: value'"),
+    ],
+)
+def test_a_bad_flag_is_a_usage_error_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], flags: list[str], said: str
+) -> None:
+    with EchoServer() as srv:
+        status = main(["run", f"{srv.url}/", *flags])
+        assert srv.captured == []
+    assert status == 2
+    assert said in capsys.readouterr().err
+
+
+def test_the_url_flags_with_a_records_file_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 2, lambda i: {"url": f"/p/{i}"})
+    with EchoServer() as srv:
+        status = main(["run", str(records), "-t", srv.url, "-H", "X-A: 1", "-m", "POST"])
+        assert srv.captured == []
+    assert status == 2
+    assert "--method, --header go with a URL in place of the records file" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_url_splits_over_workers_like_a_records_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    with EchoServer() as srv:
+        args = ["run", f"{srv.url}/w", "-m", "DELETE", "-c", "4", "-n", "401", "--workers", "2"]
+        assert main([*args, "--json", str(out)]) == 0
+        sent = srv.captured
+    assert json.loads(out.read_text())["requests"] == len(sent) == 401
+    assert {(c.request.method, c.target) for c in sent} == {("DELETE", "/w")}
+
+
+def test_a_url_with_a_duration_is_sent_until_the_time_is_up(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    with EchoServer() as srv:
+        assert main(["run", f"{srv.url}/d", "-c", "2", "-d", "300ms", "--json", str(out)]) == 0
+        sent = len(srv.captured)
+    doc = json.loads(out.read_text())
+    assert doc["requests"] == sent > 10 and 0.25 <= doc["duration_s"] < 2
