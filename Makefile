@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 PURE_TESTS := tests/test_engine.py tests/test_engine_fuzz.py tests/test_connection.py \
 	tests/test_wire.py tests/test_nginx_runs.py tests/test_quick_check.py \
 	tests/test_compiled.py tests/test_feed.py tests/test_open_model.py \
-	tests/test_leak_mode.py tests/test_exit_codes.py tests/test_workers.py
+	tests/test_leak_mode.py tests/test_exit_codes.py tests/test_workers.py \
+	tests/test_prometheus.py tests/test_one_url.py
 
 # pip builds the compiled extension (Cython) along with the install.
 $(STAMP): pyproject.toml setup.py src/tether/engine/_compiled.pyx
@@ -26,6 +27,7 @@ test: $(STAMP)
 	bash scripts/ensure-nginx
 	bash scripts/ensure-go
 	bash scripts/ensure-browser
+	bash scripts/ensure-prometheus
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

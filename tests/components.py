@@ -1,10 +1,10 @@
 """A pytest plugin (loaded by conftest): the tests that used each real component, and no skip
 under CI.
 
-The summary ends with the number of tests that ran against nginx, Go, chromium and Dask. Under
-CI (env ``CI`` set) a run in which any test skipped fails as a whole: the guards in
-``servers.py`` already fail a test whose server is missing, and this catches every other way a
-test could quietly not run.
+The summary ends with the number of tests that ran against nginx, Go, chromium, Dask and
+Prometheus. Under CI (env ``CI`` set) a run in which any test skipped fails as a whole: the
+guards in ``servers.py`` already fail a test whose server is missing, and this catches every
+other way a test could quietly not run.
 """
 
 from __future__ import annotations

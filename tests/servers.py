@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -524,7 +525,7 @@ def find_nginx() -> str | None:
 
 # --- real components: which test used which, and none missing under CI ----------------------
 
-REAL_COMPONENTS = ("nginx", "Go", "chromium", "Dask")
+REAL_COMPONENTS = ("nginx", "Go", "chromium", "Dask", "Prometheus")
 USED_BY: dict[str, set[str]] = {name: set() for name in REAL_COMPONENTS}
 """Node ids of the tests that used each real component (conftest reports the counts)."""
 
@@ -680,6 +681,108 @@ def go_pprof_server(build_dir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: {interval}
+  scrape_timeout: {interval}
+scrape_configs:
+  - job_name: tether
+    static_configs:
+      - targets: ["{target}"]
+"""
+
+
+@dataclass
+class PrometheusServer:
+    """A real Prometheus on 127.0.0.1 (see :func:`prometheus_server`): its URL, and instant
+    queries through its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The result vector of ``/api/v1/query?query=EXPR`` at this moment."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            body = json.load(answer)
+        assert body["status"] == "success", body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def value(self, expr: str) -> float | None:
+        """The one value ``expr`` gives now, or None while it gives none."""
+        result = self.query(expr)
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextlib.contextmanager
+def prometheus_server(
+    directory: Path, target: str, interval: str = "1s"
+) -> Iterator[PrometheusServer]:
+    """Debian's Prometheus on a free 127.0.0.1 port, scraping ``target`` (HOST:PORT) every
+    ``interval``, its storage in ``directory``; stopped by its PID. Skips without it (fails
+    under CI, as nginx does)."""
+    binary = shutil.which("prometheus")
+    require("Prometheus", None if binary else "Prometheus not installed (Debian: prometheus)")
+    assert binary is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.format(interval=interval, target=target))
+    port = free_port()
+    log = (directory / "prometheus.log").open("wb")
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address={HOST}:{port}",
+    ]
+    proc = subprocess.Popen(argv, stdout=log, stderr=log)
+    server = PrometheusServer(f"http://{HOST}:{port}", proc)
+    try:
+        _wait_ready(server, directory / "prometheus.log")
+        _wait_scraping(server, target)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_ready(server: PrometheusServer, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.process.poll() is None:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"Prometheus did not start: {log.read_text()[-2000:]}")
+
+
+def _wait_scraping(server: PrometheusServer, target: str) -> None:
+    """Until Prometheus has tried ``target`` once (down, before tether serves it): it hands
+    new targets to its scrapers up to 5 s after it starts, which would leave a short run
+    unscraped until its end."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{server.url}/api/v1/targets", timeout=5) as answer:
+            active = json.load(answer)["data"]["activeTargets"]
+        tried = [
+            t for t in active if t["labels"]["instance"] == target and t["health"] != "unknown"
+        ]
+        if tried:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"Prometheus never scraped {target}")
 
 
 def free_port() -> int:

@@ -49,7 +49,7 @@ def not_root_without(tmp_path: Path) -> dict[str, str]:
     return {"PATH": str(fake), "HOME": str(tmp_path)}
 
 
-@pytest.mark.parametrize("script", ["ensure-go", "ensure-browser"])
+@pytest.mark.parametrize("script", ["ensure-go", "ensure-browser", "ensure-prometheus"])
 @pytest.mark.parametrize(("ci", "status"), [("1", 1), ("", 0)])
 def test_an_ensure_script_that_cannot_install_fails_under_ci(
     tmp_path: Path, script: str, ci: str, status: int

@@ -53,7 +53,7 @@ def test_a_real_runs_document_and_results_have_the_typed_keys(
     assert doc["thresholds"] and doc["timeline"] and len(doc["groups"]) == 3
     assert doc["latency_histogram"] and all(m["count"] for m in doc["mismatch_examples"])
     assert [s["samples"] > 0 for s in doc["watch"]["sources"]] == [True, True]
-    assert any(line["mismatches"] for line in outcomes)
+    assert any(line.get("mismatches") for line in outcomes)  # absent when there are none
     typed = {name for name, v in vars(tether.document).items() if typing.is_typeddict(v)}
     assert seen == typed - CLUSTER_ONLY
 

@@ -18,7 +18,7 @@ from tether.cli import main
 from tether.model import Mismatch, Outcome, Record
 from tether.report.rebuild import _outcome as read_outcome
 from tether.report.rebuild import rebuild
-from tether.report.results import ResultsWriter, _plain_line, outcome_line
+from tether.report.results import ResultsWriter, _plain_line, filled, outcome_line
 
 LINES = [
     {"url": "/", "expect": {"status": 200}},
@@ -160,7 +160,7 @@ def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mism
     outcome, mismatches = case
     out = io.StringIO()
     ResultsWriter(out, frozenset())(outcome, mismatches)
-    back, back_mismatches = read_outcome(json.loads(out.getvalue()), "r.jsonl", 1)
+    back, back_mismatches = read_outcome(filled(json.loads(out.getvalue())), "r.jsonl", 1)
     assert back_mismatches == mismatches
     assert (back.record.method, back.record.line) == (outcome.record.method, outcome.record.line)
     # Times are written in milliseconds to three places.

@@ -15,6 +15,7 @@ watch (which writes its ``"watch"`` part) and the reports (which read it) all st
 from typing import NotRequired, TypedDict, final
 
 __all__ = [
+    "OUTCOME_DEFAULTS",
     "ClosingLine",
     "Connections",
     "ErrorExample",
@@ -22,6 +23,7 @@ __all__ = [
     "InputErrorExample",
     "LatencyMs",
     "LineMismatch",
+    "LoadModel",
     "LostWorker",
     "MismatchExample",
     "Omitted",
@@ -192,9 +194,27 @@ class ThresholdResult(TypedDict):
     ok: bool
 
 
+class LoadModel(TypedDict):
+    """``model``: the load the run was asked for. ``kind`` is ``"concurrency"`` (the closed
+    model, ``concurrency`` workers), ``"rate"`` (the open model at ``rate`` requests/s),
+    ``"ramp"`` (from ``rate`` to ``rate_to`` requests/s over ``ramp_s`` seconds) or ``"pace"``
+    (the records' own times, ``pace`` times faster); the open model's keep at most
+    ``max_inflight`` requests in flight."""
+
+    kind: str
+    concurrency: NotRequired[int]
+    rate: NotRequired[float]
+    rate_to: NotRequired[float]
+    ramp_s: NotRequired[float]
+    pace: NotRequired[float]
+    max_inflight: NotRequired[int]
+
+
 class SummaryDocument(TypedDict):
     """The summary document (``--json``): written by ``Summary.to_dict``, then judged by the
-    run command, which adds ``thresholds``, ``gate_failures`` and ``unwritten``."""
+    run command, which adds ``thresholds``, ``gate_failures`` and ``unwritten``, and says
+    what ran: ``started_at``, ``tether_version``, ``command`` and ``model`` (a summary
+    rebuilt from results files, ``tether report``, has none of these four)."""
 
     requests: int
     ok: int
@@ -234,6 +254,10 @@ class SummaryDocument(TypedDict):
     thresholds: NotRequired[list[ThresholdResult]]
     gate_failures: NotRequired[list[str]]
     unwritten: NotRequired[list[str]]  # outputs that could not be written, one sentence each
+    started_at: NotRequired[str]  # ISO 8601, local time with its UTC offset, to the second
+    tether_version: NotRequired[str]
+    command: NotRequired[list[str]]  # the command line as argv, secrets masked
+    model: NotRequired[LoadModel]
 
 
 class LineMismatch(TypedDict):
@@ -246,26 +270,42 @@ class LineMismatch(TypedDict):
 
 @final  # final: a results line is one of these or a ClosingLine, told apart by "end"
 class OutcomeLine(TypedDict):
-    """A results file's line for one outcome. The keys a reader may not find were added
-    after the first results files were written."""
+    """A results file's line for one outcome. A key in :data:`OUTCOME_DEFAULTS` is written
+    only when it is not its default, as is ``service_ms`` when it is ``latency_ms``; files
+    written before that have every key and read alike (and files older still have no ``t``,
+    read as 0, and no ``group``, read as the method)."""
 
     t: NotRequired[float]
     line: int
-    method: str
+    method: NotRequired[str]
     url: str
     group: NotRequired[str]
     status: int
     latency_ms: float
     service_ms: NotRequired[float]
     conn_id: int
-    reused: bool
-    retried: bool
-    redirects: int
+    reused: NotRequired[bool]
+    retried: NotRequired[bool]
+    redirects: NotRequired[int]
     body_size: int
-    body_truncated: bool
-    error: str | None
+    body_truncated: NotRequired[bool]
+    error: NotRequired[str | None]
     error_kind: NotRequired[str | None]
-    mismatches: list[LineMismatch]
+    mismatches: NotRequired[list[LineMismatch]]
+
+
+OUTCOME_DEFAULTS: dict[str, object] = {
+    "method": "GET",  # as in a record
+    "reused": False,
+    "retried": False,
+    "redirects": 0,
+    "body_truncated": False,
+    "error": None,
+    "error_kind": None,
+    "mismatches": [],
+}
+"""What an outcome line's key means when it is absent: the writer leaves out a key whose
+value is this (a plain response's line is half as long), and the reader fills it back."""
 
 
 class RunEnd(TypedDict):

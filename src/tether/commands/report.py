@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from tether.commands.options import Verbosity, exit_status, with_verbosity
 from tether.document import SummaryDocument
 from tether.report import json_report
+from tether.run import signals
 from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
+
+if TYPE_CHECKING:
+    from tether.metrics.summary import Summary
 
 
 @click.command("report")
@@ -19,7 +24,7 @@ from tether.thresholds import failures as threshold_failures
 @click.option(
     "--format",
     "report_format",
-    type=click.Choice(["text", "json", "junit", "html", "markdown"]),
+    type=click.Choice(["text", "json", "junit", "html", "markdown", "csv"]),
     default="text",
     show_default=True,
 )
@@ -36,7 +41,8 @@ def report_command(
     """Render a report from RESULTS files (written with --results; several merge), one line
     at a time, in bounded memory. Exits as the run would have (1 on mismatches or errors, 3 on
     a failed threshold). -q and --silent shorten only a text report on stdout: a file, or
-    another format, is the output asked for and is written whole."""
+    another format, is the output asked for and is written whole. csv: one row per request,
+    with the results file's keys as its columns."""
     raise SystemExit(rerender(list(results), report_format, output, list(threshold), verbosity))
 
 
@@ -51,7 +57,9 @@ def rerender(
     from tether.report import rebuild
 
     judged = [parse_threshold(text) for text in thresholds]
-    summary = rebuild.rebuild(paths)
+    rebuild.readable(paths)
+    # CSV rows are written as the lines are read: one pass over the files makes both.
+    summary = _write_csv(paths, output) if fmt == "csv" else rebuild.rebuild(paths)
     doc = summary.to_dict()
     doc["thresholds"] = evaluate(judged, summary)
     gate_failures = threshold_failures(doc["thresholds"], doc["requests"])
@@ -62,9 +70,42 @@ def rerender(
         _print_quiet(doc, gate_failures, verbosity)
     elif fmt == "text":
         _write_text(doc, gate_failures, output)
-    else:
+    elif fmt != "csv":  # a CSV is written as the files are read
         _write_page(doc, fmt, output)
     return exit_status(doc, gate_failures)
+
+
+def _write_csv(paths: list[str], output: str) -> Summary:
+    """Each request of the results files at ``paths`` as a CSV row, to ``output``; the
+    summary of the runs, rebuilt in the same pass."""
+    import csv
+
+    from tether.report import rebuild, results
+
+    try:
+        with contextlib.ExitStack() as stack:
+            out = sys.stdout
+            if output != "-":  # newline="": the csv module ends its rows itself
+                out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
+            rows = csv.writer(out)
+            rows.writerow(results.CSV_COLUMNS)
+            return rebuild.rebuild(paths, each=lambda line: rows.writerow(results.csv_row(line)))
+    except BrokenPipeError:
+        if output != "-":
+            raise
+        _stdout_closed()
+    except OSError as exc:  # a full disk, often seen only as the file closes: named
+        raise OSError(exc.errno, exc.strerror, output) from None
+
+
+def _stdout_closed() -> NoReturn:
+    """What reads stdout has stopped (``| head``): stop at once and quietly, as a program
+    that SIGPIPE ends does, with its exit status. Stdout goes to /dev/null, so that the
+    interpreter's last flush does not fail again."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(signals.exit_status("SIGPIPE"))
 
 
 def _write_text(doc: SummaryDocument, gate_failures: list[str], output: str) -> None:

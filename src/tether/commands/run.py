@@ -52,6 +52,7 @@ from tether.watch import parse_source
 
 if TYPE_CHECKING:
     from tether.report.junit import PerRecord
+    from tether.report.live_metrics import Exporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,9 @@ class Outputs:
     """Where the summary is written besides the terminal (``None``: not written; ``"-"`` for
     ``json_path``: stdout), and how much is printed (``verbosity``: ``quiet`` when there is
     no progress line and no whole text summary). ``junit_per_record``: a JUnit testcase per
-    record rather than per group."""
+    record rather than per group. ``prometheus_listen``: the address Prometheus scrapes the
+    run's figures at while it goes on, and after it for up to ``prometheus_linger`` seconds,
+    until it has scraped the final figures once."""
 
     json_path: str | None = None
     results: str | None = None
@@ -67,6 +70,9 @@ class Outputs:
     junit_per_record: bool = False
     html: str | None = None
     verbosity: Verbosity = Verbosity.NORMAL
+    prometheus_listen: str | None = None
+    # Prometheus's conventional scrape interval: a scrape that comes at it sees the end.
+    prometheus_linger: float = 15.0
 
     @property
     def quiet(self) -> bool:
@@ -335,6 +341,21 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (("--show-secrets",), {"is_flag": True, "help": "Show secret header values in reports."}),
+    (
+        ("--prometheus-listen",),
+        {
+            "metavar": "HOST:PORT",
+            "help": "Serve the run's metrics to Prometheus at http://HOST:PORT/metrics.",
+        },
+    ),
+    (
+        ("--prometheus-linger",),
+        {
+            "type": SECONDS,
+            "default": default_of(Outputs, "prometheus_linger"),
+            "help": "After the run, serve its final metrics until scraped, at most this long.",
+        },
+    ),
 ]
 
 
@@ -439,8 +460,14 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
         junit_per_record=opts["junit_per_record"],
         html=opts["html"],
         verbosity=opts["verbosity"],
+        prometheus_listen=opts["prometheus_listen"],
+        prometheus_linger=opts["prometheus_linger"],
     )
     check_outputs(_output_paths(outputs))  # before the run, not after it
+    if outputs.prometheus_listen:
+        from tether.report.live_metrics import listen_address
+
+        listen_address(outputs.prometheus_listen)  # a bad address: a usage error now
     return RunCommand(
         records=records,
         run=run_options(opts),
@@ -565,21 +592,63 @@ def execute(command: RunCommand) -> int:
 
         per_record = PerRecord(command.run.secret)
     say = command.outputs.verbosity > Verbosity.SILENT
-    with _results_sink(command.outputs.results, command.run.secret, say) as results:
-        summary = run(
-            file_source(command.records, command.reading),
-            command.run,
-            command.client,
-            sink=_tee(results, per_record),
-            handle_sigint=True,
-            progress=None if command.outputs.quiet else _progress(command.run),
+    with _metrics_served(command.outputs) as metrics:
+        with _results_sink(command.outputs.results, command.run.secret, say) as results:
+            summary = run(
+                file_source(command.records, command.reading),
+                command.run,
+                command.client,
+                sink=_tee(results, per_record),
+                handle_sigint=True,
+                progress=None if command.outputs.quiet else _progress(command.run),
+                metrics=metrics,
+            )
+            if results is not None:
+                results.close(summary)
+        unwritten = []
+        if results is not None and results.failed is not None:
+            unwritten.append(
+                not_written("--results", command.outputs.results or "", results.failed)
+            )
+        status = report(summary, command, per_record, unwritten)
+        if metrics is not None and not summary.interrupted:  # a stop signal means now
+            _linger(metrics, command.outputs)
+        return status
+
+
+@contextlib.contextmanager
+def _metrics_served(outputs: Outputs) -> Iterator[Exporter | None]:
+    """The --prometheus-listen endpoint, its address bound now (before anything is sent),
+    closed when the command is done."""
+    if not outputs.prometheus_listen:
+        yield None
+        return
+    from tether.report.live_metrics import Exporter
+
+    exporter = Exporter(outputs.prometheus_listen)
+    try:
+        yield exporter
+    finally:
+        exporter.close()
+
+
+def _linger(exporter: Exporter, outputs: Outputs) -> None:
+    """Serve the final figures until Prometheus has scraped them once (the last second of the
+    run is in no earlier scrape), or the linger is up."""
+    from tether.report.progress import clock
+
+    if exporter.scraped or not outputs.prometheus_linger:
+        return
+    say = outputs.verbosity is Verbosity.NORMAL
+    linger = clock(outputs.prometheus_linger)
+    if say:
+        click.echo(
+            f"tether: serving the final metrics at {exporter.url} until they are scraped "
+            f"(at most {linger}; Ctrl-C ends it)",
+            err=True,
         )
-        if results is not None:
-            results.close(summary)
-    unwritten = []
-    if results is not None and results.failed is not None:
-        unwritten.append(not_written("--results", command.outputs.results or "", results.failed))
-    return report(summary, command, per_record, unwritten)
+    if not exporter.linger(outputs.prometheus_linger) and say:
+        click.echo("tether: the final metrics were not scraped", err=True)
 
 
 def _progress(asked: RunOptions) -> ProgressView:
@@ -625,6 +694,8 @@ def _one_process_only(command: RunCommand, how: str) -> None:
         "--junit-per-record": command.outputs.junit_per_record,
         "--watch": command.run.watch,
         "--pace": isinstance(command.run.rate, OriginalPace),
+        # The workers' figures meet only once they are done: nothing live to serve.
+        "--prometheus-listen": command.outputs.prometheus_listen,
     }
     for flag, given in alone.items():
         if given:
@@ -660,6 +731,13 @@ def report(
     gate_failures += threshold_failures(doc["thresholds"], doc["requests"])
     doc["gate_failures"] = gate_failures
     doc["unwritten"] = list(unwritten or ())
+    # What ran, for the reports (the HTML page's header); never merged: it is the command's.
+    from tether.report import provenance as ran
+
+    doc["started_at"] = ran.started_at(doc["duration_s"])
+    doc["tether_version"] = ran.tether_version()
+    doc["command"] = ran.command_line(click.get_current_context(silent=True), command.run.secret)
+    doc["model"] = ran.load_model(command.run)
     for flag, path, write in _writers(doc, outputs, per_record):
         try:
             write(path)

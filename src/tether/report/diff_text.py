@@ -13,7 +13,7 @@ def render(doc: dict[str, Any]) -> RenderableType:
     """A line of totals, the differences by group and field, and what was noise."""
     head = Text(
         f"{doc['records']:,} records compared, {doc['records_differing']:,} with differences\n",
-        style="bold",
+        style="bold red" if doc["records_differing"] else "bold",  # "No differences." is green
     )
     parts: list[RenderableType] = [head]
     if doc["differences"]:

@@ -25,7 +25,7 @@ def render(doc: dict[str, Any]) -> RenderableType:
     grid.add_column()
     grid.add_row("server", escape(doc["url"]))
     grid.add_row("Server header", _software(doc))
-    grid.add_row("keep-alive", "yes" if doc["keep_alive"] else "[red]no[/]")
+    grid.add_row("keep-alive", "[green]yes[/]" if doc["keep_alive"] else "[red]no[/]")
     if doc["keep_alive"]:
         idle = doc["idle_timeout_s"]
         grid.add_row(
@@ -38,7 +38,8 @@ def render(doc: dict[str, Any]) -> RenderableType:
         if doc["closes_after_error"] is not None:
             what = "closes the connection" if doc["closes_after_error"] else "keeps it open"
             grid.add_row(f"after a {doc['error_status']}", what)
-    advice = Text()
+    # The advice is how to live with the server; when it could not be asked, it says that.
+    advice = Text(style="bold red" if doc["error"] else "")
     for sentence in doc["advice"]:
         advice.append(f"{sentence}\n")
     return Group(grid, Text(), advice)

@@ -1,28 +1,30 @@
-"""The HTML report (``--html PATH``): one self-contained file, viewable with no network (plots
-are inline SVG drawn here, no script, no font, no stylesheet fetched). Every string that came
-from a response, a record or a server is escaped: a body may hold ``<script>``.
+"""The HTML report (``--html PATH``): one self-contained file, viewable with no network
+(nothing is fetched: no script, font or stylesheet). Every string that came from a response,
+a record, a server or the command line is escaped: a body may hold ``<script>``.
 
-Plots: throughput, latency (p50 and p99) and status codes over time, connections open over time
-(the client's, and each ``--watch`` source's), and the latency percentile distribution the way
-HdrHistogram plots it. Tables: thresholds and gates, the connection ledger, groups,
-mismatches and errors.
+At the top, how the run went (its thresholds and gates, pass or fail), then what ran: when,
+which tether, the command line (secrets masked), the target, the load model and the engine.
+Then the charts (:mod:`tether.report.charts`): throughput, latency (p50 and p99) and status
+codes over time, connections open over time (the client's, and each ``--watch`` source's),
+and the latency percentile distribution as HdrHistogram plots it; drawn with plotly.js
+where the ``plotly`` package is installed (:mod:`tether.report.interactive`: tooltips,
+zoom), else as inline SVG (:mod:`tether.report.svg`). Then tables: the connection ledger,
+groups, mismatches and errors.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import shlex
 from html import escape
 from typing import Any
 
-from tether.document import Omitted, SummaryDocument, TimelinePoint
-from tether.report.text import omitted_sentence
+from tether.document import Omitted, SummaryDocument
+from tether.report import charts, interactive, svg
+from tether.report.provenance import describe_model, mask_url, tether_version
+from tether.report.text import omitted_sentence, verdict
+from tether.thresholds import shown
 
 __all__ = ["render"]
-
-W, H, PAD = 640, 220, 44
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
-Series = tuple[str, Sequence[tuple[float, float]]]
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -31,42 +33,56 @@ table { border-collapse: collapse; margin: .5em 0; }
 td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .bad { color: #b00; font-weight: bold; } .good { color: #070; }
+p.verdict { font-size: 1.1em; padding: .4em .7em; border-left: 4px solid; }
+p.verdict.good { border-color: #070; } p.verdict.bad { border-color: #b00; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
-svg.chart { background: #fafafa; border: 1px solid #ddd; }
-svg.chart text { font: 11px system-ui, sans-serif; fill: #444; }
+div.chart { width: 660px; height: 330px; border: 1px solid #ddd; }
 code { background: #f3f3f3; padding: 0 .2em; }
+code.command { display: block; white-space: pre-wrap; word-break: break-all; padding: .3em; }
 """
 
+NO_PLOTLY = (
+    "Charts drawn without plotly: pip install 'tether[html]' for tooltips with exact "
+    "values and zoom."
+)
 
-def render(doc: SummaryDocument) -> str:
-    """The whole report as one HTML document."""
-    parts = [_head(doc), _overview(doc), _plots(doc), _ledger(doc), _groups(doc)]
+
+def render(doc: SummaryDocument, interactive_charts: bool | None = None) -> str:
+    """The whole report as one HTML document; its charts on plotly.js when
+    ``interactive_charts`` (by default: when plotly is installed), else inline SVG."""
+    use_plotly = interactive.available() if interactive_charts is None else interactive_charts
+    parts = [_head(doc, use_plotly), _outcome(doc), _what_ran(doc), _figures(doc)]
+    parts += [_plots(doc, use_plotly), _ledger(doc), _groups(doc)]
     parts += [_mismatches(doc), _errors(doc)]
     return "\n".join(p for p in parts if p) + "\n</body></html>\n"
 
 
-def _head(doc: SummaryDocument) -> str:
-    title = f"tether: {doc['target'] or 'records'}"
+def _head(doc: SummaryDocument, use_plotly: bool) -> str:
+    title = f"tether: {mask_url(doc['target'] or 'records')}"
+    style = STYLE if use_plotly else STYLE + svg.STYLE
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{style}</style></head><body>"
         f"<h1>{escape(title)}</h1>"
     )
 
 
-def _overview(doc: SummaryDocument) -> str:
-    lat = doc["latency_ms"]
-    rows = [
-        ("requests", f"{doc['requests']:,} (ok {doc['ok']:,})"),
-        ("mismatches / errors", f"{doc['mismatches']:,} / {doc['errors']:,}"),
-        ("time", f"{doc['duration_s']:.3f} s, {doc['rate']:,.0f} req/s"),
-        ("concurrency", str(doc["concurrency"])),
-        ("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99", "max"))),
-    ]
-    out = [_table(["", ""], [[escape(k), escape(v)] for k, v in rows], header=False)]
-    for t in doc.get("thresholds", []):
-        mark = '<span class="good">pass</span>' if t["ok"] else '<span class="bad">FAIL</span>'
-        out.append(f"<p>threshold {mark} <code>{escape(t['threshold'])}</code></p>")
+def _outcome(doc: SummaryDocument) -> str:
+    """How the run went, first: the one-sentence verdict, then each threshold and gate that
+    judged it, pass or fail."""
+    failed = _failed(doc)
+    out = [f'<p class="verdict {"bad" if failed else "good"}">{escape(verdict(doc))}</p>']
+    results = doc.get("thresholds", [])
+    if results:
+        rows = [
+            [
+                f"<code>{escape(t['threshold'])}</code>",
+                escape(shown(t)),
+                '<span class="good">pass</span>' if t["ok"] else '<span class="bad">FAIL</span>',
+            ]
+            for t in results
+        ]
+        out.append(_table(["threshold", "value", "result"], rows))
     for failure in doc.get("gate_failures", []):
         out.append(f'<p class="bad">gate failed: {escape(failure)}</p>')
     for sentence in doc.get("unwritten", []):
@@ -77,103 +93,64 @@ def _overview(doc: SummaryDocument) -> str:
     return "\n".join(out)
 
 
-def _plots(doc: SummaryDocument) -> str:
-    points = doc.get("timeline", [])
-    charts = [
-        _chart("throughput (req/s)", [("req/s", [(p["t"], p["rps"]) for p in points])]),
-        _chart(
-            "latency over time (ms)",
-            [
-                ("p50", [(p["t"], p["p50_ms"]) for p in points if p["p50_ms"] is not None]),
-                ("p99", [(p["t"], p["p99_ms"]) for p in points if p["p99_ms"] is not None]),
-            ],
+def _failed(doc: SummaryDocument) -> bool:
+    """Whether the verdict is shown as a failure: anything on the page that says the run is
+    not green (what the exit status says too)."""
+    keys = ("mismatches", "errors", "interrupted", "input_errors", "partial")
+    return any(doc.get(key) for key in keys) or bool(
+        doc.get("gate_failures") or doc.get("unwritten")
+    )
+
+
+def _what_ran(doc: SummaryDocument) -> str:
+    """When, which tether, the command line, the target, the load model and the engine. A
+    summary rebuilt from results files has no record of some of these: it says so."""
+    command = doc.get("command")
+    version = doc.get("tether_version")
+    rows = [
+        ("started", escape(doc.get("started_at", "not recorded").replace("T", " "))),
+        ("time", escape(f"{doc['duration_s']:.3f} s")),
+        (
+            "tether",
+            escape(version or f"not recorded (this page by tether {tether_version()})"),
         ),
-        _chart("status codes (responses per point)", _status_series(points)),
-        _chart("connections open", _open_series(doc, points)),
-        _distribution(doc.get("latency_distribution", [])),
+        (
+            "command",
+            f'<code class="command">{escape(shlex.join(command))}</code>'
+            if command
+            else "not recorded",
+        ),
+        ("target", escape(mask_url(doc["target"] or "(each record's own URL)"))),
+        ("load", escape(describe_model(doc))),
+        ("engine", escape(doc.get("engine", "python"))),
     ]
-    return '<h2>over time</h2><div class="plots">' + "".join(charts) + "</div>"
+    return "<h2>what ran</h2>" + _table(["", ""], [[k, v] for k, v in rows], header=False)
 
 
-def _status_series(points: list[TimelinePoint]) -> list[Series]:
-    codes = sorted({code for p in points for code in p["status"]})
-    return [(code, [(p["t"], p["status"].get(code, 0)) for p in points]) for code in codes]
-
-
-def _open_series(doc: SummaryDocument, points: list[TimelinePoint]) -> list[Series]:
-    series: list[Series] = [("tether", [(p["t"], p["open"]) for p in points])]
-    watch = doc.get("watch")
-    for source in watch["sources"] if watch else []:
-        s = source["series"]
-        for name in ("open", "active", "serving", "value"):
-            if name in s:
-                both = zip(s["seconds"], s[name], strict=True)
-                # A second is never None; the type is the figures' series' (one dict).
-                pairs = [(x, y) for x, y in both if x is not None and y is not None]
-                series.append((f"{source['source']} {name}", pairs))
-                break
-    return series
-
-
-def _distribution(rows: list[list[float]]) -> str:
-    # HdrHistogram's plot: x is 1 / (1 - percentile), on a log scale, so the tail gets room.
-    pairs = [(math.log10(1 / (1 - min(q, 99.9999) / 100)), ms) for q, ms in rows]
-    labels = [(math.log10(1 / (1 - q / 100)), f"{q:g}%") for q in (50, 90, 99, 99.9, 99.99)]
-    return _chart("latency by percentile (ms)", [("latency", pairs)], x_labels=labels)
-
-
-def _chart(
-    title: str, series: list[Series], x_labels: list[tuple[float, str]] | None = None
-) -> str:
-    xs = [x for _, pts in series for x, _ in pts]
-    ys = [y for _, pts in series for _, y in pts]
-    out = [f'<svg class="chart" width="{W}" height="{H}" role="img" aria-label="{escape(title)}">']
-    out.append(f'<text x="{PAD}" y="16">{escape(title)}</text>')
-    if not xs:
-        out.append(f'<text x="{W / 2 - 30}" y="{H / 2}">no data</text></svg>')
-        return "".join(out)
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y1 = max(ys) * 1.1 if max(ys) > 0 else 1.0
-
-    def px(x: float) -> float:
-        return PAD + (x - x0) / (x1 - x0) * (W - 2 * PAD)
-
-    def py(y: float) -> float:
-        return H - PAD + 10 - y / y1 * (H - 2 * PAD)
-
-    out.append(_axes(x0, x1, y1, px, py, x_labels))
-    for i, (name, pts) in enumerate(series):
-        colour = COLOURS[i % len(COLOURS)]
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        out.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>'
-        )
-        label = escape(name[:40])
-        out.append(f'<text x="{W - PAD - 150}" y="{30 + 14 * i}" fill="{colour}">{label}</text>')
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _axes(
-    x0: float,
-    x1: float,
-    y1: float,
-    px: Any,
-    py: Any,
-    x_labels: list[tuple[float, str]] | None,
-) -> str:
-    bottom, left = py(0), px(x0)
-    out = [
-        f'<line x1="{left}" y1="{bottom}" x2="{px(x1)}" y2="{bottom}" stroke="#999"/>',
-        f'<line x1="{left}" y1="{bottom}" x2="{left}" y2="{py(y1)}" stroke="#999"/>',
-        f'<text x="4" y="{py(y1) + 4:.1f}">{y1:,.4g}</text>',
-        f'<text x="4" y="{bottom:.1f}">0</text>',
+def _figures(doc: SummaryDocument) -> str:
+    lat = doc["latency_ms"]
+    rows = [
+        ("requests", f"{doc['requests']:,} (ok {doc['ok']:,})"),
+        ("mismatches / errors", f"{doc['mismatches']:,} / {doc['errors']:,}"),
+        ("rate", f"{doc['rate']:,.0f} req/s"),
+        ("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99", "max"))),
     ]
-    labels = x_labels or [(x0, f"{x0:g}s"), (x1, f"{x1:g}s")]
-    for x, label in labels:
-        if x0 <= x <= x1:
-            out.append(f'<text x="{px(x) - 12:.1f}" y="{bottom + 16:.1f}">{escape(label)}</text>')
-    return "".join(out)
+    body = [[escape(k), escape(v)] for k, v in rows]
+    return "<h2>figures</h2>" + _table(["", ""], body, header=False)
+
+
+def _plots(doc: SummaryDocument, use_plotly: bool) -> str:
+    specs = charts.charts(doc)
+    if use_plotly:
+        try:
+            library = interactive.library()
+        except (ImportError, ValueError):  # a plotly that cannot give its plotly.js whole
+            use_plotly = False
+    if not use_plotly:
+        drawn = "".join(svg.chart(spec) for spec in specs)
+        return f'<h2>over time</h2><p>{escape(NO_PLOTLY)}</p><div class="plots">{drawn}</div>'
+    hint = "Drag to zoom, double-click to go back; click a legend entry to hide its line."
+    return f"<h2>over time</h2><p>{hint}</p>{library}{interactive.chart_divs(specs)}"
 
 
 def _ledger(doc: SummaryDocument) -> str:

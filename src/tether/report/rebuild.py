@@ -2,14 +2,15 @@
 line at a time goes into a :class:`~tether.metrics.summary.Summary` as the run would have
 added it, so memory stays bounded however big the files (vegeta's report once ran out of
 memory on a 1.5 GB results file). The closing line gives the connection ledger and the run's
-length; files from several runs or processes merge."""
+length; files from several runs or processes merge. Lines that leave out their defaults and
+lines from files written before (every key written) read alike (:func:`results.filled`)."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from tether.document import ClosingLine, OutcomeLine, RunEnd
@@ -19,15 +20,17 @@ from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 from tether.model import Mismatch, Outcome, Record
+from tether.report.results import filled
 
-__all__ = ["rebuild"]
+__all__ = ["readable", "rebuild"]
 
 
-def rebuild(paths: Iterable[str]) -> Summary:
-    """The summary of the runs whose results are at ``paths``."""
+def rebuild(paths: Iterable[str], each: Callable[[OutcomeLine], None] | None = None) -> Summary:
+    """The summary of the runs whose results are at ``paths``; ``each`` is given every
+    outcome line as it is read, with every key (another output written in the same pass)."""
     total: Summary | None = None
     for path in paths:
-        part = _one(path)
+        part = _one(path, each)
         if total is None:
             total = part
         else:
@@ -37,26 +40,35 @@ def rebuild(paths: Iterable[str]) -> Summary:
     return total
 
 
-def _one(path: str) -> Summary:
+def readable(paths: Iterable[str]) -> None:
+    """Each of ``paths`` can be opened (else an InputError naming it): to be asked before
+    any is read or an output begun, so that a missing last file is not found gigabytes in."""
+    for path in paths:
+        try:
+            open(path, encoding="utf-8").close()
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+
+
+def _one(path: str, each: Callable[[OutcomeLine], None] | None) -> Summary:
     summary = Summary()
     seconds = _Seconds(summary)
     conns: set[int] = set()
     ended = False
-    try:
-        with open(path, encoding="utf-8") as stream:
-            for number, text in enumerate(stream, 1):
-                obj = _load(text, path, number)
-                if "end" in obj:
-                    _apply_end(summary, obj["end"])
-                    ended = True
-                    continue
-                outcome, mismatches = _outcome(obj, path, number)
-                seconds.add(float(obj.get("t", 0.0)), outcome, bool(mismatches))
-                summary.add(outcome, mismatches)
-                if not ended and outcome.conn_id:
-                    conns.add(outcome.conn_id)
-    except OSError as exc:
-        raise InputError(f"cannot read results {path!r}: {exc.strerror}") from None
+    for number, text in _texts(path):
+        obj = _load(text, path, number)
+        if "end" in obj:
+            _apply_end(summary, obj["end"])
+            ended = True
+            continue
+        line = _filled(obj, path, number)
+        outcome, mismatches = _outcome(line, path, number)
+        seconds.add(float(line["t"]), outcome, bool(mismatches))
+        summary.add(outcome, mismatches)
+        if each is not None:
+            each(line)
+        if not ended and outcome.conn_id:
+            conns.add(outcome.conn_id)
     seconds.finish()
     if not ended:  # cut short (killed): the ledger is what the outcomes show
         summary.ledger.opened = len(conns)
@@ -64,6 +76,20 @@ def _one(path: str) -> Summary:
         summary.facts.interrupted = True
     summary.flush()
     return summary
+
+
+def _texts(path: str) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered. Only an error reading the file is its error: one raised
+    where a line is used (an output that cannot be written) is not thrown in here."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            yield from enumerate(stream, 1)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str, exc: OSError) -> InputError:
+    return InputError(f"cannot read results {path!r}: {exc.strerror}")
 
 
 def _load(text: str, path: str, number: int) -> OutcomeLine | ClosingLine:
@@ -77,29 +103,41 @@ def _load(text: str, path: str, number: int) -> OutcomeLine | ClosingLine:
     return cast("OutcomeLine | ClosingLine", obj)
 
 
-def _outcome(obj: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
+def _filled(obj: OutcomeLine, path: str, number: int) -> OutcomeLine:
     try:
-        record = Record(obj["method"], obj["url"], line=obj["line"], source=path)
+        return filled(obj)
+    except (KeyError, TypeError) as exc:
+        raise _not_a_line(path, number, exc) from None
+
+
+def _outcome(line: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
+    """The outcome of a :func:`filled` line, and its mismatches."""
+    try:
+        record = Record(line["method"], line["url"], line=line["line"], source=path)
         outcome = Outcome(
             record,
-            status=obj["status"],
-            latency=obj["latency_ms"] / 1000,
-            service=obj.get("service_ms", obj["latency_ms"]) / 1000,
-            conn_id=obj["conn_id"],
-            reused=obj["reused"],
-            retried=obj["retried"],
-            redirects=obj["redirects"],
-            body_size=obj["body_size"],
-            body_truncated=obj["body_truncated"],
-            url=obj["url"],
-            error=obj["error"],
-            error_kind=obj.get("error_kind") or ("request" if obj["error"] else None),
-            group=obj.get("group") or obj["method"],
+            status=line["status"],
+            latency=line["latency_ms"] / 1000,
+            service=line["service_ms"] / 1000,
+            conn_id=line["conn_id"],
+            reused=line["reused"],
+            retried=line["retried"],
+            redirects=line["redirects"],
+            body_size=line["body_size"],
+            body_truncated=line["body_truncated"],
+            url=line["url"],
+            error=line["error"],
+            error_kind=line["error_kind"],
+            group=line["group"],
         )
-        mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in obj["mismatches"]]
+        mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
     except (KeyError, TypeError) as exc:
-        raise InputError(f"{path}:{number}: not a results line ({exc!r} missing)") from None
+        raise _not_a_line(path, number, exc) from None
     return outcome, mismatches
+
+
+def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
+    return InputError(f"{path}:{number}: not a results line ({exc!r} missing)")
 
 
 def _apply_end(summary: Summary, end: RunEnd) -> None:

@@ -224,6 +224,7 @@ def _request(doc: SummaryDocument, item: MismatchExample | ErrorExample) -> str:
 def _mismatches(doc: SummaryDocument) -> Text:
     heading = f"mismatches: {_count(doc['mismatches'], 'response')}, by record and field\n"
     out = _unwrapped(heading, "bold")
+    out.stylize("red", 0, len(heading))  # the heading only: the lines under it have theirs
     for m in doc["mismatch_examples"]:
         out.append(f"  {_request(doc, m)}  {m['field']}{times(m, '   ')}\n")
         out.append(f"      expected  {m['expected']}\n", style="green")
@@ -236,6 +237,7 @@ def _errors(doc: SummaryDocument) -> Text:
     kinds = ", ".join(f"{k} {n:,}" for k, n in doc["error_kinds"].items())
     heading = f"errors: {_count(doc['errors'], 'request')} ({kinds}), by record and kind\n"
     out = _unwrapped(heading, "bold")
+    out.stylize("red", 0, len(heading))  # the heading only: the lines under it have theirs
     for e in doc["error_examples"]:
         out.append(f"  {_request(doc, e)}{times(e, '   ')}\n")
         out.append(f"      {e['error']}\n", style="red")
@@ -274,8 +276,20 @@ def _verdict(doc: SummaryDocument, gate_failures: list[str]) -> Text:
     lines += [_threshold(t) for t in doc.get("thresholds", [])]
     lines += [Text(f"gate failed: {f}", style="bold red") for f in gate_failures]
     lines += [Text(f"output failed: {u}", style="bold red") for u in doc.get("unwritten", [])]
-    lines.append(Text(verdict(doc), style="bold" if doc["requests"] else "yellow"))
+    lines.append(Text(verdict(doc), style=_tone(doc, gate_failures)))
     return Text("\n").join(lines)
+
+
+def _tone(doc: SummaryDocument, gate_failures: list[str]) -> str:
+    """The closing sentence's colour: red when the run failed (a response, a request, a
+    record, a worker, a gate or an output), yellow when it was cut short, sent nothing or
+    did not reuse its connections, green when it is clean."""
+    failed = [doc["mismatches"], doc["errors"], doc["input_errors"], gate_failures]
+    if any(failed) or doc.get("lost_workers") or doc.get("unwritten"):
+        return "bold red"
+    if doc["interrupted"] or not doc["requests"] or not_reused(doc):
+        return "bold yellow"
+    return "bold green"
 
 
 def _lost(worker: LostWorker) -> Text:

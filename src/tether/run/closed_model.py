@@ -63,6 +63,9 @@ class Worker(Journey):
 
     def concluded(self, outcome: Outcome) -> None:
         assert self._job is not None
+        # A closed-model request goes out when it starts: its service time is its latency
+        # (the engine leaves ``service`` to the run, which knows when a request was due).
+        outcome.service = outcome.latency
         self._session.deliver(self._job, outcome)
         self.next()
 

@@ -32,6 +32,7 @@ from tether.run.signals import STOP_SIGNALS
 from tether.watch.sampler import Watcher, conclude
 
 __all__ = [
+    "LiveMetrics",
     "OutcomeSink",
     "ProgressView",
     "RecordSource",
@@ -50,6 +51,16 @@ class ProgressView(Protocol):
 
     def start(self) -> None: ...
     def show(self, point: Point, summary: Summary) -> None: ...
+    def stop(self) -> None: ...
+
+
+class LiveMetrics(Protocol):
+    """Something serving a run's figures while it goes on (see
+    :mod:`tether.report.live_metrics`): started before the first request (``settle``: wait
+    until it is up, for a schedule that its start would make late), stopped after the last
+    fold."""
+
+    def start(self, summary: Summary, settle: bool) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -181,11 +192,13 @@ async def run_async(
     summary: Summary | None = None,
     handle_sigint: bool = False,
     progress: ProgressView | None = None,
+    metrics: LiveMetrics | None = None,
 ) -> Summary:
     """Send the records and return the closed summary. With ``handle_sigint`` a Ctrl-C (or a
     SIGTERM or SIGHUP: :mod:`tether.run.signals`) stops the run cleanly: requests in flight
     are abandoned and the summary says ``interrupted`` (and by which ``signal``).
-    ``progress`` is shown once a second."""
+    ``progress`` is shown once a second; ``metrics`` serve the summary from before the first
+    request to its final figures."""
     preload_numpy()
     if asked.rate is not None:
         await_numpy()  # before the clock starts: an import under way would make it late
@@ -238,6 +251,8 @@ async def run_async(
     )
     if watcher is not None:
         await watcher.start()
+    if metrics is not None:
+        metrics.start(summary, settle=asked.rate is not None)
     started = time.perf_counter()
     ticking = _Ticker(summary, started, progress, fold)
     try:
@@ -252,6 +267,8 @@ async def run_async(
         if watcher is not None:
             await _conclude_watch(watcher, summary, asked)
         await client.aclose()
+        if metrics is not None:
+            metrics.stop()  # after the last fold and the closes: these figures are final
     return summary
 
 
@@ -362,10 +379,19 @@ def run(
     sink: OutcomeSink | None = None,
     handle_sigint: bool = False,
     progress: ProgressView | None = None,
+    metrics: LiveMetrics | None = None,
 ) -> Summary:
     """Blocking form of :func:`run_async`, on its own uvloop event loop."""
     import uvloop
 
     return uvloop.run(
-        run_async(source, asked, options, sink=sink, handle_sigint=handle_sigint, progress=progress)
+        run_async(
+            source,
+            asked,
+            options,
+            sink=sink,
+            handle_sigint=handle_sigint,
+            progress=progress,
+            metrics=metrics,
+        )
     )

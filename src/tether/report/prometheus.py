@@ -1,0 +1,252 @@
+"""The run's figures as Prometheus metrics: a custom collector, whose families are built at
+scrape time from the figures the live summary has then (:mod:`tether.report.live_metrics`
+reads them), and prometheus_client's own WSGI server to serve them.
+
+Nothing here is updated per request: the run counts as it always does (the compiled path in
+C, folded into the summary once a second), and a scrape reads what the summary holds. This
+module imports prometheus_client, so it is imported only by the exporter's thread.
+
+Every name starts with ``tether_``. Requests are counted by status (``error`` for those that
+got no response) in ``tether_requests_total``, and by record group and how they ended (``ok``,
+``mismatch``, ``error``) in ``tether_group_requests_total``: the run counts statuses for the
+run and results per group, not statuses per group, so no metric pretends to. Either sums to
+the run's requests.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import cast
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from tether.report.live_metrics import LATENCY_BOUNDS_S, Exporter, Figures, Latency
+
+__all__ = ["RunCollector", "families", "server"]
+
+BUCKET_NAMES = tuple(repr(float(bound)) for bound in LATENCY_BOUNDS_S)
+"""The ``le`` of each bound, as prometheus_client writes its own histograms' (``1.0``)."""
+
+
+class RunCollector(Collector):
+    """The run's metrics, from the figures ``read`` returns at each scrape."""
+
+    def __init__(self, read: Callable[[], Figures]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, from one reading of the run's figures."""
+        return families(self._read())
+
+
+def families(f: Figures) -> Iterator[Metric]:
+    """The metric families of one moment of a run (pure)."""
+    yield _labelled(
+        "tether_requests_total",
+        "Requests done, by the status code of their response (error: none came).",
+        ["status"],
+        {(status,): n for status, n in f.status.items()},
+    )
+    yield _labelled(
+        "tether_group_requests_total",
+        "Requests done, by record group and result (ok, mismatch, error).",
+        ["group", "result"],
+        _group_results(f),
+    )
+    yield _counter("tether_mismatches_total", "Responses that did not match.", f.mismatches)
+    yield _labelled(
+        "tether_errors_total",
+        "Requests that got no response, by kind of error.",
+        ["kind"],
+        {(kind,): n for kind, n in f.error_kinds.items()},
+    )
+    yield _histogram("tether_latency_seconds", "Latency of the responses.", f.latency)
+    yield _group_latency(f)
+    if f.service is not None:
+        yield _histogram(
+            "tether_service_seconds",
+            "Open model: time of the responses from their actual send, not their due time.",
+            f.service,
+        )
+    yield from _connections(f)
+    yield from _run(f)
+
+
+def _group_results(f: Figures) -> dict[tuple[str, ...], int]:
+    results: dict[tuple[str, ...], int] = {}
+    for g in f.groups:
+        for result, n in (("ok", g.ok), ("mismatch", g.mismatches), ("error", g.errors)):
+            results[(g.group, result)] = n
+    return results
+
+
+def _group_latency(f: Figures) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "tether_group_latency_seconds",
+        "Latency of the responses, by record group.",
+        labels=["group"],
+    )
+    for g in f.groups:
+        family.add_metric([g.group], _buckets(g.latency), g.latency.sum_s)
+    return family
+
+
+def _connections(f: Figures) -> Iterator[Metric]:
+    yield _counter("tether_connections_opened_total", "Connections opened.", f.opened)
+    yield _counter(
+        "tether_connections_reused_total",
+        "Requests sent on a connection that had carried one before.",
+        f.reused,
+    )
+    yield _gauge("tether_connections_open", "Connections open now.", f.open_now)
+    yield _gauge("tether_connections_peak_open", "Most connections open at once.", f.peak_open)
+    yield _labelled(
+        "tether_connections_closed_total",
+        "Connections closed, by reason.",
+        ["reason"],
+        {(reason,): n for reason, n in f.closed.items()},
+    )
+    yield _counter(
+        "tether_connections_connect_failed_total",
+        "Connections that could not be opened.",
+        f.connect_failed,
+    )
+    yield _counter(
+        "tether_connections_retried_stale_total",
+        "Requests retried on a new connection after a reused one turned out closed.",
+        f.retried_stale,
+    )
+
+
+def _run(f: Figures) -> Iterator[Metric]:
+    yield _counter("tether_late_total", "Open model: requests sent after they were due.", f.late)
+    yield _gauge(
+        "tether_inflight_peak", "Open model: most requests in flight at once.", f.peak_inflight
+    )
+    yield _gauge("tether_concurrency", "Connections (workers) the run was given.", f.concurrency)
+    if f.rate_target is not None:
+        yield _gauge(
+            "tether_rate_target",
+            "Open model: the schedule's mean rate, requests/s.",
+            f.rate_target,
+        )
+    yield _counter("tether_redirects_followed_total", "Redirects followed.", f.redirects)
+    yield _counter(
+        "tether_undrained_responses_total",
+        "Responses whose body was not read to its end (over the drain limit or deadline).",
+        f.undrained,
+    )
+    yield _counter("tether_input_errors_total", "Records that could not be sent.", f.input_errors)
+    yield _gauge(
+        "tether_run_finished",
+        "1 once the run is over: these are its final figures.",
+        int(f.finished),
+    )
+    yield InfoMetricFamily(
+        "tether_run", "The run: which send path made its figures.", {"engine": f.engine}
+    )
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _labelled(
+    name: str, doc: str, labels: Sequence[str], values: Mapping[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in values.items():
+        family.add_metric(key, n)
+    return family
+
+
+def _histogram(name: str, doc: str, latency: Latency) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, buckets=_buckets(latency), sum_value=latency.sum_s)
+
+
+def _buckets(latency: Latency) -> list[tuple[str, float]]:
+    return [*zip(BUCKET_NAMES, latency.cumulative, strict=True), ("+Inf", latency.count)]
+
+
+def server(sock: socket.socket, exporter: Exporter) -> ThreadingWSGIServer:
+    """prometheus_client's threaded WSGI server and app on ``sock`` (bound and listening),
+    serving the run's collector and the process's own (``tether_process_cpu_seconds_total``,
+    memory, open files: is the client itself saturated?)."""
+    registry = CollectorRegistry()
+    registry.register(RunCollector(exporter.read))
+    ProcessCollector(namespace="tether", registry=registry)
+    httpd = _Served(sock)
+    httpd.set_app(_noting_final(cast(WSGIApplication, make_wsgi_app(registry)), exporter))
+    return httpd
+
+
+class _Served(ThreadingWSGIServer):
+    """The server on a socket bound already: bound before the first request, while
+    prometheus_client was still being imported."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.address_family = sock.family
+        host, port = sock.getsockname()[:2]
+        super().__init__((host, port), _Quiet, bind_and_activate=False)
+        self.socket.close()  # the one the base class made, never bound
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        # What server_bind would set; its getfqdn could wait on DNS.
+        self.server_name, self.server_port = host, port
+        self.setup_environ()
+
+
+class _Quiet(WSGIRequestHandler):
+    """A scrape is not worth a line on stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:  # the base's names
+        pass
+
+
+def _noting_final(app: WSGIApplication, exporter: Exporter) -> WSGIApplication:
+    """``app``, telling ``exporter`` when a scrape of the final figures has been written."""
+
+    def noted(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        final = exporter.finished  # before the figures are read: they are final then too
+        body = list(app(environ, start_response))
+        scrape = environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] != "/favicon.ico"
+        return _Sent(body, exporter.final_sent) if final and scrape else body
+
+    return noted
+
+
+class _Sent:
+    """A response body that calls ``sent`` once the server has written all of it: the server
+    asks for the next chunk only after writing the last, and closes the body after (PEP 3333)."""
+
+    def __init__(self, body: list[bytes], sent: Callable[[], None]) -> None:
+        self._body = body
+        self._sent = sent
+        self._written = False
+
+    def __len__(self) -> int:
+        return len(self._body)  # one block: the server sends its Content-Length
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._body
+        self._written = True
+
+    def close(self) -> None:
+        if self._written:
+            self._sent()
