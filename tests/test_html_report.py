@@ -213,3 +213,21 @@ def test_an_empty_run_still_renders(plotly: bool) -> None:
     }  # fmt: skip
     page = render(doc, interactive_charts=plotly)  # type: ignore[arg-type]
     assert page.count('class="chart"') == 5 and "no data" in page
+
+
+def test_requests_per_connection_is_written_as_the_text_writes_it(tmp_path: Path) -> None:
+    """The page used to say 2222.22 where the text summary says 2,222."""
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"url": "/"}\n')
+    out = tmp_path / "s.json"
+    with ThreadServer(keepalive_handler()) as srv:
+        assert (
+            main(["run", str(records), "-t", srv.url, "-n", "3", "-c", "2", "--json", str(out)])
+            == 0
+        )
+    doc = json.loads(out.read_text())
+    assert doc["connections"]["requests_per_connection"] == 1.5
+    page = render(doc, interactive_charts=False)
+    assert re.search(r"requests per connection</td><td class=\"n\">1\.5<", page)
+    doc["connections"]["requests_per_connection"] = 2222.22
+    assert '<td class="n">2,222<' in render(doc, interactive_charts=False)

@@ -53,3 +53,15 @@ def test_processes_timelines_add_second_by_second() -> None:
         (15, 15.0, 3.0),
         (10, 10.0, 1.0),
     ]
+
+
+def test_the_runs_last_sliver_is_no_point_of_its_own() -> None:
+    """The last sample comes a moment after the last tick: alone it was a point of a few
+    milliseconds and next to no requests, drawn as a drop to 0 req/s at the end of the run."""
+    timeline = Timeline()
+    timeline.add(point(1.0, 2000, 1.0))
+    timeline.add(Point(1.002, 0.002, 0, status=Counter(), p50_ms=None, p99_ms=None))
+    (only,) = timeline.to_list()
+    assert only["t"] == 1.002 and only["requests"] == 2000 and only["rps"] > 1990
+    timeline.add(point(2.002, 1000, 1.0))  # a whole second is a point of its own
+    assert [p["requests"] for p in timeline.to_list()] == [2000, 1000]

@@ -58,6 +58,10 @@ class Point:
         }
 
 
+SLIVER = 0.1
+"""Seconds: a timeline stretch shorter than this is no point of its own."""
+
+
 def _merged(a: Point, b: Point, *, side_by_side: bool = False) -> Point:
     # Two stretches become one: counts add; the median is the busier one's, the p99 the
     # worse one's (the exact figures would need their histograms).
@@ -83,7 +87,13 @@ class Timeline:
     points: list[Point] = field(default_factory=list)
 
     def add(self, point: Point) -> None:
-        """Append a point, halving the resolution when there are too many."""
+        """Append a point, halving the resolution when there are too many. A stretch shorter
+        than :data:`SLIVER` is folded into the one before: the run's last sample comes a
+        moment after its last tick, and alone its rate would be that of a sliver (a drop to
+        0 req/s drawn at the end of every run)."""
+        if self.points and point.seconds < SLIVER:
+            self.points[-1] = _merged(self.points[-1], point)
+            return
         self.points.append(point)
         if len(self.points) > MAX_POINTS:
             pairs = zip(self.points[0::2], self.points[1::2], strict=False)

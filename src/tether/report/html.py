@@ -21,7 +21,7 @@ from typing import Any
 from tether.document import Omitted, SummaryDocument
 from tether.report import charts, interactive, svg
 from tether.report.provenance import describe_model, mask_url, tether_version
-from tether.report.text import omitted_sentence, verdict
+from tether.report.text import figure, omitted_sentence, verdict
 from tether.thresholds import shown
 
 __all__ = ["render"]
@@ -155,16 +155,16 @@ def _plots(doc: SummaryDocument, use_plotly: bool) -> str:
 
 def _ledger(doc: SummaryDocument) -> str:
     c = doc["connections"]
-    rows = [
-        ["opened", c["opened"]],
-        ["reused by requests", c["reused"]],
-        ["requests per connection", c["requests_per_connection"]],
-        ["peak open", c["peak_open"]],
-        ["closed by server", c["closed_by_server"]],
-        ["closed undrained", c["closed_undrained"]],
-        ["stale retries", c["retried_stale"]],
-        ["failed to connect", c["connect_failed"]],
-        *[[f"closed: {reason}", n] for reason, n in c["closed"].items()],
+    rows: list[tuple[str, int | str]] = [
+        ("opened", c["opened"]),
+        ("reused by requests", c["reused"]),
+        ("requests per connection", figure(c["requests_per_connection"])),
+        ("peak open", c["peak_open"]),
+        ("closed by server", c["closed_by_server"]),
+        ("closed undrained", c["closed_undrained"]),
+        ("stale retries", c["retried_stale"]),
+        ("failed to connect", c["connect_failed"]),
+        *[(f"closed: {reason}", n) for reason, n in c["closed"].items()],
     ]
     body = [[escape(str(k)), _num(v)] for k, v in rows]
     return "<h2>connections</h2>" + _table(["", ""], body, header=False)
@@ -229,6 +229,8 @@ def _omitted(omitted: Omitted | None, what: str) -> str:
 
 
 def _num(value: Any) -> str:
+    if isinstance(value, str):  # already written as a figure
+        return f'<td class="n">{escape(value)}</td>'
     text = f"{value:,}" if isinstance(value, int) else f"{value:g}" if value is not None else "-"
     return f'<td class="n">{text}</td>'
 

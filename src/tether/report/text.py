@@ -154,7 +154,7 @@ def _connections(doc: SummaryDocument, grid: _Rows) -> None:
     grid.add_row(
         "connections",
         f"opened [bold]{c['opened']:,}[/]   peak open {c['peak_open']:,}   "
-        f"requests per connection {_number(c['requests_per_connection'])}",
+        f"requests per connection {figure(c['requests_per_connection'])}",
     )
     if reusable(doc) or c["reused"]:
         reused = f"reused by {_count(c['reused'], 'request')} ({_percent(c['reuse_fraction'])})"
@@ -348,7 +348,7 @@ def _carried(doc: SummaryDocument) -> str:
     reused, that and why: the ledger's reasons for closing them."""
     n, c = doc["requests"], doc["connections"]
     said = f"{_count(c['opened'], 'connection')} carried {_count(n, 'request')}"
-    said += f" ({_number(c['requests_per_connection'])} per connection)"
+    said += f" ({figure(c['requests_per_connection'])} per connection)"
     if not_reused(doc):
         could = reusable(doc)
         how = (
@@ -437,7 +437,7 @@ def _connect_why(error: str, peer: str) -> str:
     return error.replace(f" to {peer}", "", 1).removeprefix("connect failed: ")
 
 
-def _number(x: float) -> str:
+def figure(x: float) -> str:
     """A figure such as requests per connection: whole from 10 up, one decimal below it."""
     x = float(x)
     return f"{x:,.0f}" if x >= 10 or x.is_integer() else f"{x:.1f}"
@@ -468,7 +468,7 @@ def one_line(doc: SummaryDocument, gate_failures: list[str]) -> str:
     n, c = doc["requests"], doc["connections"]
     parts = ["no request was sent"]
     if n:
-        per = _number(c["requests_per_connection"])
+        per = figure(c["requests_per_connection"])
         parts = [
             _count(n, "request"),
             _matched(doc),
