@@ -6,15 +6,19 @@ server's own: nginx's stub_status, Go's counts, the h2 server's."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import pytest
 import uvloop
 
 import tether
 from h2servers import Certs, GoH2, H2Behaviour, H2Nginx, H2Server, server_context
-from helpers import redirect_record, write_records
+from helpers import redirect_record, shape_problems, write_records
 from servers import NginxFactory, ThreadServer, keepalive_handler
 from tether import CloseReason, Record
+from tether.cli import main
+from tether.document import H2Streams
 from tether.engine.client import Client, compiled_path
 from tether.engine.options import ClientOptions
 from tether.engine.request import encode_head, h2_request, split_url
@@ -53,14 +57,15 @@ def test_n_requests_at_c20_go_over_exactly_one_h2_connection(
         records, target=nginx_h2.tls_url, concurrency=20, http2=True, cacert=nginx_h2.cacert
     )
     accepts, requests = deltas(before, nginx_h2.stub_status())
-    led = summary.ledger
-    assert accepts == led.opened == 1
+    doc = summary.to_dict()
+    assert accepts == summary.ledger.opened == 1
     assert requests == summary.ok == 2_000 and summary.errors == 0
-    assert led.carried == {"h2": 2_000}
-    assert led.h2.connections == 1 and led.h2.streams == 2_000
-    assert 1 < led.h2.peak <= 20  # multiplexed, never past -c
-    assert summary.reused + led.opened == 2_000
-    assert summary.engine == "python"  # the compiled path speaks HTTP/1.1 only
+    assert doc["connections"]["protocol"] == {"h2": 2_000}
+    h2 = doc["connections"]["h2"]
+    assert h2 is not None and h2["connections"] == 1 and h2["streams"] == 2_000
+    assert 1 < h2["peak_concurrent_streams"] <= 20  # multiplexed, never past -c
+    assert doc["connections"]["reused"] + doc["connections"]["opened"] == 2_000
+    assert doc["engine"] == "python"  # the compiled path speaks HTTP/1.1 only
 
 
 def test_h2c_with_prior_knowledge(nginx_h2: H2Nginx, tmp_path: Path) -> None:
@@ -222,7 +227,8 @@ def test_goaway_is_survived_and_every_retry_counted(
     assert summary.ok == 1_000 and summary.errors == 0
     assert requests == 1_000  # none twice: the refused streams were not served
     assert accepts == led.opened == led.h2.goaway == led.closed[CloseReason.GOAWAY] == 10
-    assert led.h2.retried > 0 and led.carried["h2"] == 1_000 + led.h2.retried
+    assert led.h2.retried > 0 and led.h2.streams == 1_000 + led.h2.retried
+    assert led.carried == {"h2": 1_000}  # a refused stream carried nothing
     assert summary.retried == led.h2.retried  # each counted on its outcome too
 
 
@@ -250,6 +256,37 @@ def test_rst_stream_is_counted_by_error_code_and_the_connection_goes_on() -> Non
     assert "internal_error" in (outcomes[0].error or "")
     assert client.ledger.h2.reset_by_server == {"internal_error": 1, "enhance_your_calm": 1}
     assert client.ledger.opened == 1
+
+
+def test_the_summary_document_text_and_html_say_h2(nginx_h2: H2Nginx, tmp_path: Path) -> None:
+    records = write_records(tmp_path / "r.jsonl", 50, redirect_record)
+    doc_path, html, results = tmp_path / "s.json", tmp_path / "r.html", tmp_path / "out.jsonl"
+    args = ["run", str(records), "-t", nginx_h2.tls_url, "--http2", "--cacert", nginx_h2.cacert]
+    args += ["-c", "5", "--json", str(doc_path), "--html", str(html), "--results", str(results)]
+    assert main(args) == 0
+    doc = json.loads(doc_path.read_text())
+    seen: set[str] = set()
+    assert shape_problems(doc["connections"]["h2"], H2Streams, "h2", seen) == [] and seen
+    assert doc["connections"]["protocol"] == {"h2": 50}
+    assert "h2 streams" in html.read_text() and "h2 50 requests" in html.read_text()
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert {line["protocol"] for line in lines[:-1]} == {"h2"}
+    assert lines[-1]["end"]["connections"]["h2"]["streams"] == 50
+    rebuilt = tmp_path / "rebuilt.json"
+    assert main(["report", str(results), "--format", "json", "-o", str(rebuilt)]) == 0
+    again = json.loads(rebuilt.read_text())["connections"]
+    assert (again["h2"], again["protocol"]) == (doc["connections"]["h2"], {"h2": 50})
+
+
+def test_the_text_summary_says_h2(
+    nginx_h2: H2Nginx, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 20, redirect_record)
+    args = ["run", str(records), "-t", nginx_h2.h2c_url, "--http2-prior-knowledge"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "h2 20 requests" in out and "h2 streams" in out
+    assert "1 connection carried 20 requests over h2" in out
 
 
 # --- 3. every body read to the end; the leak's stall -----------------------------------------
@@ -289,6 +326,11 @@ def test_leak_mode_stalls_the_servers_streams(nginx_h2: H2Nginx, tmp_path: Path)
     assert h2.unread_bytes >= 65_535 - 16_384  # the window the server had, spent
     assert h2.stalled == 300  # none could finish
     assert summary.ledger.opened == 3  # 128 stalled streams fill a connection
+    from tether.report.text import verdict
+
+    said = verdict(summary.to_dict())
+    assert "Leak mode over HTTP/2: 300 responses answered at their headers" in said
+    assert "300 streams stalled" in said
 
 
 def test_settings_never_come(h2_certs: Certs) -> None:

@@ -384,7 +384,7 @@ class H2Connection(PooledConnection):
             return
         name = code_name(event.error_code)
         if event.error_code == ErrorCodes.REFUSED_STREAM:
-            ex.fail(StreamRefused(f"server refused the stream ({name}): not processed"))
+            self._refused(ex, f"server refused the stream ({name})")
         else:
             ex.fail(StreamReset(f"server reset the stream ({name}) {_where(ex)}"))
 
@@ -406,8 +406,14 @@ class H2Connection(PooledConnection):
         for ex in [ex for sid, ex in self._streams.items() if sid > last]:
             self._closed_stream(ex, release=False)
             if ex.done is not None:
-                ex.fail(StreamRefused(f"server sent GOAWAY (last stream {last}): not processed"))
+                self._refused(ex, f"server sent GOAWAY (last stream {last})")
         self._maybe_close()
+
+    def _refused(self, ex: Stream, why: str) -> None:
+        """A stream the server never processed: it carried nothing (not counted among the
+        requests this connection carried), and fails for the send path to retry."""
+        self.requests -= 1
+        ex.fail(StreamRefused(f"{why}: not processed"))
 
     # -- internals -------------------------------------------------------------------------
 

@@ -97,8 +97,8 @@ class Ledger:
     connect_failed: int = 0
     retried_stale: int = 0
     closed: Counter[CloseReason] = field(default_factory=Counter)
-    # Requests each protocol carried, told by each connection as it closes: a connection's
-    # count costs nothing per request.
+    # Requests each protocol carried (an HTTP/2 stream the server refused carried none),
+    # told by each connection as it closes: a connection's count costs nothing per request.
     carried: Counter[str] = field(default_factory=Counter)
     h2: Streams = field(default_factory=Streams)
 

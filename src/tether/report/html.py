@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 from tether.document import Omitted, SummaryDocument, TimelinePoint
-from tether.report.text import omitted_sentence
+from tether.report.text import h2_leak_sentence, h2_rows, omitted_sentence
 
 __all__ = ["render"]
 
@@ -190,7 +190,10 @@ def _ledger(doc: SummaryDocument) -> str:
         *[[f"closed: {reason}", n] for reason, n in c["closed"].items()],
     ]
     body = [[escape(str(k)), _num(v)] for k, v in rows]
-    return "<h2>connections</h2>" + _table(["", ""], body, header=False)
+    body += [[escape(label), f"<td>{escape(text)}</td>"] for label, text in h2_rows(doc)]
+    leak = h2_leak_sentence(doc)
+    said = f'<p class="bad">{escape(leak)}</p>' if leak else ""
+    return "<h2>connections</h2>" + _table(["", ""], body, header=False) + said
 
 
 def _groups(doc: SummaryDocument) -> str:

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, cast
 
-from tether.document import ClosingLine, OutcomeLine, RunEnd
-from tether.engine.ledger import CloseReason
+from tether.document import ClosingLine, H2Streams, OutcomeLine, RunEnd
+from tether.engine.ledger import CloseReason, Streams
 from tether.errors import InputError
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
@@ -95,6 +95,7 @@ def _outcome(obj: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mi
             error=obj["error"],
             error_kind=obj.get("error_kind") or ("request" if obj["error"] else None),
             group=obj.get("group") or obj["method"],
+            protocol=obj.get("protocol", "http/1.1"),
         )
         mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in obj["mismatches"]]
     except (KeyError, TypeError) as exc:
@@ -111,6 +112,8 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
         reason = CloseReason.__members__.get(name.upper())
         if reason is not None:  # a reason this version does not know is left out
             led.closed[reason] += n
+    led.carried.update(c.get("protocol", {}))
+    _apply_h2(led.h2, c.get("h2"))
     summary.late = end["late"]
     summary.input_errors = end["input_errors"]
     summary.input_error_examples = end["input_error_examples"]
@@ -123,6 +126,20 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
     facts.rate_target = end["rate_target"]
     facts.schedule_s = end["schedule_s"]
     facts.watch = end["watch"]
+
+
+def _apply_h2(counts: Streams, h2: H2Streams | None) -> None:
+    """The HTTP/2 part of a closing line's ledger (absent from files written before it)."""
+    if not h2:
+        return
+    counts.connections, counts.streams = h2["connections"], h2["streams"]
+    counts.peak, counts.goaway = h2["peak_concurrent_streams"], h2["goaway_received"]
+    counts.retried = h2["retried_refused"]
+    counts.reset_by_server.update(h2["rst_received"])
+    counts.reset_by_us.update(h2["rst_sent"])
+    counts.flow_stalls, counts.flow_stall_s = h2["flow_control_stalls"], h2["flow_control_stall_s"]
+    counts.leaked, counts.stalled = h2["leaked_streams"], h2["stalled_streams"]
+    counts.unread_bytes = h2["unread_bytes"]
 
 
 class _Seconds:

@@ -53,6 +53,7 @@ def outcome_line(
         "body_truncated": outcome.body_truncated,
         "error": outcome.error,
         "error_kind": outcome.error_kind,
+        "protocol": outcome.protocol,
         "mismatches": [
             {
                 "field": m.field,
@@ -82,7 +83,7 @@ def _plain_line(outcome: Outcome, t: float) -> str:
         f'"reused": {_BOOL[outcome.reused]}, "retried": {_BOOL[outcome.retried]}, '
         f'"redirects": {outcome.redirects}, "body_size": {outcome.body_size}, '
         f'"body_truncated": {_BOOL[outcome.body_truncated]}, "error": null, '
-        f'"error_kind": null, "mismatches": []}}'
+        f'"error_kind": null, "protocol": "{outcome.protocol}", "mismatches": []}}'
     )
 
 
