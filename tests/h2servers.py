@@ -81,7 +81,8 @@ class H2Behaviour:
     - ``initial_window``: its INITIAL_WINDOW_SIZE, what a client may send on a stream
       before it gives more; request body bytes are given back ``window_delay`` seconds after
       they arrive (a client sending a larger body waits: a flow-control stall).
-    - ``hold``: seconds each response waits before it is sent (so that streams overlap).
+    - ``hold``: seconds each response waits before it is sent (so that streams overlap);
+      ``slow``: seconds a response to a path under ``/slow/`` waits.
     - ``body``: what every response carries (200); ``/rst/CODE`` is reset with that error
       code name instead, and a path under ``/refuse/`` is refused (REFUSED_STREAM) the first
       time it is asked, and then answered.
@@ -91,6 +92,7 @@ class H2Behaviour:
     initial_window: int = 65_535
     window_delay: float = 0.0
     hold: float = 0.0
+    slow: float = 0.0
     body: bytes = b"hello\n"
 
 
@@ -213,7 +215,9 @@ class _Served:
         self.h2.acknowledge_received_data(size, stream_id)
 
     def _answer(self, stream_id: int, path: str) -> None:
-        self._later(self.server.behaviour.hold, self._respond, stream_id, path)
+        b = self.server.behaviour
+        wait = b.slow if path.startswith("/slow/") else b.hold
+        self._later(wait, self._respond, stream_id, path)
 
     def _respond(self, stream_id: int, path: str) -> None:
         self.info.count_request()

@@ -205,6 +205,44 @@ def test_nginx_with_5_concurrent_streams_refuses_none(
     assert accepts == summary.ledger.opened == 4
 
 
+def test_at_one_connection_per_host_requests_wait_for_a_free_stream() -> None:
+    """``--max-conns-per-host 1`` and a server allowing 5 streams: 20 requests in flight
+    share the one connection, each waiting for a stream to end."""
+    behaviour = H2Behaviour(max_streams=5, hold=0.02)
+    records = [Record("GET", f"/{i}") for i in range(60)]
+    with H2Server(behaviour) as srv:
+        summary = tether.run(
+            records,
+            target=srv.url,
+            concurrency=20,
+            http2_prior_knowledge=True,
+            max_conns_per_host=1,
+        )
+        accepted = srv.accepted
+    assert summary.ok == 60 and summary.ledger.opened == accepted == 1
+    assert srv.peak_streams == 5
+
+
+def test_a_timeout_resets_its_stream_and_the_connection_carries_on() -> None:
+    options = ClientOptions(http2_prior_knowledge=True, response_header_timeout=0.2)
+    records = [Record("GET", "/slow/1"), Record("GET", "/")]
+    with H2Server(H2Behaviour(slow=2.0)) as srv:
+        outcomes, client = fetch_all(srv.url, records, options)
+    assert [o.error_kind for o in outcomes] == ["timeout", None]
+    assert client.ledger.opened == 1 and client.ledger.h2.reset_by_us == {"cancel": 1}
+
+
+def test_the_open_model_shares_one_h2_connection(nginx_h2: H2Nginx) -> None:
+    records = [Record("GET", f"/r/{i}") for i in range(20)]
+    before = nginx_h2.stub_status()
+    summary = tether.run(
+        records, target=nginx_h2.h2c_url, rate=400, duration=1.0, http2_prior_knowledge=True
+    )
+    accepts, requests = deltas(before, nginx_h2.stub_status())
+    assert summary.errors == 0 and requests == summary.requests >= 300
+    assert accepts == summary.ledger.opened == 1
+
+
 # --- 2. the ledger: GOAWAY, RST_STREAM, refused streams -------------------------------------
 
 

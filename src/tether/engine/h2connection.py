@@ -215,8 +215,12 @@ class H2Connection(PooledConnection):
         sid = self._h2.get_next_available_stream_id()
         try:
             self._h2.send_headers(sid, fields, end_stream=not body)
+        except h2.exceptions.TooManyStreamsError:
+            # The server lowered its maximum meanwhile: nothing was written, go elsewhere.
+            ex.fail(StaleConnection("no room for another stream", written=False))
+            return
         except h2.exceptions.ProtocolError as exc:
-            ex.fail(ProtocolError(f"request not sent: {exc}"))
+            ex.fail(ProtocolError(f"request not sent over HTTP/2: {exc}"))
             return
         ex.stream_id = sid
         self._opened_stream(ex)
