@@ -106,6 +106,11 @@ def code_name(code: ErrorCodes | int) -> str:
     return code.name.lower() if isinstance(code, ErrorCodes) else f"{code:#x}"
 
 
+_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+"""Every connection's: fields as bytes, both ways validated (the head made of the server's
+fields relies on h2 having refused CR, LF and NUL in them)."""
+
+
 @lru_cache(maxsize=1024)
 def _fields(request: bytes, scheme: str) -> tuple[H2Fields, memoryview]:
     # A cycled record sends the same request bytes again: their hash is cached in them.
@@ -170,7 +175,7 @@ class H2Connection(PooledConnection):
         self.ready: asyncio.Future[Connection | None] = self._loop.create_future()
         """Resolved when the server's first SETTINGS are in (None), or with the HTTP/1.1
         connection that took over when ALPN picked ``http/1.1``."""
-        self._h2 = _H2(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self._h2 = _H2(_CONFIG)
         self._scheme = str(key[0])
         self._streams: dict[int, Stream] = {}  # open on the wire (they count to the max)
         self._sending: dict[int, Stream] = {}  # with request body left to send
