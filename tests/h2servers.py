@@ -111,6 +111,7 @@ class H2Server(ThreadServer):
         self._peak = 0
         self._streams = 0
         self._refused: set[str] = set()
+        self._heads: list[list[tuple[bytes, bytes]]] = []
 
     def __enter__(self) -> H2Server:
         self.start()
@@ -126,6 +127,12 @@ class H2Server(ThreadServer):
         with self._counts_lock:
             return self._streams
 
+    @property
+    def heads(self) -> list[list[tuple[bytes, bytes]]]:
+        """Every request's header fields as they arrived, pseudo-header fields first."""
+        with self._counts_lock:
+            return list(self._heads)
+
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
     ) -> None:
@@ -138,10 +145,11 @@ class H2Server(ThreadServer):
         finally:
             served.stop()
 
-    def _opened(self, now_open: int) -> None:
+    def _opened(self, now_open: int, head: list[tuple[bytes, bytes]]) -> None:
         with self._counts_lock:
             self._streams += 1
             self._peak = max(self._peak, now_open)
+            self._heads.append(head)
 
     def _refuses(self, path: str) -> bool:
         """Whether ``path`` is refused now: the first time each one under /refuse/ is."""
@@ -180,7 +188,7 @@ class _Served:
         for event in self.h2.receive_data(data):
             if isinstance(event, h2.events.RequestReceived):
                 self.open.add(event.stream_id)
-                self.server._opened(len(self.open))
+                self.server._opened(len(self.open), list(event.headers))
                 path = dict(event.headers)[b":path"].decode()
                 if event.stream_ended:
                     self._answer(event.stream_id, path)

@@ -158,6 +158,46 @@ def test_request_heads_become_h2_fields() -> None:
     assert bytes(body) == b"{}"
 
 
+def test_the_server_gets_the_records_headers_as_h2_fields() -> None:
+    """What the server received: the record's Host as :authority, no connection-specific
+    field (an HTTP/2 server refuses a request with one as malformed), names in lower case."""
+    headers = (
+        ("Host", "api.example.org"),
+        ("Connection", "keep-alive"),
+        ("Keep-Alive", "timeout=5"),
+        ("Proxy-Connection", "keep-alive"),
+        ("Upgrade", "websocket"),
+        ("X-Trace", "abc"),
+    )
+    record = Record("GET", "/x?y=1", headers=headers)
+    with H2Server() as srv:
+        outcomes, _ = fetch_all(srv.url, [record], ClientOptions(http2_prior_knowledge=True))
+        (head,) = srv.heads
+    assert outcomes[0].status == 200
+    assert head == [
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", b"api.example.org"),
+        (b":path", b"/x?y=1"),
+        (b"user-agent", b"tether/0.1"),
+        (b"x-trace", b"abc"),
+    ]
+
+
+def test_keep_alive_off_and_connection_close_end_an_h2_connection() -> None:
+    """One request per connection with keep-alive off; a record's Connection: close ends
+    its connection once its response is in, as over HTTP/1.1."""
+    records = [Record("GET", "/")] * 3
+    with H2Server() as srv:
+        off = ClientOptions(http2_prior_knowledge=True, disable_keep_alives=True)
+        _, client = fetch_all(srv.url, records, off)
+        assert client.ledger.opened == srv.accepted == 3
+        assert client.ledger.closed[CloseReason.KEEP_ALIVE_OFF] == 3
+        closing = [Record("GET", "/", headers=(("Connection", "close"),)), *records]
+        _, client = fetch_all(srv.url, closing, ClientOptions(http2_prior_knowledge=True))
+    assert client.ledger.opened == 2 and client.ledger.closed[CloseReason.REQUEST_CLOSE] == 1
+
+
 def test_a_request_body_waits_for_the_servers_window(h2_certs: Certs) -> None:
     """A server that lets 4 KiB in at a time and gives its window back 50 ms late: a 64 KiB
     body goes out whole, and the waits are counted and timed as flow-control stalls."""

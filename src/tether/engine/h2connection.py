@@ -27,6 +27,7 @@ in: until then nobody knows how many streams it may carry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -251,14 +252,14 @@ class H2Connection(PooledConnection):
         return self.state is not State.CLOSED
 
     def close(self, reason: CloseReason) -> None:
-        """Say GOAWAY, then close (the first reason given wins)."""
+        """Say GOAWAY, then close (the first reason given wins). Written at once, even in
+        the middle of a read: the transport closes after what is written, not after what a
+        read would have flushed."""
         t = self.transport
         if t is not None and not t.is_closing() and self.ready.done():
-            try:
+            with contextlib.suppress(h2.exceptions.ProtocolError):  # the server ended it
                 self._h2.close_connection()
-                self._flush()
-            except h2.exceptions.ProtocolError:
-                pass  # the server has ended it already: only the TCP close is left
+                t.write(self._h2.data_to_send())
         super().close(reason)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
