@@ -272,6 +272,22 @@ def test_a_timeout_resets_its_stream_and_the_connection_carries_on() -> None:
     assert client.ledger.opened == 1 and client.ledger.h2.reset_by_us == {"cancel": 1}
 
 
+def test_an_idle_h2_connection_is_closed_at_the_idle_timeout() -> None:
+    options = ClientOptions(http2_prior_knowledge=True, idle_timeout=0.2)
+
+    async def go(url: str) -> tuple[list[str], Client]:
+        async with Client(options, target=url) as client:
+            first = await client.fetch(Record("GET", "/"))
+            await asyncio.sleep(0.5)  # the sweep closes it meanwhile, unasked
+            swept = client.ledger.closed[CloseReason.IDLE_TIMEOUT]
+            second = await client.fetch(Record("GET", "/"))
+        return [first.protocol, str(swept), second.protocol], client
+
+    with H2Server() as srv:
+        seen, client = uvloop.run(go(srv.url))
+    assert seen == ["h2", "1", "h2"] and client.ledger.opened == 2
+
+
 def test_the_open_model_shares_one_h2_connection(nginx_h2: H2Nginx) -> None:
     records = [Record("GET", f"/r/{i}") for i in range(20)]
     before = nginx_h2.stub_status()

@@ -148,6 +148,24 @@ class H2Pool(Pool):
             if not future.done():
                 future.set_result(conn)
                 return
+        if conn.state is State.IDLE and self._sweep is None:
+            self._schedule_sweep()  # its last stream ended: it may now idle past the timeout
+
+    def _idle_sinces(self) -> list[float]:
+        idle = [c.idle_since for c in self._all_shared() if c.state is State.IDLE and c.usable]
+        return [*super()._idle_sinces(), *idle]
+
+    def _sweep_idle(self) -> None:
+        """Close the HTTP/2 connections that have carried nothing for the idle timeout, as
+        the base pool closes its parked ones (which it then does, and wakes again)."""
+        now = time.monotonic()
+        for conn in self._all_shared():
+            if conn.state is State.IDLE and now - conn.idle_since >= self._idle_timeout:
+                conn.close(CloseReason.IDLE_TIMEOUT)
+        super()._sweep_idle()
+
+    def _all_shared(self) -> list[H2Connection]:
+        return [conn for shared in self._shared.values() for conn in shared]
 
     def _closed(self, conn: PooledConnection, reason: CloseReason) -> None:
         if isinstance(conn, H2Connection):

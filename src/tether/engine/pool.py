@@ -279,10 +279,14 @@ class Pool:
         order its connections were parked, oldest first."""
         if not self._idle_timeout or self._sweep is not None or self._closing:
             return
-        first = [idle[0].idle_since for idle in self._idle.values() if idle]
+        first = self._idle_sinces()
         if first:
             due = min(first) + self._idle_timeout - time.monotonic()
             self._sweep = self.loop.call_later(max(due, 0.0) + IDLE_SLACK, self._sweep_idle)
+
+    def _idle_sinces(self) -> list[float]:
+        """When each key's longest-idle connection went idle."""
+        return [idle[0].idle_since for idle in self._idle.values() if idle]
 
     def _sweep_idle(self) -> None:
         """Close the parked connections past the idle timeout, so that they do not sit open
