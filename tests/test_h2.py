@@ -424,7 +424,8 @@ def test_leak_mode_stalls_the_servers_streams(nginx_h2: H2Nginx, tmp_path: Path)
 
     said = verdict(summary.to_dict())
     assert "Leak mode over HTTP/2: 300 responses answered at their headers" in said
-    assert "300 streams stalled" in said
+    assert "so 300 streams stalled" in said and "over 3 connections" in said
+    assert f"and {h2.unread_bytes:,} bytes never acknowledged" in said
 
 
 def test_settings_never_come(h2_certs: Certs) -> None:

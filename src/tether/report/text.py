@@ -218,11 +218,15 @@ def h2_leak_sentence(doc: SummaryDocument) -> str:
     h2 = doc["connections"].get("h2")
     if not h2 or not h2["leaked_streams"]:
         return ""
-    return (
+    said = (
         f"Leak mode over HTTP/2: {_count(h2['leaked_streams'], 'response')} answered at "
         f"their headers with bodies never read, and {h2['unread_bytes']:,} bytes never "
-        f"acknowledged: the flow-control windows were not given back, so "
-        f"{_count(h2['stalled_streams'], 'stream')} stalled, the server unable to send "
+        "acknowledged: the flow-control windows were not given back, "
+    )
+    if not h2["stalled_streams"]:
+        return said + "though no stream had stalled yet (a connection's window is 65,535 bytes)."
+    return said + (
+        f"so {_count(h2['stalled_streams'], 'stream')} stalled, the server unable to send "
         f"the rest of their bodies, over {_count(h2['connections'], 'connection')}."
     )
 
