@@ -27,7 +27,7 @@ from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Key, Pool
 from tether.engine.request import Url
-from tether.errors import ConnectError, RequestError, TimeoutError_
+from tether.errors import ConnectError, TimeoutError_
 
 
 class H2Pool(Pool):
@@ -37,7 +37,7 @@ class H2Pool(Pool):
     def __init__(self, options: ClientOptions, ledger: Ledger) -> None:
         super().__init__(options, ledger)  # no compiled path: it speaks HTTP/1.1 only
         self._shared: dict[Key, list[H2Connection]] = {}  # oldest first
-        self._dialing: dict[Key, asyncio.Future[RequestError | None]] = {}
+        self._dialing: dict[Key, asyncio.Future[ConnectError | None]] = {}
         self._http11: set[Key] = set()  # keys whose server picked HTTP/1.1
 
     def has_idle(self, key: Key) -> bool:
@@ -53,9 +53,11 @@ class H2Pool(Pool):
         """A connection for ``url``: one with room; else the one being dialed, once it is
         ready; else a new dial (or, at ``max_conns_per_host``, a place freed on one).
 
-        ``fresh`` (a retry) asks for no connection that was open before, on HTTP/1.1; an
-        HTTP/2 connection that failed a request never has room again (it is closed, or
-        going away), so any that does is fit for the retry."""
+        ``fresh`` (a retry) asks for no connection that was open before, on HTTP/1.1. An
+        HTTP/2 connection that lost a request by closing or going away never has room
+        again, so one that has is fit for the retry (a stream refused alone, with
+        REFUSED_STREAM, may go again on its own connection: the server refused that
+        stream, not the connection)."""
         key = self.key_of(url)
         while not self._closing:
             if key in self._http11 or not self.options.speaks_h2(url.scheme):
@@ -91,11 +93,11 @@ class H2Pool(Pool):
 
     async def _dial_once(self, url: Url, key: Key, deadline: float) -> PooledConnection:
         """Dial for ``key``, the requests that come meanwhile waiting for this one dial."""
-        told: asyncio.Future[RequestError | None] = self.loop.create_future()
+        told: asyncio.Future[ConnectError | None] = self.loop.create_future()
         self._dialing[key] = told
         try:
             conn = await self._dial(url, key, deadline)
-        except RequestError as exc:
+        except ConnectError as exc:  # what a dial fails with, whatever failed
             told.set_result(exc)
             raise
         finally:
@@ -104,7 +106,7 @@ class H2Pool(Pool):
                 told.set_result(None)
         return conn
 
-    async def _join(self, dialing: asyncio.Future[RequestError | None], deadline: float) -> None:
+    async def _join(self, dialing: asyncio.Future[ConnectError | None], deadline: float) -> None:
         """Wait for another request's dial; its failure is this request's too (one refused
         dial says what a storm of them would)."""
         budget = deadline - self.loop.time() if deadline else None
@@ -113,7 +115,7 @@ class H2Pool(Pool):
         except TimeoutError:
             raise TimeoutError_("no connection free within the timeout") from None
         if failed is not None:
-            raise type(failed)(str(failed))
+            raise ConnectError(str(failed))
 
     async def _dial(self, url: Url, key: Key, deadline: float) -> PooledConnection:
         """A dial, then (HTTP/2) the server's SETTINGS, or the HTTP/1.1 connection that took
