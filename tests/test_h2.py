@@ -428,6 +428,21 @@ def test_leak_mode_stalls_the_servers_streams(nginx_h2: H2Nginx, tmp_path: Path)
     assert f"and {h2.unread_bytes:,} bytes never acknowledged" in said
 
 
+def test_requests_waiting_for_a_dial_that_fails_fail_with_it() -> None:
+    """Ten requests at once to a port nobody listens on: one dial, refused, and each request
+    fails saying so (one dial a request would be a storm against a server that is down)."""
+    from servers import free_port
+
+    records = [Record("GET", "/")] * 10
+    summary = tether.run(
+        records,
+        target=f"http://127.0.0.1:{free_port()}",
+        concurrency=10,
+        http2_prior_knowledge=True,
+    )
+    assert summary.error_kinds == {"connect": 10} and summary.ledger.connect_failed == 1
+
+
 def test_settings_never_come(h2_certs: Certs) -> None:
     """A TLS server that picks h2 by ALPN but then says nothing: the dial fails within the
     connect timeout, saying why."""
