@@ -26,14 +26,20 @@ Tables:
    backlog is still sent after the 3 s, never dropped: a rate tether cannot keep up with,
    100k on the Python path, takes ~6-12 s). The python-environment row of a rate is run
    when the default one reported ``compiled`` (otherwise both rows would be one path);
-3. memory: tether's peak RSS after 100k, 1M and 10M requests in the default environment,
+3. HTTP/2 over TLS (nginx's ``ssl http2`` listener, a trustme certificate): tether
+   ``--http2 -c 50`` (50 requests in flight, streams on one connection) against h2load
+   with the same shape (``-c 1 -m 50``: one connection, 50 streams) and with 50
+   connections of one stream each (``-c 50 -m 1``), the same rounds as the closed model:
+   req/s, the ratio tether / h2load (reported, not a target), client CPU per request,
+   connections opened (nginx accepts);
+4. memory: tether's peak RSS after 100k, 1M and 10M requests in the default environment,
    and after 100k with TETHER_PURE_PYTHON=1, a reference (more on that path would add
    ~15 s for 1M, ~2 min for 10M);
    then the time from starting ``tether run`` to its first request on the wire, 5 starts
    on each path (target: under 200 ms).
 
-Wall time (2 cores): ~9.5-10 min, where it was ~9 min with one tether row: the closed model
-is 17 runs a round (it was 15) x 5 rounds x 5 s, ~7.3 min (+50 s); the open model ~20 s
+Wall time (2 cores): ~11 min: the closed model is 17 runs a round x 5 rounds x 5 s, ~7.3
+min; HTTP/2 3 runs a round x 5 rounds x 5 s, ~1.3 min; the open model ~20 s
 (~40 s should it ever report compiled and get python rows); memory ~2 min (the 10M run,
 ~100 s at ~100k req/s, is most of it); the first-request runs ~2 s. Rounds and durations are
 unchanged, so the figures stay comparable with earlier results. ``--quick``
@@ -102,6 +108,9 @@ http {{
     fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
     server {{
         listen 127.0.0.1:{port};
+        listen 127.0.0.1:{h2_port} ssl http2;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/cert.pem;
         location = /status {{ stub_status; }}
         location / {{ default_type text/plain; return 200 "{body}"; }}
     }}
@@ -109,21 +118,37 @@ http {{
 """
 
 
+@dataclass(frozen=True)
+class Nginx:
+    """The bench's nginx: ``url`` (HTTP/1.1, stub_status), ``h2_url`` (TLS, HTTP/2 by ALPN),
+    and the CA file that trusts its certificate."""
+
+    url: str
+    h2_url: str
+    cacert: str
+
+
 @contextmanager
-def nginx() -> Iterator[str]:
-    """Start nginx in a temporary directory; yield its URL; stop it by its PID."""
+def nginx() -> Iterator[Nginx]:
+    """Start nginx in a temporary directory; yield its URLs; stop it by its PID."""
+    import trustme  # a dev dependency, as the tests' certificates are
+
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
-        port = free_port()
+        port, h2_port = free_port(), free_port()
+        ca = trustme.CA()
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(f"{tmp}/cert.pem")
+        ca.cert_pem.write_to_path(f"{tmp}/ca.pem")
         user = "user root;" if os.geteuid() == 0 else ""
         conf = Path(tmp) / "nginx.conf"
         body = BODY.replace("\n", "\\n")
-        conf.write_text(NGINX_CONF.format(dir=tmp, port=port, user=user, body=body))
+        text = NGINX_CONF.format(dir=tmp, port=port, h2_port=h2_port, user=user, body=body)
+        conf.write_text(text)
         proc = subprocess.Popen([binary, "-p", tmp, "-c", str(conf)], stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for(lambda: status(url) is not None, 10)
-            yield url
+            yield Nginx(url, f"https://127.0.0.1:{h2_port}", f"{tmp}/ca.pem")
         finally:
             proc.send_signal(signal.SIGQUIT)
             try:
@@ -394,6 +419,61 @@ def paired_ratio(ours: list[Sample], theirs: list[Sample]) -> float:
     return statistics.median(a.rps / b.rps for a, b in zip(ours, theirs, strict=True))
 
 
+H2_TETHER = "tether --http2"
+H2_PEERS = ("h2load -c 1 -m 50", "h2load -c 50 -m 1")
+H2_IN_FLIGHT = 50
+
+
+def h2_cmd(tool: str, records: Path, server: Nginx, secs: int) -> list[str]:
+    if tool == H2_TETHER:
+        timed = ["-c", str(H2_IN_FLIGHT), "-d", str(secs), "-n", "10000000000", "--json", "-"]
+        return tether_cmd(records, server.h2_url, "--http2", "--cacert", server.cacert, *timed)
+    shape = tool.split()[1:]  # h2load verifies no certificate: nothing to trust
+    return ["h2load", *shape, "-D", str(secs), f"{server.h2_url}/"]
+
+
+def h2_table(records: Path, server: Nginx, rounds: int, secs: int) -> str:
+    """tether --http2 at 50 requests in flight against h2load over TLS, round after round
+    (who goes first alternating), as the closed model's table is made."""
+    tools = [H2_TETHER, *(H2_PEERS if shutil.which("h2load") else ())]
+    samples: dict[str, list[Sample]] = {}
+    misses: list[str | None] = []
+    for r in range(rounds):
+        for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:
+            parse = tether_rate if tool == H2_TETHER else PARSERS["h2load"]
+            cmd = h2_cmd(tool, records, server, secs)
+            sample = measure(cmd, server.url, parse, DEFAULT_ENV, timeout=secs + 60)
+            samples.setdefault(tool, []).append(sample)
+            if tool == H2_TETHER:
+                misses.append(miscount(f"{tool} round {r + 1}", sample, H2_IN_FLIGHT))
+            log(f"  round {r + 1} HTTP/2 {tool}: {sample.rps:,.0f} req/s")
+    ours = samples[H2_TETHER]
+    connections = ours[-1].doc().get("connections")
+    protocol = json.dumps(connections.get("protocol") if isinstance(connections, dict) else None)
+    lines = [
+        "| tool | engine | req/s (median) | tether --http2 / tool | client CPU per request | "
+        "connections opened (nginx accepts) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for tool in tools:
+        runs = samples[tool]
+        rps = statistics.median(s.rps for s in runs)
+        cpu = statistics.median(s.cpu_s / max(s.requests, 1) * 1e6 for s in runs)
+        accepts = statistics.median(s.accepts for s in runs)
+        engine = engines(runs) if tool == H2_TETHER else "-"
+        lines.append(
+            f"| {tool} | {engine} | {rps:,.0f} | {ratio(ours, runs)} | {cpu:.1f} us | "
+            f"{accepts:,.0f} |"
+        )
+    head = (
+        f"{H2_IN_FLIGHT} requests in flight over TLS. tether's requests by protocol, as its"
+        f" summary counted them (last round): `{protocol}`. The ratio is reported, not a"
+        " target: the HTTP/2 path is pure Python (the h2 library), the compiled path is"
+        " HTTP/1.1's."
+    )
+    return head + "\n\n" + "\n".join(lines) + "\n\n" + counts_line(misses, "50 and 0.1%")
+
+
 MAX_INFLIGHT = 1000  # tether's default --max-inflight
 
 
@@ -610,11 +690,14 @@ def main() -> int:
     tools = [COMPILED, PYTHON, "tether +progress", "tether +results", "tether -w2"]
     tools += ensure_peers()
     compile_tether()
-    with tempfile.TemporaryDirectory() as tmp, nginx() as url:
+    with tempfile.TemporaryDirectory() as tmp, nginx() as server:
+        url = server.url
         records = Path(tmp) / "bench.jsonl"
         write_records(records)
         log("closed model ...")
         closed = closed_table(tools, records, url, args.rounds, args.seconds)
+        log("HTTP/2 ...")
+        h2 = h2_table(records, server, args.rounds, args.seconds)
         log("open model ...")
         rates = rate_table(records, url, counts(args.rates), args.rate_seconds)
         log("memory ...")
@@ -635,6 +718,7 @@ def main() -> int:
         else "",
         minutes=minutes,
         closed=closed,
+        h2=h2,
         rates=rates,
         rss=rss,
         startup=startup,
@@ -661,6 +745,10 @@ only. The whole run took {minutes:.1f} min.{quick}
 ## Closed model: N connections, each sending when its last response is in
 
 {closed}
+
+## HTTP/2 over TLS: tether --http2 and h2load
+
+{h2}
 
 ## Open model: tether at a fixed arrival rate
 

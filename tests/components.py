@@ -17,7 +17,13 @@ from servers import REAL_COMPONENTS, USED_BY, used
 
 # Session fixtures start their server once, so the server's own guard sees only the first test
 # that asks: the fixtures a test asks for name its component for every test.
-COMPONENT_FIXTURES = {"nginx": "nginx", "nginx_factory": "nginx", "go_server": "Go"}
+COMPONENT_FIXTURES = {
+    "nginx": "nginx",
+    "nginx_factory": "nginx",
+    "nginx_h2": "nginx",
+    "go_server": "Go",
+    "go_h2": "Go",
+}
 SKIPPED: list[str] = []
 
 

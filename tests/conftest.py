@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from h2servers import Certs, GoH2, H2Nginx, go_h2_server, make_certs, start_h2_nginx
 from servers import (
     NginxFactory,
     NginxServer,
@@ -80,3 +81,23 @@ def nginx(nginx_factory: NginxFactory) -> NginxServer:
     Keep-alive: ``keepalive_requests 100000; keepalive_timeout 75s``.
     """
     return nginx_factory()
+
+
+@pytest.fixture(scope="session")
+def h2_certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A trustme CA and its certificate for 127.0.0.1, as files (``cacert`` for tether)."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def nginx_h2(nginx_factory: NginxFactory, h2_certs: Certs) -> H2Nginx:
+    """One real nginx for the session with HTTP/2 listeners: ``tls_url`` (h2 by ALPN),
+    ``h2c_url`` (prior knowledge), and its stub_status on the plain ``nginx.url``."""
+    return start_h2_nginx(nginx_factory, h2_certs)
+
+
+@pytest.fixture(scope="session")
+def go_h2(tmp_path_factory: pytest.TempPathFactory, h2_certs: Certs) -> Iterator[GoH2]:
+    """Go's net/http over TLS (HTTP/2 by ALPN), with its own counts (``stats()``)."""
+    with go_h2_server(tmp_path_factory.mktemp("go-h2"), h2_certs) as server:
+        yield server

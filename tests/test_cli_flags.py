@@ -70,7 +70,7 @@ CLIENT_FLAGS = [
     "--idle-timeout", "11", "--connect-timeout", "13", "--response-header-timeout", "17",
     "--timeout", "19", "--follow-redirects", "23", "--drain-limit", "29k",
     "--drain-timeout", "31", "--max-response-header-bytes", "67k", "--max-body", "71k",
-    "--disable-keep-alives", "--insecure", "--leak",
+    "--disable-keep-alives", "--insecure", "--leak", "--http2", "--http2-prior-knowledge",
 ]  # fmt: skip
 RUN_FLAGS = [
     "--target", "http://127.0.0.1:9", "--concurrency", "37", "--requests", "41",
@@ -83,6 +83,8 @@ BOOLEAN_CLIENT_FLAGS = [
     ("--insecure", "insecure"),
     ("-k", "insecure"),
     ("--leak", "leak"),
+    ("--http2", "http2"),
+    ("--http2-prior-knowledge", "http2_prior_knowledge"),
 ]
 
 
@@ -116,6 +118,8 @@ def test_every_mapped_flag_reaches_the_engine_options(
         "insecure": True,
         "cacert": str(cacert),
         "leak": True,
+        "http2": True,
+        "http2_prior_knowledge": True,
     }
     # Every setting of the engine has a flag but these; a new one needs a line above.
     unflagged = {"user_agent"}

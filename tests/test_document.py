@@ -16,7 +16,8 @@ from tether.cli import main
 from tether.document import ClosingLine, OutcomeLine, SummaryDocument
 
 # Only a cluster run that lost a worker has these: test_cluster.py holds that one to them.
-CLUSTER_ONLY = {"LostWorker", "WorkerReport"}
+# Only a run over HTTP/2 has H2Streams: test_h2.py holds that one to it.
+CLUSTER_ONLY = {"LostWorker", "WorkerReport", "H2Streams"}
 
 
 def real_run(nginx: NginxServer, tmp_path: Path) -> tuple[Any, list[Any]]:

@@ -20,6 +20,7 @@ __all__ = [
     "Connections",
     "ErrorExample",
     "GroupRow",
+    "H2Streams",
     "InputErrorExample",
     "LatencyMs",
     "LineMismatch",
@@ -50,8 +51,27 @@ class LatencyMs(TypedDict):
     mean: float
 
 
+class H2Streams(TypedDict):
+    """``connections.h2``: what the run's HTTP/2 connections carried (null without one)."""
+
+    connections: int  # connections that spoke h2 (the rest of ``opened`` spoke HTTP/1.1)
+    streams: int  # streams opened: requests sent, those the server refused included
+    streams_per_connection: float
+    peak_concurrent_streams: int  # the most open at once on one connection
+    goaway_received: int
+    retried_refused: int  # requests sent again: their stream was never processed
+    rst_received: dict[str, int]  # RST_STREAM frames by error code (``refused_stream``, ...)
+    rst_sent: dict[str, int]  # ``cancel``: a body past the drain limit, a timeout
+    flow_control_stalls: int  # times a request body waited for WINDOW_UPDATE
+    flow_control_stall_s: float  # the seconds they waited
+    leaked_streams: int  # leak mode: answered at the headers, the body never read
+    stalled_streams: int  # leak mode: still open at the end, the server unable to finish
+    unread_bytes: int  # leak mode: body bytes received and never acknowledged
+
+
 class Connections(TypedDict):
-    """``connections``: the connection ledger, and reuse per request."""
+    """``connections``: the connection ledger, and reuse per request. ``protocol`` and
+    ``h2`` came with HTTP/2 (results files written before have neither)."""
 
     opened: int
     reused: int
@@ -63,6 +83,8 @@ class Connections(TypedDict):
     requests_per_connection: float
     reuse_fraction: float
     closed: dict[str, int]  # closes by reason, the reason's name in lower case
+    protocol: NotRequired[dict[str, int]]  # requests carried, by protocol (``http/1.1``, ``h2``)
+    h2: NotRequired[H2Streams | None]
 
 
 class MismatchExample(TypedDict):
@@ -291,6 +313,7 @@ class OutcomeLine(TypedDict):
     body_truncated: NotRequired[bool]
     error: NotRequired[str | None]
     error_kind: NotRequired[str | None]
+    protocol: NotRequired[str]  # what the response came over: ``http/1.1`` or ``h2``
     mismatches: NotRequired[list[LineMismatch]]
 
 
@@ -302,6 +325,7 @@ OUTCOME_DEFAULTS: dict[str, object] = {
     "body_truncated": False,
     "error": None,
     "error_kind": None,
+    "protocol": "http/1.1",
     "mismatches": [],
 }
 """What an outcome line's key means when it is absent: the writer leaves out a key whose

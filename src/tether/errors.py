@@ -12,6 +12,8 @@
         │   └── HeadersTooLarge  a response head longer than the client's limit
         ├── ConnectionClosed     the server closed or reset the connection mid-response
         │   └── StaleConnection  closed before any byte of the response, on a reused connection
+        │       └── StreamRefused  an h2 stream the server never processed (GOAWAY, refused)
+        ├── StreamReset          the server reset an HTTP/2 stream (RST_STREAM) with an error
         └── TooManyRedirects     more redirect hops than allowed
 
 Request errors carry a short ``kind`` used as the key of the summary's error counts.
@@ -87,6 +89,25 @@ class StaleConnection(ConnectionClosed):
     def __init__(self, message: str, *, written: bool) -> None:
         super().__init__(message)
         self.written = written
+
+
+class StreamRefused(StaleConnection):
+    """An HTTP/2 stream the server says it never processed: one above the last stream id of
+    its GOAWAY, or reset with REFUSED_STREAM (RFC 9113 8.7). It is retried by the stale
+    connection's rule, and counted apart (``retried_goaway``)."""
+
+    kind = "refused"
+
+    def __init__(self, message: str) -> None:
+        # Its request was written: retried when it may be replayed, as Go retries.
+        super().__init__(message, written=True)
+
+
+class StreamReset(RequestError):
+    """The server reset an HTTP/2 stream (RST_STREAM) with an error code; the connection
+    goes on carrying the others."""
+
+    kind = "stream_reset"
 
 
 class TooManyRedirects(RequestError):

@@ -108,7 +108,9 @@ class Outcome:
     run the start is when the request was due (so queueing counts), and ``service`` is from
     when it actually went out.
     ``conn_id`` is 0 when no connection was had. ``reused`` is true when the request went out
-    on a connection that had carried an earlier request.
+    on a connection that had carried an earlier request (an HTTP/2 stream too, on a
+    connection that had carried another). ``protocol`` is what the response came over:
+    ``http/1.1`` or ``h2``.
     """
 
     record: Record
@@ -128,6 +130,7 @@ class Outcome:
     error_kind: str | None = None
     service: float = 0.0
     group: str = ""
+    protocol: str = "http/1.1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -332,6 +332,14 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {"type": click.Path(exists=True, dir_okay=False), "help": "Trust this CA file."},
     ),
     (
+        ("--http2",),
+        {"is_flag": True, "help": "Offer HTTP/2 by ALPN on https URLs (h2, then http/1.1)."},
+    ),
+    (
+        ("--http2-prior-knowledge",),
+        {"is_flag": True, "help": "Speak HTTP/2 from the first byte on http URLs (h2c)."},
+    ),
+    (
         ("--redact-header",),
         {
             "multiple": True,
@@ -540,6 +548,8 @@ def client_options(opts: dict[str, Any]) -> ClientOptions:
         insecure=opts["insecure"],
         cacert=opts["cacert"],
         leak=opts["leak"],
+        http2=opts["http2"],
+        http2_prior_knowledge=opts["http2_prior_knowledge"],
     )
 
 

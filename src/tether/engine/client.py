@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tether.engine.compiled import native
 from tether.engine.connection import Exchange
 from tether.engine.cycle import Cycle
-from tether.engine.dispatch import Dispatch, Journey, outcome_of
+from tether.engine.dispatch import Dispatch, Journey
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
@@ -42,7 +42,8 @@ T = TypeVar("T")
 
 
 class Client:
-    """A pooled HTTP/1.1 client that sends records and accounts for every connection.
+    """A pooled HTTP/1.1 (and, when asked, HTTP/2) client that sends records and accounts
+    for every connection.
 
     Use it as ``async with Client(target="http://127.0.0.1:8080") as client:`` and
     ``outcome = await client.fetch(record)``; ``client.ledger`` holds the connection counts.
@@ -60,7 +61,7 @@ class Client:
         self.ledger = ledger if ledger is not None else Ledger()
         self.base: Url | None = split_url(target) if target else None
         self.path = compiled_path(self.options, counter_slots)
-        self.pool = Pool(self.options, self.ledger, self.path)
+        self.pool = _pool(self.options, self.ledger, self.path)
         self.dispatch = Dispatch(self.pool, self.options, self.ledger, self._encode)
 
     @property
@@ -148,12 +149,25 @@ class Client:
         )
 
 
+def _pool(options: ClientOptions, ledger: Ledger, path: Path | None) -> Pool:
+    """The client's pool: one that shares HTTP/2 connections when the options may speak it
+    (imported only then: a run over HTTP/1.1 does not load h2)."""
+    if not (options.http2 or options.http2_prior_knowledge):
+        return Pool(options, ledger, path)
+    from tether.engine.h2pool import H2Pool
+
+    return H2Pool(options, ledger)
+
+
 def compiled_path(options: ClientOptions, counter_slots: int) -> Path | None:
     """A compiled send path with ``counter_slots`` counter slots, when the extension is
-    built, slots are asked for, and the options leave it a common case to run: keep-alive on,
-    no leak mode, no per-host connection limit (a request waiting for a slot must get the
-    next connection given back, and only the pool's Python side hands them out)."""
+    built, slots are asked for, and the options leave it a common case to run: HTTP/1.1
+    only (the compiled protocol speaks nothing else), keep-alive on, no leak mode, no
+    per-host connection limit (a request waiting for a slot must get the next connection
+    given back, and only the pool's Python side hands them out)."""
     if native is None or counter_slots <= 0:
+        return None
+    if options.http2 or options.http2_prior_knowledge:
         return None
     if options.disable_keep_alives or options.leak or options.max_conns_per_host:
         return None
@@ -181,7 +195,7 @@ class _Awaited(Journey):
 
     def answered(self, response: Exchange) -> None:
         assert self.prep is not None
-        self.concluded(outcome_of(self.prep, response, time.perf_counter() - self.started))
+        self.concluded(response.outcome(self.prep, time.perf_counter() - self.started))
 
     def concluded(self, outcome: Outcome) -> None:
         if not self.future.done():

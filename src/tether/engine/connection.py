@@ -27,7 +27,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httptools
 
@@ -41,11 +41,15 @@ from tether.errors import (
     TimeoutError_,
 )
 from tether.http.heads import Headers
-from tether.model import BodyNeed
+from tether.model import BodyNeed, Outcome
 
 if TYPE_CHECKING:
     from tether.engine._compiled import Wire
     from tether.engine.options import ClientOptions
+    from tether.engine.request import Prepared
+
+HTTP11 = "http/1.1"
+"""The protocol of a connection that speaks HTTP/1.1, as ALPN names it (and outcomes say)."""
 
 
 class State(Enum):
@@ -123,6 +127,9 @@ parser itself, once, rather than assumed from its version."""
 class Exchange:
     """One request in flight on a connection and, once reported, its response as read off
     the wire (one hop: redirects and retries are the client's)."""
+
+    protocol: ClassVar[str] = HTTP11
+    """What the response came over (an HTTP/2 stream's exchange says ``h2``)."""
 
     __slots__ = (
         "_buf",
@@ -211,18 +218,65 @@ class Exchange:
         if done is not None:
             done(self, error)
 
+    def outcome(self, prep: Prepared, latency: float) -> Outcome:
+        """The outcome of a plain one-hop exchange, built in one call (the hot path). The
+        protocol is the class's: an h2 stream's outcome says its own, and this one costs
+        nothing more for it."""
+        return Outcome(
+            prep.record,
+            self.status,
+            self.headers,
+            self.body,
+            self.sha256,
+            self.body_size,
+            self.truncated,
+            latency,
+            self.conn_id,
+            self.reused,
+            False,
+            0,
+            prep.url_text,
+            None,
+            None,
+            0.0,
+            "",  # the group: the sender's to say
+        )
 
-class Connection(asyncio.Protocol):
-    """An HTTP/1.1 client connection, owned by a pool that hears of its events."""
+    def copy_to(self, outcome: Outcome) -> None:
+        """Copy the response into an outcome (the last hop of one that took the async path)."""
+        outcome.status = self.status
+        outcome.headers = self.headers
+        outcome.body = self.body
+        outcome.body_sha256 = self.sha256
+        outcome.body_size = self.body_size
+        outcome.body_truncated = self.truncated
+        outcome.conn_id = self.conn_id
+        outcome.reused = self.reused
+
+
+Opened = Callable[["PooledConnection"], None]
+"""The pool's callbacks: a connection is open, or may carry another request."""
+Closed = Callable[["PooledConnection", CloseReason], None]
+"""The pool's callback: a connection is gone, for this reason (called once)."""
+
+
+class PooledConnection(asyncio.Protocol):
+    """What the pool and the send path know of a connection, whatever it speaks: its id,
+    key and state, the requests it has carried, and how it is sent on, watched and closed.
+    :class:`Connection` speaks HTTP/1.1, :class:`tether.engine.h2connection.H2Connection`
+    HTTP/2."""
+
+    protocol: ClassVar[str] = HTTP11
+    """What the connection speaks, as ALPN names it."""
 
     def __init__(
         self,
         conn_id: int,
         key: tuple[Any, ...],
         options: ClientOptions,
-        on_open: Callable[[Connection], None],
-        on_released: Callable[[Connection], None],
-        on_closed: Callable[[Connection, CloseReason], None],
+        on_open: Opened,
+        on_released: Opened,
+        on_closed: Closed,
     ) -> None:
         self.id = conn_id
         self.key = key
@@ -231,14 +285,77 @@ class Connection(asyncio.Protocol):
         self.requests = 0
         self.idle_since = 0.0
         self.transport: asyncio.Transport | None = None
+        self.wire: Wire | None = None  # the compiled protocol driving this one, if any
         self._on_open = on_open
         self._on_released = on_released
         self._on_closed = on_closed
         self._close_reason: CloseReason | None = None
+        self._loop = asyncio.get_running_loop()
+        self.timed = bool(options.timeout or options.response_header_timeout)
+        self.timed |= bool(options.drain_timeout)
+
+    def __repr__(self) -> str:
+        host = ":".join(str(part) for part in self.key[1:3])
+        return (
+            f"<{type(self).__name__} #{self.id} {host} {self.state.value} requests={self.requests}>"
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Whether a request may be sent on it now."""
+        raise NotImplementedError
+
+    def send(
+        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
+    ) -> None:
+        """Write one request (its HTTP/1.1 bytes, as :func:`tether.engine.request.encode_head`
+        makes them); ``done`` is called once with its response or error, possibly before
+        this returns (when nothing could be written)."""
+        raise NotImplementedError
+
+    def closes_after(self) -> None:
+        """The request just sent said ``Connection: close``: nothing more goes out on this
+        connection once its response is in (RFC 9112 9.6), whatever the server answers."""
+        raise NotImplementedError
+
+    def expire(self, now: float) -> bool:
+        """End what has run out of time; False when the connection needs no more watching."""
+        raise NotImplementedError
+
+    def close(self, reason: CloseReason) -> None:
+        """Close with ``reason`` (the first reason given wins); the ledger hears of it once,
+        from ``connection_lost``."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        elif self.transport is None:
+            self.state = State.CLOSED
+
+    def abort(self, reason: CloseReason) -> None:
+        """Close at once, dropping unsent data (timeouts, leaked connections)."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Connection(PooledConnection):
+    """An HTTP/1.1 client connection, owned by a pool that hears of its events."""
+
+    def __init__(
+        self,
+        conn_id: int,
+        key: tuple[Any, ...],
+        options: ClientOptions,
+        on_open: Opened,
+        on_released: Opened,
+        on_closed: Closed,
+    ) -> None:
+        super().__init__(conn_id, key, options, on_open, on_released, on_closed)
         self._parser = httptools.HttpResponseParser(self)
         self._fresh_parser = False
         self._ex: Exchange | None = None
-        self._loop = asyncio.get_running_loop()
         # Read once: the callbacks below run per header and per body piece.
         self._limit = options.drain_limit
         self._checked_limit = options.max_body  # for a body the checks need whole
@@ -247,13 +364,7 @@ class Connection(asyncio.Protocol):
         self._drain_timeout = options.drain_timeout
         self._keep_alive = not options.disable_keep_alives
         self._leak = options.leak
-        self.timed = bool(options.timeout or self._header_timeout or self._drain_timeout)
-        self.wire: Wire | None = None  # the compiled protocol driving this one, if any
         self._closing_after = False  # see closes_after
-
-    def __repr__(self) -> str:
-        host = ":".join(str(part) for part in self.key[1:3])
-        return f"<Connection #{self.id} {host} {self.state.value} requests={self.requests}>"
 
     # -- the pool's side -----------------------------------------------------------------
 
@@ -294,23 +405,6 @@ class Connection(asyncio.Protocol):
         elif ex is None and self.wire is not None:
             self.wire.expire()
         return self.state is not State.LEAKED
-
-    def close(self, reason: CloseReason) -> None:
-        """Close with ``reason`` (the first reason given wins); the ledger hears of it once,
-        from ``connection_lost``."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-        elif self.transport is None:
-            self.state = State.CLOSED
-
-    def abort(self, reason: CloseReason) -> None:
-        """Close at once, dropping unsent data (timeouts, leaked connections)."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self.transport is not None:
-            self.transport.abort()
 
     # -- the compiled path's side (see tether.engine._compiled.Wire) ------------------------
 

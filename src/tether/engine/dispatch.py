@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from tether.engine.connection import Connection, Exchange
+from tether.engine.connection import Exchange, PooledConnection
 from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
@@ -211,9 +211,8 @@ class Dispatch:
                     prep.url, prep.head, prep.record, error, outcome, journey.deadline
                 )
             assert response is not None
-            copy_response(
-                outcome, await self._follow_redirects(prep, response, outcome, journey.deadline)
-            )
+            last = await self._follow_redirects(prep, response, outcome, journey.deadline)
+            last.copy_to(outcome)
         except RequestError as exc:
             outcome.error = str(exc)
             outcome.error_kind = exc.kind
@@ -222,7 +221,7 @@ class Dispatch:
             journey.concluded(outcome)
 
     def exchange(
-        self, conn: Connection, head: bytes, record: Record, deadline: float
+        self, conn: PooledConnection, head: bytes, record: Record, deadline: float
     ) -> asyncio.Future[Result]:
         """One request on ``conn``, as a future of (response, error)."""
         future: asyncio.Future[Result] = self._loop.create_future()
@@ -253,7 +252,7 @@ class Dispatch:
         if error.written and not is_replayable(record.method, record.headers):
             raise error
         outcome.retried = True
-        self.ledger.retried_stale += 1
+        self.ledger.count_retry(error)
         conn = await self.pool.acquire(url, deadline, fresh=True)
         response, again = await self.exchange(conn, head, record, deadline)
         if again is not None:
@@ -297,38 +296,3 @@ def _redirect_target(url: Url, location: str) -> Url:
         return redirect_url(url, location)
     except InputError as exc:
         raise ProtocolError(f"cannot follow redirect: {exc}") from None
-
-
-def copy_response(outcome: Outcome, response: Exchange) -> None:
-    """Copy a response into an outcome."""
-    outcome.status = response.status
-    outcome.headers = response.headers
-    outcome.body = response.body
-    outcome.body_sha256 = response.sha256
-    outcome.body_size = response.body_size
-    outcome.body_truncated = response.truncated
-    outcome.conn_id = response.conn_id
-    outcome.reused = response.reused
-
-
-def outcome_of(prep: Prepared, response: Exchange, latency: float) -> Outcome:
-    """The outcome of a plain one-hop exchange, built in one call (the hot path)."""
-    return Outcome(
-        prep.record,
-        response.status,
-        response.headers,
-        response.body,
-        response.sha256,
-        response.body_size,
-        response.truncated,
-        latency,
-        response.conn_id,
-        response.reused,
-        False,
-        0,
-        prep.url_text,
-        None,
-        None,
-        0.0,
-        "",  # the group: the sender's to say
-    )

@@ -1,7 +1,9 @@
-"""The connection ledger: every connection opened, every reason one closed.
+"""The connection ledger: every connection opened, every reason one closed, and for HTTP/2
+the streams they carried.
 
 The pool reports events here as they happen; the summary reads the totals. ``reused`` is
-counted per request by the summary, so that with perfect reuse ``opened + reused == requests``.
+counted per request by the summary, so that with perfect reuse ``opened + reused == requests``
+(an HTTP/2 stream is a request: every stream after a connection's first reuses it).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
+
+from tether.errors import RequestError, StreamRefused
 
 
 class CloseReason(Enum):
@@ -19,6 +23,7 @@ class CloseReason(Enum):
     SERVER_CLOSED_MID_RESPONSE = ("server closed it mid-response", True)
     SERVER_RESET = ("server reset it (or it failed) mid-response", True)
     STALE = ("server closed it just as it was reused", True)
+    GOAWAY = ("server sent GOAWAY (HTTP/2)", True)
     UNDRAINED = ("body over the drain limit or deadline", False)
     PROTOCOL = ("server sent an invalid response", False)
     HEADERS_TOO_LARGE = ("response headers over the size limit", False)
@@ -36,6 +41,53 @@ class CloseReason(Enum):
 
 
 @dataclass(slots=True)
+class Streams:
+    """What the run's HTTP/2 connections carried, counted by the connections themselves.
+
+    - ``connections``: connections that spoke h2 (the rest of ``opened`` spoke HTTP/1.1).
+    - ``streams``: streams opened (requests sent); ``peak``: the most open at once on one
+      connection (the server's SETTINGS_MAX_CONCURRENT_STREAMS bounds it).
+    - ``goaway``: GOAWAY frames received; ``retried``: requests retried because the server
+      never processed their stream (above a GOAWAY's last stream id, or REFUSED_STREAM).
+    - ``reset_by_server`` / ``reset_by_us``: RST_STREAM frames by error code (``cancel``:
+      a body over the drain limit or a timeout).
+    - ``flow_stalls`` / ``flow_stall_s``: times a request body waited for WINDOW_UPDATE
+      (its stream's window or the connection's was spent), and the seconds they waited.
+    - ``leaked``, ``stalled``, ``unread_bytes`` (leak mode): streams answered at their
+      headers with their bodies never read, those still open at the end (the server could
+      not finish them: the window it may send in was never given back), and the body bytes
+      received and never acknowledged.
+    """
+
+    connections: int = 0
+    streams: int = 0
+    peak: int = 0
+    goaway: int = 0
+    retried: int = 0
+    reset_by_server: Counter[str] = field(default_factory=Counter)
+    reset_by_us: Counter[str] = field(default_factory=Counter)
+    flow_stalls: int = 0
+    flow_stall_s: float = 0.0
+    leaked: int = 0
+    stalled: int = 0
+    unread_bytes: int = 0
+
+    def merge(self, other: Streams) -> None:
+        """Add another process's counts; the peak is one connection's, so the larger stands."""
+        self.peak = max(self.peak, other.peak)
+        for name in _ADDED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reset_by_server.update(other.reset_by_server)
+        self.reset_by_us.update(other.reset_by_us)
+
+
+_ADDED = (
+    *("connections", "streams", "goaway", "retried", "flow_stalls", "flow_stall_s"),
+    *("leaked", "stalled", "unread_bytes"),
+)
+
+
+@dataclass(slots=True)
 class Ledger:
     """Connection counts for one run. All methods are O(1)."""
 
@@ -45,6 +97,10 @@ class Ledger:
     connect_failed: int = 0
     retried_stale: int = 0
     closed: Counter[CloseReason] = field(default_factory=Counter)
+    # Requests each protocol carried (an HTTP/2 stream the server refused carried none),
+    # told by each connection as it closes: a connection's count costs nothing per request.
+    carried: Counter[str] = field(default_factory=Counter)
+    h2: Streams = field(default_factory=Streams)
 
     def on_open(self) -> None:
         """A TCP (and TLS) connection is established."""
@@ -53,10 +109,20 @@ class Ledger:
         if self.open_now > self.peak_open:
             self.peak_open = self.open_now
 
-    def on_close(self, reason: CloseReason) -> None:
-        """An established connection is gone, for ``reason``."""
+    def on_close(self, reason: CloseReason, protocol: str = "http/1.1", requests: int = 0) -> None:
+        """An established connection is gone, for ``reason``, having carried ``requests``
+        over ``protocol``."""
         self.open_now -= 1
         self.closed[reason] += 1
+        self.carried[protocol] += requests
+
+    def count_retry(self, error: RequestError) -> None:
+        """A request is sent again after ``error``: a stale connection's, or a stream the
+        server never processed."""
+        if isinstance(error, StreamRefused):
+            self.h2.retried += 1
+        else:
+            self.retried_stale += 1
 
     def merge(self, other: Ledger) -> None:
         """Add another ledger's counts (another process's share of one run)."""
@@ -67,6 +133,8 @@ class Ledger:
         self.connect_failed += other.connect_failed
         self.retried_stale += other.retried_stale
         self.closed.update(other.closed)
+        self.carried.update(other.carried)
+        self.h2.merge(other.h2)
 
     @property
     def closed_by_server(self) -> int:

@@ -63,7 +63,11 @@ class ClientOptions:
       is bounded per connection (times -c), while no real response is refused.
     - ``insecure`` skips TLS verification; ``cacert`` trusts a CA file instead of the system's.
     - ``leak`` reproduces the failure tether exists for: bodies are left unread and
-      connections are never returned nor closed until the run ends.
+      connections are never returned nor closed until the run ends (over HTTP/2: streams
+      answered at their headers, their flow-control windows never given back).
+    - ``http2``: offer HTTP/2 by ALPN (``h2``, then ``http/1.1``) on https URLs, as Go's
+      client does; http URLs stay HTTP/1.1. ``http2_prior_knowledge``: speak HTTP/2 on
+      http URLs from the first byte (h2c, no Upgrade), and offer it on https ones too.
     """
 
     max_idle_per_host: int | None = None
@@ -83,3 +87,12 @@ class ClientOptions:
     cacert: str | None = None
     leak: bool = False
     user_agent: str = "tether/0.1"
+    http2: bool = False
+    http2_prior_knowledge: bool = False
+
+    def speaks_h2(self, scheme: str) -> bool:
+        """Whether a connection for a URL of ``scheme`` starts as HTTP/2 (for https: offers
+        it by ALPN, and speaks it if the server picks it)."""
+        if scheme == "https":
+            return self.http2 or self.http2_prior_knowledge
+        return self.http2_prior_knowledge

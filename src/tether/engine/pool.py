@@ -15,7 +15,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from tether.engine.compiled import native
-from tether.engine.connection import Connection, State
+from tether.engine.connection import Connection, PooledConnection, State
 from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import GO_DEFAULT_MAX_IDLE_PER_HOST, ClientOptions
 from tether.engine.request import Url
@@ -36,17 +36,19 @@ early finds nothing to close and must wake again."""
 
 
 def make_ssl_context(options: ClientOptions) -> ssl.SSLContext:
-    """Verification on by default; ``cacert`` trusts that CA file instead of the system's."""
+    """Verification on by default; ``cacert`` trusts that CA file instead of the system's.
+    ALPN offers ``h2`` first when the options speak HTTP/2 over TLS, then ``http/1.1``."""
     context = ssl.create_default_context(cafile=options.cacert)
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(["h2", "http/1.1"] if options.speaks_h2("https") else ["http/1.1"])
     return context
 
 
 class Pool:
-    """Pooled HTTP/1.1 connections for any number of hosts."""
+    """Pooled HTTP/1.1 connections for any number of hosts (for HTTP/2:
+    :class:`tether.engine.h2pool.H2Pool`)."""
 
     def __init__(self, options: ClientOptions, ledger: Ledger, path: Path | None = None) -> None:
         self.options = options
@@ -58,14 +60,14 @@ class Pool:
         self._max_idle = options.max_idle or float("inf")
         self._idle_timeout = options.idle_timeout
         self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[Key, list[Connection]] = {}
+        self._idle: dict[Key, list[PooledConnection]] = {}
         self._idle_total = 0
         self._open: dict[Key, int] = {}  # connecting or open, busy or idle, per key
-        self._waiters: dict[Key, deque[asyncio.Future[Connection | None]]] = {}
-        self._live: set[Connection] = set()
+        self._waiters: dict[Key, deque[asyncio.Future[PooledConnection | None]]] = {}
+        self._live: set[PooledConnection] = set()
         self._next_id = 1
         self._sweep: asyncio.TimerHandle | None = None
-        self._watched: set[Connection] = set()  # open connections whose requests have deadlines
+        self._watched: set[PooledConnection] = set()  # open ones whose requests have deadlines
         self._ticker: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Event | None = None
         self._closing = False
@@ -74,7 +76,7 @@ class Pool:
     def __repr__(self) -> str:
         return f"<Pool live={len(self._live)} idle={self._idle_total}>"
 
-    def connections(self) -> list[Connection]:
+    def connections(self) -> list[PooledConnection]:
         """Every open connection (idle, busy or leaked), oldest first."""
         return sorted(self._live, key=lambda conn: conn.id)
 
@@ -82,7 +84,7 @@ class Pool:
         """The pool key of a URL: TLS settings matter only for https."""
         return (*url.key, self._tls_key if url.scheme == "https" else None)
 
-    async def acquire(self, url: Url, deadline: float, *, fresh: bool = False) -> Connection:
+    async def acquire(self, url: Url, deadline: float, *, fresh: bool = False) -> PooledConnection:
         """A connection for ``url``, in the order Go's Transport chooses:
 
         1. the most recently parked idle connection (the least likely to have gone stale),
@@ -124,7 +126,7 @@ class Pool:
         """Whether a connection for ``key`` is parked (it may yet turn out stale)."""
         return bool(self._idle.get(key))
 
-    def take_idle(self, key: Key) -> Connection | None:
+    def take_idle(self, key: Key) -> PooledConnection | None:
         """The most recently parked usable connection for ``key``, or None (then dial or
         wait: see :meth:`acquire`). Synchronous, for the runner's callback path."""
         idle = self._idle.get(key)
@@ -141,9 +143,9 @@ class Pool:
                 return conn
         return None
 
-    async def _wait(self, key: Key, deadline: float) -> Connection | None:
+    async def _wait(self, key: Key, deadline: float) -> PooledConnection | None:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Connection | None] = loop.create_future()
+        future: asyncio.Future[PooledConnection | None] = loop.create_future()
         self._waiters.setdefault(key, deque()).append(future)
         budget = deadline - loop.time() if deadline else None
         try:
@@ -151,24 +153,20 @@ class Pool:
         except TimeoutError:
             raise TimeoutError_("no connection free within the timeout") from None
 
-    async def _dial(self, url: Url, key: Key, deadline: float) -> Connection:
+    def _connection(self, url: Url, key: Key, conn_id: int) -> PooledConnection:
+        """The protocol object for a new connection to ``url``."""
+        return Connection(conn_id, key, self.options, self._opened, self._released, self._closed)
+
+    async def _dial(self, url: Url, key: Key, deadline: float) -> PooledConnection:
         loop = asyncio.get_running_loop()
-        conn = Connection(
-            self._next_id,
-            key,
-            self.options,
-            self._opened,
-            self._released,
-            self._closed,
-        )
+        conn = self._connection(url, key, self._next_id)
         self._next_id += 1
         self._open[key] = self._open.get(key, 0) + 1
         tls = self._tls() if url.scheme == "https" else None
-        budget = self.options.connect_timeout or None
-        if deadline:
-            budget = min(budget or 1e9, max(deadline - loop.time(), 0.0))
+        budget = self.connect_budget(deadline)
         protocol: asyncio.Protocol = conn
         if self.path is not None:
+            assert isinstance(conn, Connection)  # the compiled path is HTTP/1.1's
             conn.wire = native_wire(conn, self.path)
             protocol = cast(asyncio.Protocol, conn.wire)  # it is one, compiled
         try:
@@ -187,6 +185,13 @@ class Pool:
             raise ConnectError(_connect_text(url, exc)) from None
         return conn
 
+    def connect_budget(self, deadline: float) -> float | None:
+        """The time a dial may take: the connect timeout, within the request's deadline."""
+        budget = self.options.connect_timeout or None
+        if deadline:
+            budget = min(budget or 1e9, max(deadline - self.loop.time(), 0.0))
+        return budget
+
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
             self._ssl = make_ssl_context(self.options)
@@ -194,13 +199,13 @@ class Pool:
 
     # -- connection events ------------------------------------------------------------------
 
-    def _opened(self, conn: Connection) -> None:
+    def _opened(self, conn: PooledConnection) -> None:
         self._live.add(conn)
         self.ledger.on_open()
         if conn.timed:
             self._watch(conn)
 
-    def _released(self, conn: Connection) -> None:
+    def _released(self, conn: PooledConnection) -> None:
         """A connection finished a response and may carry another: hand it to a waiter,
         park it, or close it when the idle pool is full."""
         waiters = self._waiters.get(conn.key)
@@ -220,10 +225,10 @@ class Pool:
         if self._sweep is None and self._idle_timeout:
             self._schedule_sweep()
 
-    def _closed(self, conn: Connection, reason: CloseReason) -> None:
+    def _closed(self, conn: PooledConnection, reason: CloseReason) -> None:
         self._live.discard(conn)
         self._watched.discard(conn)
-        self.ledger.on_close(reason)
+        self.ledger.on_close(reason, conn.protocol, conn.requests)
         self._forget(conn.key, conn)
         if self._all_closed is not None and not self._live:
             self._all_closed.set()
@@ -232,7 +237,7 @@ class Pool:
         self.ledger.connect_failed += 1
         self._forget(key, None)
 
-    def _forget(self, key: Key, conn: Connection | None) -> None:
+    def _forget(self, key: Key, conn: PooledConnection | None) -> None:
         """A connection (or a dial) is gone: free its slot and wake one waiter to dial."""
         self._open[key] -= 1
         idle = self._idle.get(key)
@@ -248,7 +253,7 @@ class Pool:
 
     # -- deadlines -------------------------------------------------------------------------
 
-    def _watch(self, conn: Connection) -> None:
+    def _watch(self, conn: PooledConnection) -> None:
         """Check ``conn``'s deadlines while it lives. One coarse ticker checks every open
         connection: a timer per request would cost more than the request's own parsing."""
         self._watched.add(conn)
@@ -274,10 +279,14 @@ class Pool:
         order its connections were parked, oldest first."""
         if not self._idle_timeout or self._sweep is not None or self._closing:
             return
-        first = [idle[0].idle_since for idle in self._idle.values() if idle]
+        first = self._idle_sinces()
         if first:
             due = min(first) + self._idle_timeout - time.monotonic()
             self._sweep = self.loop.call_later(max(due, 0.0) + IDLE_SLACK, self._sweep_idle)
+
+    def _idle_sinces(self) -> list[float]:
+        """When each key's longest-idle connection went idle."""
+        return [idle[0].idle_since for idle in self._idle.values() if idle]
 
     def _sweep_idle(self) -> None:
         """Close the parked connections past the idle timeout, so that they do not sit open

@@ -172,6 +172,47 @@ def encode_head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
+# RFC 9113 8.2.2: fields that mean something only to one HTTP/1.1 connection, and make an
+# HTTP/2 request malformed. TE is the exception, allowed as "trailers" alone.
+_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+H2Fields = tuple[tuple[bytes, bytes], ...]
+
+
+def h2_request(request: bytes, scheme: str) -> tuple[H2Fields, memoryview]:
+    """A request as :func:`encode_head` writes it, as HTTP/2 sends it: the request line's
+    method and target, with ``scheme``, as the ``:method``, ``:scheme`` and ``:path``
+    pseudo-header fields, Host as ``:authority``, every other name lower-cased and the
+    connection-specific fields left out (RFC 9113 8.2.2, 8.3.1); then the body (a view of
+    ``request``, not a copy). Made from the HTTP/1.1 bytes so that the header rules (the
+    defaults, the credentials, the framing) are :func:`encode_head`'s alone, whichever
+    protocol carries the request."""
+    end = request.find(b"\r\n\r\n")
+    lines = request[:end].split(b"\r\n")
+    method, target, _ = lines[0].split(b" ", 2)
+    authority = b""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        raw, _, value = line.partition(b":")
+        name, value = raw.lower(), value.strip(b" \t")
+        if name == b"host":
+            authority = authority or value
+        elif name == b"te":
+            if value.lower() == b"trailers":
+                fields.append((name, value))
+        elif name not in _CONNECTION_SPECIFIC:
+            fields.append((name, value))
+    pseudo = (
+        (b":method", method),
+        (b":scheme", scheme.encode()),
+        (b":authority", authority),
+        (b":path", target),
+    )
+    return (*pseudo, *fields), memoryview(request)[end + 4 :]
+
+
 def framing_problem(headers: tuple[tuple[str, str], ...], body: bytes) -> str | None:
     """What is wrong with a record's own framing headers, or None. How a request is framed
     is tether's to say: a record's Content-Length other than its body's length would let the

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from tether.document import Connections, LostWorker, SummaryDocument, Watch
+from tether.document import Connections, H2Streams, LostWorker, SummaryDocument, Watch
+from tether.engine.ledger import Streams
 from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
 from tether.secrets import SECRET_HEADERS
 
@@ -205,7 +206,30 @@ class Summary(Tally):
             "requests_per_connection": round(self.requests / led.opened, 2) if led.opened else 0,
             "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
             "closed": {r.name.lower(): n for r, n in sorted(led.closed.items(), key=_by_name)},
+            "protocol": dict(sorted(led.carried.items())),
+            "h2": _h2(led.h2),
         }
+
+
+def _h2(counts: Streams) -> H2Streams | None:
+    """The HTTP/2 part of the ledger; None when no connection spoke it."""
+    if not counts.connections:
+        return None
+    return {
+        "connections": counts.connections,
+        "streams": counts.streams,
+        "streams_per_connection": round(counts.streams / counts.connections, 2),
+        "peak_concurrent_streams": counts.peak,
+        "goaway_received": counts.goaway,
+        "retried_refused": counts.retried,
+        "rst_received": dict(sorted(counts.reset_by_server.items())),
+        "rst_sent": dict(sorted(counts.reset_by_us.items())),
+        "flow_control_stalls": counts.flow_stalls,
+        "flow_control_stall_s": round(counts.flow_stall_s, 6),
+        "leaked_streams": counts.leaked,
+        "stalled_streams": counts.stalled,
+        "unread_bytes": counts.unread_bytes,
+    }
 
 
 def _by_name(item: tuple[Any, int]) -> str:

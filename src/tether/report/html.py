@@ -21,7 +21,7 @@ from typing import Any
 from tether.document import Omitted, SummaryDocument
 from tether.report import charts, interactive, svg
 from tether.report.provenance import describe_model, mask_url, tether_version
-from tether.report.text import figure, omitted_sentence, verdict
+from tether.report.text import figure, h2_leak_sentence, h2_rows, omitted_sentence, verdict
 from tether.thresholds import shown
 
 __all__ = ["render"]
@@ -167,7 +167,10 @@ def _ledger(doc: SummaryDocument) -> str:
         *[(f"closed: {reason}", n) for reason, n in c["closed"].items()],
     ]
     body = [[escape(str(k)), _num(v)] for k, v in rows]
-    return "<h2>connections</h2>" + _table(["", ""], body, header=False)
+    body += [[escape(label), f"<td>{escape(text)}</td>"] for label, text in h2_rows(doc)]
+    leak = h2_leak_sentence(doc)
+    said = f'<p class="bad">{escape(leak)}</p>' if leak else ""
+    return "<h2>connections</h2>" + _table(["", ""], body, header=False) + said
 
 
 def _groups(doc: SummaryDocument) -> str:

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
-from tether.document import ClosingLine, OutcomeLine, RunEnd
-from tether.engine.ledger import CloseReason
+from tether.document import ClosingLine, H2Streams, OutcomeLine, RunEnd
+from tether.engine.ledger import CloseReason, Streams
 from tether.errors import InputError
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
@@ -129,6 +129,7 @@ def _outcome(line: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[M
             error=line["error"],
             error_kind=line["error_kind"],
             group=line["group"],
+            protocol=line["protocol"],
         )
         mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
     except (KeyError, TypeError) as exc:
@@ -149,6 +150,8 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
         reason = CloseReason.__members__.get(name.upper())
         if reason is not None:  # a reason this version does not know is left out
             led.closed[reason] += n
+    led.carried.update(c.get("protocol", {}))
+    _apply_h2(led.h2, c.get("h2"))
     summary.late = end["late"]
     summary.input_errors = end["input_errors"]
     summary.input_error_examples = end["input_error_examples"]
@@ -161,6 +164,20 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
     facts.rate_target = end["rate_target"]
     facts.schedule_s = end["schedule_s"]
     facts.watch = end["watch"]
+
+
+def _apply_h2(counts: Streams, h2: H2Streams | None) -> None:
+    """The HTTP/2 part of a closing line's ledger (absent from files written before it)."""
+    if not h2:
+        return
+    counts.connections, counts.streams = h2["connections"], h2["streams"]
+    counts.peak, counts.goaway = h2["peak_concurrent_streams"], h2["goaway_received"]
+    counts.retried = h2["retried_refused"]
+    counts.reset_by_server.update(h2["rst_received"])
+    counts.reset_by_us.update(h2["rst_sent"])
+    counts.flow_stalls, counts.flow_stall_s = h2["flow_control_stalls"], h2["flow_control_stall_s"]
+    counts.leaked, counts.stalled = h2["leaked_streams"], h2["stalled_streams"]
+    counts.unread_bytes = h2["unread_bytes"]
 
 
 class _Seconds:

@@ -63,6 +63,7 @@ def outcome_line(
         "body_truncated": outcome.body_truncated,
         "error": outcome.error,
         "error_kind": outcome.error_kind,
+        "protocol": outcome.protocol,
         "mismatches": [
             {
                 "field": m.field,
@@ -116,7 +117,8 @@ def _plain_line(outcome: Outcome, t: float) -> str:
         f"{_service(service) if service != latency else ''}"
         f',"conn_id":{outcome.conn_id}{_REUSED[outcome.reused]}{_RETRIED[outcome.retried]}'
         f"{_redirects(outcome.redirects) if outcome.redirects else ''}"
-        f',"body_size":{outcome.body_size}{_TRUNCATED[outcome.body_truncated]}}}'
+        f',"body_size":{outcome.body_size}{_TRUNCATED[outcome.body_truncated]}'
+        f"{'' if outcome.protocol == HTTP_1_1 else _protocol(outcome.protocol)}}}"
     )
 
 
@@ -132,6 +134,12 @@ def _redirects(n: int) -> str:
 _REUSED = {False: "", True: ',"reused":true'}
 _RETRIED = {False: "", True: ',"retried":true'}
 _TRUNCATED = {False: "", True: ',"body_truncated":true'}
+# The protocol is written only when it is not HTTP/1.1 (its default).
+HTTP_1_1 = OUTCOME_DEFAULTS["protocol"]
+
+
+def _protocol(name: str) -> str:
+    return f',"protocol":{json.dumps(name)}'
 
 
 def end_line(summary: Summary) -> ClosingLine:

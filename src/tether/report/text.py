@@ -170,6 +170,65 @@ def _connections(doc: SummaryDocument, grid: _Rows) -> None:
         grid.add_row("", f"failed to connect {_bad(c['connect_failed'])}")
     if c["closed"]:
         grid.add_row("", "closed: " + ", ".join(f"{k} {n:,}" for k, n in c["closed"].items()))
+    for label, value in h2_rows(doc):
+        grid.add_row(label, value)
+
+
+def protocols(doc: SummaryDocument) -> str:
+    """``h2 1,000 requests`` (``h2 990, http/1.1 10``): what carried the run's requests,
+    or "" for a run all over HTTP/1.1 (or written before HTTP/2 was counted)."""
+    carried = doc["connections"].get("protocol") or {}
+    if set(carried) <= {"http/1.1"}:
+        return ""
+    return ", ".join(f"{name} {n:,}" for name, n in carried.items()) + " requests"
+
+
+def h2_rows(doc: SummaryDocument) -> list[tuple[str, str]]:
+    """The HTTP/2 ledger as labelled rows (the text summary's and the HTML page's), none
+    for a run that spoke no HTTP/2."""
+    h2 = doc["connections"].get("h2")
+    if not h2:
+        return []
+    rows = [("protocol", protocols(doc))]
+    rows.append(
+        (
+            "h2 streams",
+            f"{h2['streams']:,} on {_count(h2['connections'], 'connection')} "
+            f"({figure(h2['streams_per_connection'])} per connection), "
+            f"peak {h2['peak_concurrent_streams']:,} at once",
+        )
+    )
+    rows.append(
+        (
+            "",
+            f"GOAWAY received {h2['goaway_received']:,}   refused streams retried "
+            f"{h2['retried_refused']:,}   flow-control stalls {h2['flow_control_stalls']:,} "
+            f"({h2['flow_control_stall_s']:.3f} s)",
+        )
+    )
+    for label, resets in (("received", h2["rst_received"]), ("sent", h2["rst_sent"])):
+        if resets:
+            codes = ", ".join(f"{code} {n:,}" for code, n in resets.items())
+            rows.append(("", f"RST_STREAM {label}: {codes}"))
+    return rows
+
+
+def h2_leak_sentence(doc: SummaryDocument) -> str:
+    """What leak mode did to an HTTP/2 server, in one sentence ("" if it leaked nothing)."""
+    h2 = doc["connections"].get("h2")
+    if not h2 or not h2["leaked_streams"]:
+        return ""
+    said = (
+        f"Leak mode over HTTP/2: {_count(h2['leaked_streams'], 'response')} answered at "
+        f"their headers with bodies never read, and {h2['unread_bytes']:,} bytes never "
+        "acknowledged: the flow-control windows were not given back, "
+    )
+    if not h2["stalled_streams"]:
+        return said + "though no stream had stalled yet (a connection's window is 65,535 bytes)."
+    return said + (
+        f"so {_count(h2['stalled_streams'], 'stream')} stalled, the server unable to send "
+        f"the rest of their bodies, over {_count(h2['connections'], 'connection')}."
+    )
 
 
 def _watch(watch: Watch) -> Text:
@@ -320,6 +379,8 @@ def verdict(doc: SummaryDocument) -> str:
         parts.append(_unreachable(doc))
     else:
         parts += [_matched_sentence(doc), _carried(doc)]
+    if leak := h2_leak_sentence(doc):
+        parts.append(leak)
     if doc["input_errors"]:
         bad = doc["input_errors"]
         parts.append(f"{bad:,} record{' was' if bad == 1 else 's were'} skipped: see above.")
@@ -348,6 +409,8 @@ def _carried(doc: SummaryDocument) -> str:
     reused, that and why: the ledger's reasons for closing them."""
     n, c = doc["requests"], doc["connections"]
     said = f"{_count(c['opened'], 'connection')} carried {_count(n, 'request')}"
+    if c.get("h2"):
+        said += " over " + "/".join(sorted(c.get("protocol", {}), reverse=True))
     said += f" ({figure(c['requests_per_connection'])} per connection)"
     if not_reused(doc):
         could = reusable(doc)

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from tether.check import check, quick_check
 from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS, Exchange
-from tether.engine.dispatch import outcome_of
 from tether.engine.options import ClientOptions
 from tether.metrics.groups import MAX_GROUPS, admitted, group_key
 from tether.metrics.histogram import Histogram, await_numpy, preload_numpy
@@ -91,7 +90,7 @@ class Session:
                 job.group, response.status, latency, service, response.reused, response.truncated
             )
             return
-        outcome = outcome_of(job.prep, response, latency)
+        outcome = response.outcome(job.prep, latency)
         outcome.service = service
         self.deliver(job, outcome, [] if vouched else None)
 

@@ -1,0 +1,598 @@
+"""One HTTP/2 connection: an asyncio Protocol driving the h2 library's connection (framing,
+HPACK, flow control), carrying as many requests at once as the server lets it (its
+SETTINGS_MAX_CONCURRENT_STREAMS).
+
+Each stream is an :class:`~tether.engine.connection.Exchange`, as a request on an HTTP/1.1
+connection is, so that the send path, the checks and the reports see the same thing. What
+HTTP/2 changes:
+
+- Many streams at once: the pool hands the connection out while it has room
+  (:attr:`H2Connection.usable`), not only when it is idle.
+- A stream that goes wrong is reset (RST_STREAM), not its connection: a timeout, a body
+  past the drain limit. The others go on.
+- A GOAWAY ends the connection gracefully: the streams up to its last stream id go on to
+  their end; those above it were never processed and fail as
+  :class:`~tether.errors.StreamRefused`, for the send path to retry by the stale rule.
+- Bodies are read as they come and their flow-control window given back as they are
+  consumed (``acknowledge_received_data``). Leak mode never gives it back: the server's
+  streams stall once the window is spent, which is what a client that never reads its
+  bodies does to an HTTP/2 server.
+- Over TLS, ALPN decides: a server that picks ``http/1.1`` gets an HTTP/1.1
+  :class:`~tether.engine.connection.Connection`, handed the transport as it stands.
+
+The connection is ready (:attr:`H2Connection.ready`) once the server's first SETTINGS are
+in: until then nobody knows how many streams it may carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from hyperframe.frame import Frame, GoAwayFrame
+
+from tether.engine.connection import (
+    _BODY,
+    _DRAIN,
+    _HEADERS,
+    _WHOLE,
+    Closed,
+    Connection,
+    Done,
+    Exchange,
+    Opened,
+    PooledConnection,
+    State,
+    classify_lost,
+)
+from tether.engine.ledger import CloseReason, Streams
+from tether.engine.request import H2Fields, h2_request
+from tether.errors import (
+    ConnectError,
+    HeadersTooLarge,
+    ProtocolError,
+    RequestError,
+    StaleConnection,
+    StreamRefused,
+    StreamReset,
+    TimeoutError_,
+)
+from tether.model import BodyNeed, Outcome
+
+if TYPE_CHECKING:
+    from tether.engine.options import ClientOptions
+    from tether.engine.request import Prepared
+
+H2 = "h2"
+"""The protocol of an HTTP/2 connection, as ALPN names it (and outcomes say)."""
+
+_NO_LIMIT = 2**31 - 1
+
+
+class _H2(h2.connection.H2Connection):
+    """h2's connection, but for what it does at a GOAWAY. h2 closes its state machine there
+    and then refuses every frame after it as a protocol error (python-hyper/h2#1199), where
+    RFC 9113 6.8 lets the streams up to the GOAWAY's last stream id go on to their end
+    (nginx sends its GOAWAY at ``keepalive_requests`` before the last responses). Here a
+    GOAWAY is only reported; the connection sends no new stream after it (ours to see to)
+    and ends once those streams are done."""
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[Any]]:
+        event = h2.events.ConnectionTerminated()
+        event.error_code = _error_code(frame.error_code)
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+def _error_code(code: int) -> ErrorCodes | int:
+    try:
+        return ErrorCodes(code)
+    except ValueError:
+        return code
+
+
+def code_name(code: ErrorCodes | int) -> str:
+    """An error code as the ledger counts it: ``refused_stream``, ``cancel``, ``0x1f``."""
+    return code.name.lower() if isinstance(code, ErrorCodes) else f"{code:#x}"
+
+
+_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+"""Every connection's: fields as bytes, both ways validated (the head made of the server's
+fields relies on h2 having refused CR, LF and NUL in them)."""
+
+
+@lru_cache(maxsize=1024)
+def _fields(request: bytes, scheme: str) -> tuple[H2Fields, memoryview]:
+    # A cycled record sends the same request bytes again: their hash is cached in them.
+    return h2_request(request, scheme)
+
+
+class Stream(Exchange):
+    """One request on an HTTP/2 connection and, once reported, its response."""
+
+    __slots__ = ("leaked", "pending", "stalled_at", "stream_id")
+
+    protocol: ClassVar[str] = H2
+
+    def __init__(
+        self,
+        conn_id: int,
+        reused: bool,
+        method: str,
+        need: BodyNeed,
+        done: Done,
+        deadline: float,
+    ) -> None:
+        super().__init__(conn_id, reused, method, need, done, deadline)
+        self.stream_id = 0
+        self.pending = memoryview(b"")  # the request body still to send
+        self.stalled_at = 0.0  # since when it has waited for WINDOW_UPDATE (0: it does not)
+        self.leaked = False
+
+    @property
+    def close_delimited(self) -> bool:
+        return False  # an HTTP/2 body ends with its stream, never with the connection
+
+    def outcome(self, prep: Prepared, latency: float) -> Outcome:
+        outcome = super().outcome(prep, latency)
+        outcome.protocol = H2
+        return outcome
+
+    def copy_to(self, outcome: Outcome) -> None:
+        super().copy_to(outcome)
+        outcome.protocol = H2
+
+
+class H2Connection(PooledConnection):
+    """An HTTP/2 client connection (h2 over TLS, or h2c with prior knowledge), owned by a
+    pool that hears of its events. ``on_released`` is told each time a stream ends, since
+    each frees a place for another request."""
+
+    protocol: ClassVar[str] = H2
+
+    def __init__(
+        self,
+        conn_id: int,
+        key: tuple[Any, ...],
+        options: ClientOptions,
+        on_open: Opened,
+        on_released: Opened,
+        on_closed: Closed,
+        counts: Streams,
+    ) -> None:
+        super().__init__(conn_id, key, options, on_open, on_released, on_closed)
+        self.counts = counts
+        self.ready: asyncio.Future[Connection | None] = self._loop.create_future()
+        """Resolved when the server's first SETTINGS are in (None), or with the HTTP/1.1
+        connection that took over when ALPN picked ``http/1.1``."""
+        self._h2 = _H2(_CONFIG)
+        self._scheme = str(key[0])
+        self._streams: dict[int, Stream] = {}  # open on the wire (they count to the max)
+        self._sending: dict[int, Stream] = {}  # with request body left to send
+        self._max_streams = 1  # the server's SETTINGS say; nothing is sent before them
+        self._draining: CloseReason | None = None  # no new stream; close once all are done
+        self._in_read = False  # frames are written once, after all a read's events
+        self._headed: list[Stream] = []  # streams whose head came in the current read
+        self._limit = options.drain_limit
+        self._checked_limit = options.max_body
+        self._max_head = options.max_response_header_bytes or _NO_LIMIT
+        self._header_timeout = options.response_header_timeout
+        self._drain_timeout = options.drain_timeout
+        self._leak = options.leak
+        self._single_use = options.disable_keep_alives
+
+    # -- the pool's side -------------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        """Ready, open, not going away, and room for one more stream."""
+        t = self.transport
+        return (
+            self.ready.done()
+            and self._draining is None
+            and len(self._streams) < self._max_streams
+            and t is not None
+            and not t.is_closing()
+        )
+
+    def send(
+        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
+    ) -> None:
+        """Open a stream for ``request`` (its HTTP/1.1 bytes, made HTTP/2 by
+        :func:`~tether.engine.request.h2_request`); ``done`` is called once with its
+        response or error, possibly before this returns (when nothing could be sent)."""
+        ex = Stream(self.id, self.requests > 0, method, need, done, deadline)
+        if not self.usable:
+            # Nothing was written: retried whatever the method, as on HTTP/1.1.
+            ex.fail(StaleConnection("connection closed before the request", written=False))
+            return
+        fields, body = _fields(request, self._scheme)
+        sid = self._h2.get_next_available_stream_id()
+        try:
+            self._h2.send_headers(sid, fields, end_stream=not body)
+        except h2.exceptions.TooManyStreamsError:
+            # The server lowered its maximum meanwhile: nothing was written, go elsewhere.
+            ex.fail(StaleConnection("no room for another stream", written=False))
+            return
+        except h2.exceptions.ProtocolError as exc:
+            ex.fail(ProtocolError(f"request not sent over HTTP/2: {exc}"))
+            return
+        ex.stream_id = sid
+        self._opened_stream(ex)
+        if body:
+            ex.pending = body
+            self._send_body(ex)
+        if self._header_timeout:
+            ex.set_phase(self._loop.time(), self._header_timeout, _HEADERS)
+        if self._single_use:
+            self._draining = CloseReason.KEEP_ALIVE_OFF
+        self._flush()
+
+    def closes_after(self) -> None:
+        """A request said ``Connection: close`` (which HTTP/2 does not send): no new stream
+        on this connection, which closes once its streams are done."""
+        self._draining = self._draining or CloseReason.REQUEST_CLOSE
+
+    def expire(self, now: float) -> bool:
+        """End the streams whose deadlines have passed (each reset, the others go on)."""
+        for ex in [ex for ex in self._streams.values() if ex.due and now >= ex.due]:
+            if ex.done is not None:
+                self._on_deadline(ex)
+        return self.state is not State.CLOSED
+
+    def close(self, reason: CloseReason) -> None:
+        """Say GOAWAY, then close (the first reason given wins). Written at once, even in
+        the middle of a read: the transport closes after what is written, not after what a
+        read would have flushed."""
+        t = self.transport
+        if t is not None and not t.is_closing() and self.ready.done():
+            with contextlib.suppress(h2.exceptions.ProtocolError):  # the server ended it
+                self._h2.close_connection()
+                t.write(self._h2.data_to_send())
+        super().close(reason)
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None and tls.selected_alpn_protocol() != H2:
+            self._hand_over(self.transport)
+            return
+        codes = h2.settings.SettingCodes
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={codes.ENABLE_PUSH: 0, codes.MAX_HEADER_LIST_SIZE: self._max_head},
+        )
+        # A client has nothing to say of extended CONNECT (RFC 8441 is the server's to offer).
+        del self._h2.local_settings[codes.ENABLE_CONNECT_PROTOCOL]
+        self._h2.decoder.max_header_list_size = self._max_head
+        self._h2.initiate_connection()
+        self._flush()
+        self.counts.connections += 1
+        self._on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._in_read = True
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self._in_read = False
+            self._fail_all(ProtocolError(f"invalid HTTP/2 from the server: {exc}"))
+            return
+        for event in events:
+            handle = _HANDLERS.get(type(event))
+            if handle is not None:
+                handle(self, event)
+        self._in_read = False
+        self._body_goes_on()
+        self._flush()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost decides what the EOF meant
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        streams = list(self._streams.values())
+        self._streams.clear()
+        self._sending.clear()
+        ours = self._close_reason
+        if ours is None and self._draining is CloseReason.GOAWAY:
+            ours = CloseReason.GOAWAY  # the server's own decision, said before it closed
+        waiting = [ex for ex in streams if ex.done is not None]
+        # One decision for the ledger and the streams, as on HTTP/1.1 (the first stream
+        # still waiting says what the loss meant to a request).
+        reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
+        self.counts.stalled += sum(1 for ex in streams if ex.leaked)
+        self.state = State.CLOSED
+        if not self.ready.done():
+            self.ready.set_exception(ConnectError(_lost_before_settings(exc)))
+            self.ready.exception()  # retrieved: the pool asks only while it waits
+        if self.transport is not None:
+            self._on_closed(self, reason)
+        for ex in waiting:
+            error = classify_lost(ours, ex, exc)[1]
+            assert error is not None  # an HTTP/2 body never ends with its connection
+            ex.fail(error)
+
+    # -- h2 events ---------------------------------------------------------------------------
+
+    def _settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        self._max_streams = self._h2.remote_settings.max_concurrent_streams
+        if not self.ready.done():
+            self.state = State.IDLE
+            self.idle_since = time.monotonic()
+            self.ready.set_result(None)
+        else:
+            self._on_released(self)  # a larger maximum may let a waiting request in
+
+    def _response(self, event: h2.events.ResponseReceived) -> None:
+        ex = self._streams.get(event.stream_id)
+        if ex is None or ex.done is None:
+            return
+        head = _head(event.headers)
+        if len(head) > self._max_head:
+            self._reset(ex, ErrorCodes.CANCEL)
+            ex.fail(HeadersTooLarge(f"response headers over {self._max_head:,} bytes"))
+            return
+        ex.head = head
+        ex.status = int(head[9:12])
+        ex.stage = _BODY
+        if self._leak:
+            self._leaked(ex)
+        else:
+            self._headed.append(ex)
+
+    def _data(self, event: h2.events.DataReceived) -> None:
+        ex = self._streams.get(event.stream_id)
+        if ex is not None and ex.leaked:
+            self.counts.unread_bytes += event.flow_controlled_length
+            return  # never read, never acknowledged: its window is spent for good
+        self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        if ex is None or ex.done is None:
+            return
+        size = ex.body_size + len(event.data)
+        limit = self._checked_limit if ex.keeps else self._limit
+        if size > limit:
+            ex.keep(event.data[: max(limit - ex.body_size, 0)])
+            ex.body_size = size
+            self._undrained(ex)
+            return
+        ex.body_size = size
+        if ex.keeps:
+            ex.keep(event.data)
+
+    def _ended(self, event: h2.events.StreamEnded) -> None:
+        ex = self._streams.get(event.stream_id)
+        if ex is None:
+            return
+        if ex.pending:
+            # The server answered before the whole body was sent (RFC 9113 8.1): stop.
+            self._reset(ex, ErrorCodes.CANCEL)
+        self._closed_stream(ex)
+        if ex.done is not None:
+            ex.finish()
+
+    def _reset_by_server(self, event: h2.events.StreamReset) -> None:
+        if event.remote_reset:
+            self.counts.reset_by_server[code_name(event.error_code)] += 1
+        ex = self._streams.get(event.stream_id)
+        if ex is None:
+            return
+        self._closed_stream(ex)
+        if ex.done is None:
+            return
+        name = code_name(event.error_code)
+        if event.error_code == ErrorCodes.REFUSED_STREAM:
+            self._refused(ex, f"server refused the stream ({name})")
+        else:
+            ex.fail(StreamReset(f"server reset the stream ({name}) {_where(ex)}"))
+
+    def _window(self, event: h2.events.WindowUpdated) -> None:
+        if event.stream_id:
+            ex = self._sending.get(event.stream_id)
+            if ex is not None:
+                self._send_body(ex)
+            return
+        for ex in list(self._sending.values()):
+            self._send_body(ex)
+
+    def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        """The server goes away: no new stream here; the streams above its last stream id
+        were never processed, and fail for the send path to retry (RFC 9113 6.8)."""
+        self.counts.goaway += 1
+        self._draining = CloseReason.GOAWAY
+        last = event.last_stream_id if event.last_stream_id is not None else _NO_LIMIT
+        for ex in [ex for sid, ex in self._streams.items() if sid > last]:
+            self._closed_stream(ex, release=False)
+            if ex.done is not None:
+                self._refused(ex, f"server sent GOAWAY (last stream {last})")
+        self._maybe_close()
+
+    def _refused(self, ex: Stream, why: str) -> None:
+        """A stream the server never processed: it carried nothing (not counted among the
+        requests this connection carried), and fails for the send path to retry."""
+        self.requests -= 1
+        ex.fail(StreamRefused(f"{why}: not processed"))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _opened_stream(self, ex: Stream) -> None:
+        self._streams[ex.stream_id] = ex
+        self.requests += 1
+        if self.state is State.IDLE:
+            self.state = State.ACTIVE  # (a leaking connection stays LEAKED: see _leaked)
+        counts = self.counts
+        counts.streams += 1
+        if len(self._streams) > counts.peak:
+            counts.peak = len(self._streams)
+
+    def _closed_stream(self, ex: Stream, *, release: bool = True) -> None:
+        """A stream is over on the wire: its place is free (the pool is told first, so that
+        whoever its report wakes finds the connection with room)."""
+        self._streams.pop(ex.stream_id, None)
+        self._sending.pop(ex.stream_id, None)
+        if ex.stalled_at:
+            self.counts.flow_stall_s += self._loop.time() - ex.stalled_at
+            ex.stalled_at = 0.0
+        if not self._streams and self.state is State.ACTIVE:
+            self.state = State.IDLE
+            self.idle_since = time.monotonic()
+        if self._maybe_close() or not release:
+            return
+        self._on_released(self)
+
+    def _maybe_close(self) -> bool:
+        """Close a connection that is going away once its last stream is done."""
+        if self._draining is not None and not self._streams:
+            self.close(self._draining)
+            return True
+        return False
+
+    def _send_body(self, ex: Stream) -> None:
+        """As much of the request body as the flow-control windows (the stream's and the
+        connection's) let go now; the rest waits for WINDOW_UPDATE, timed as a stall."""
+        h2c = self._h2
+        while ex.pending:
+            room = min(h2c.local_flow_control_window(ex.stream_id), h2c.max_outbound_frame_size)
+            if room <= 0:
+                self._sending[ex.stream_id] = ex
+                if not ex.stalled_at:
+                    ex.stalled_at = self._loop.time()
+                    self.counts.flow_stalls += 1
+                return
+            if ex.stalled_at:
+                self.counts.flow_stall_s += self._loop.time() - ex.stalled_at
+                ex.stalled_at = 0.0
+            chunk, ex.pending = ex.pending[:room], ex.pending[room:]
+            h2c.send_data(ex.stream_id, chunk.tobytes(), end_stream=not ex.pending)
+        self._sending.pop(ex.stream_id, None)
+        self._flush()
+
+    def _body_goes_on(self) -> None:
+        """The streams whose head came in this read and whose body goes on past it have the
+        drain timeout from now on (set here, once a read, not per head: most bodies end in
+        the read their head came in)."""
+        headed, self._headed = self._headed, []
+        for ex in headed:
+            if ex.done is None or ex.phase is _DRAIN:
+                continue
+            if self._drain_timeout:
+                ex.set_phase(self._loop.time(), self._drain_timeout, _DRAIN)
+            elif ex.phase is _HEADERS:
+                ex.set_phase(0.0, 0.0, _WHOLE)
+
+    def _leaked(self, ex: Stream) -> None:
+        """Leak mode: answer at the headers, never read the body nor give its window back.
+        The stream stays open, as it does on the server, until the server can end it."""
+        ex.leaked = True
+        ex.truncated = True
+        self.counts.leaked += 1
+        self.state = State.LEAKED
+        ex.finish()
+
+    def _undrained(self, ex: Stream) -> None:
+        """A body too big or too slow to read: the response stands, its stream is reset
+        (the connection goes on carrying the others)."""
+        ex.truncated = True
+        self._reset(ex, ErrorCodes.CANCEL)
+        self._closed_stream(ex)
+        ex.finish()
+
+    def _reset(self, ex: Stream, code: ErrorCodes) -> None:
+        try:
+            self._h2.reset_stream(ex.stream_id, code)
+        except h2.exceptions.StreamClosedError:
+            return  # it ended meanwhile
+        self.counts.reset_by_us[code_name(code)] += 1
+        self._flush()
+
+    def _on_deadline(self, ex: Stream) -> None:
+        if ex.phase is _DRAIN:
+            self._undrained(ex)
+            return
+        if ex.phase is _HEADERS:
+            what = f"no response headers within {self._header_timeout:g}s"
+        else:
+            what = f"request not complete within {self.options.timeout:g}s"
+        self._reset(ex, ErrorCodes.CANCEL)
+        self._closed_stream(ex)
+        ex.fail(TimeoutError_(what))
+
+    def _fail_all(self, error: RequestError) -> None:
+        """The connection cannot go on (the server broke the protocol): every stream fails
+        with ``error`` and the connection is closed."""
+        streams = [ex for ex in self._streams.values() if ex.done is not None]
+        self.abort(CloseReason.PROTOCOL)
+        for ex in streams:
+            ex.fail(error)
+
+    def _hand_over(self, transport: asyncio.Transport) -> None:
+        """ALPN picked HTTP/1.1: an HTTP/1.1 connection takes the transport over, with this
+        one's id and the pool's callbacks; this one never opened, as far as anyone counts."""
+        conn = Connection(
+            self.id, self.key, self.options, self._on_open, self._on_released, self._on_closed
+        )
+        transport.set_protocol(conn)
+        conn.connection_made(transport)
+        self.transport = None
+        self.state = State.CLOSED
+        self.ready.set_result(conn)
+
+    def _flush(self) -> None:
+        """Write what h2 has for the wire, once per read (a response's callbacks may send
+        the next requests: their frames go in the same write)."""
+        if self._in_read:
+            return
+        data = self._h2.data_to_send()
+        t = self.transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
+
+
+def _head(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The response head in the shape an HTTP/1.1 head has, status line first, for
+    :class:`~tether.http.heads.Headers` to read lazily and the compiled checks to vouch for
+    as they do any head. h2 has refused what could make it ambiguous (upper case in a name,
+    CR, LF or NUL in a value)."""
+    status = b"000"
+    lines = []
+    for name, value in headers:
+        if name == b":status":
+            status = value
+        elif not name.startswith(b":"):
+            lines.append(name + b": " + value + b"\r\n")
+    # "HTTP/2.0 " is as long as "HTTP/1.1 ": the status is where a head's always is.
+    return b"HTTP/2.0 " + status + b"\r\n" + b"".join(lines) + b"\r\n"
+
+
+def _where(ex: Stream) -> str:
+    return "during the body" if ex.stage is _BODY else "before responding"
+
+
+def _lost_before_settings(exc: Exception | None) -> str:
+    why = f": {exc}" if exc is not None else ""
+    return f"the server closed the connection before its HTTP/2 SETTINGS{why}"
+
+
+_HANDLERS: dict[type, Callable[[H2Connection, Any], None]] = {
+    h2.events.RemoteSettingsChanged: H2Connection._settings,
+    h2.events.ResponseReceived: H2Connection._response,
+    h2.events.DataReceived: H2Connection._data,
+    h2.events.StreamEnded: H2Connection._ended,
+    h2.events.StreamReset: H2Connection._reset_by_server,
+    h2.events.WindowUpdated: H2Connection._window,
+    h2.events.ConnectionTerminated: H2Connection._goaway,
+}
+"""What each h2 event does; the others (pings, which h2 answers itself, interim 1xx
+responses, trailers, priority) need nothing."""
