@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -139,3 +141,38 @@ def comparable(summary: Summary, sequential: bool, open_model: bool) -> dict[str
         g.latency.count for _, g in sorted(summary.groups.by_key.items())
     ]
     return doc
+
+
+def on_a_terminal(
+    args: list[str], env: dict[str, str], stdout_too: bool = False
+) -> tuple[str, str]:
+    """Run ``tether *args`` with its stderr (and its stdout too, with ``stdout_too``; else a
+    pipe) on a pseudo-terminal, 30 s at most: what the terminal showed, and the piped
+    stdout."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", *args],
+        stdout=slave if stdout_too else subprocess.PIPE,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    shown = bytearray()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the program has closed its end
+                    break
+                shown += chunk
+            elif proc.poll() is not None:
+                break
+        stdout, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return shown.decode(errors="replace"), (stdout or b"").decode()

@@ -9,19 +9,14 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from helpers import write_records
+from helpers import on_a_terminal, write_records
 from servers import ThreadServer, json_server, keepalive_handler
 from tether.cli import main
 from tether.report import text
@@ -148,35 +143,9 @@ def test_not_a_terminal_has_no_escape_codes(
 def on_a_pty(argv: list[str], stdout_too: bool = True, **env: str) -> tuple[str, str]:
     """Run tether with stderr (and stdout, unless not ``stdout_too``: then a pipe) on a
     pseudo-terminal, 30 s at most: what the terminal showed, and the piped stdout."""
-    master, slave = pty.openpty()
     environ = {k: v for k, v in os.environ.items() if k not in RICH_ENV}
     environ.update(TERM="xterm-256color", COLUMNS="120", **env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", *argv],
-        stdout=slave if stdout_too else subprocess.PIPE,
-        stderr=slave,
-        env=environ,
-    )
-    os.close(slave)
-    shown = bytearray()
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the program has closed its end
-                    break
-                shown += chunk
-            elif proc.poll() is not None:
-                break
-        stdout, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return shown.decode(errors="replace"), (stdout or b"").decode()
+    return on_a_terminal(argv, environ, stdout_too)
 
 
 def test_a_run_on_a_terminal_is_in_colour(tmp_path: Path) -> None:

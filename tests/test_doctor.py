@@ -7,16 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers import on_a_terminal
 from servers import (
     ConnInfo,
     NginxFactory,
@@ -190,38 +186,11 @@ def test_each_probe_is_shown_as_it_runs(capsys: pytest.CaptureFixture[str]) -> N
     assert done["idle timeout"] >= 0.5 and len(lines) == 8
 
 
-def on_a_terminal(argv: list[str]) -> tuple[str, str]:
-    """Run ``argv`` with its stderr on a pseudo-terminal (30 s at most): what the terminal
-    showed, and its stdout."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    shown = bytearray()
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the program has closed its end
-                    break
-                shown += chunk
-            elif proc.poll() is not None:
-                break
-        stdout, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return shown.decode(errors="replace"), stdout.decode()
-
-
 def test_a_live_line_on_a_terminal() -> None:
     with ThreadServer(keepalive_handler()) as server:
         argv = ["doctor", f"{server.url}/", "--max-requests", "5", "--max-idle-wait", "1.5"]
-        shown, report = on_a_terminal([sys.executable, "-m", "tether", *argv])
+        terminal = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+        shown, report = on_a_terminal(argv, terminal)
     # One line redrawn in place, with each probe running, its elapsed seconds and its limit.
     assert re.search(r"\rdoctor: idle timeout 1 s \(limit 1.5 s\)", shown.replace("\x1b[2K", ""))
     assert "started" not in shown and "done in" not in shown

@@ -144,12 +144,8 @@ class H2Pool(Pool):
         if not isinstance(conn, H2Connection):
             super()._released(conn)
             return
-        waiters = self._waiters.get(conn.key)
-        while waiters:
-            future = waiters.popleft()
-            if not future.done():
-                future.set_result(conn)
-                return
+        if self._handed_to_waiter(conn):
+            return
         if conn.state is State.IDLE and self._sweep is None:
             self._schedule_sweep()  # its last stream ended: it may now idle past the timeout
 

@@ -208,12 +208,8 @@ class Pool:
     def _released(self, conn: PooledConnection) -> None:
         """A connection finished a response and may carry another: hand it to a waiter,
         park it, or close it when the idle pool is full."""
-        waiters = self._waiters.get(conn.key)
-        while waiters:
-            future = waiters.popleft()
-            if not future.done():
-                future.set_result(conn)
-                return
+        if self._handed_to_waiter(conn):
+            return
         idle = self._idle.get(conn.key)
         if idle is None:
             idle = self._idle[conn.key] = []
@@ -224,6 +220,16 @@ class Pool:
         self._idle_total += 1
         if self._sweep is None and self._idle_timeout:
             self._schedule_sweep()
+
+    def _handed_to_waiter(self, conn: PooledConnection) -> bool:
+        """Give ``conn`` to the first request still waiting for its key, if any."""
+        waiters = self._waiters.get(conn.key)
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(conn)
+                return True
+        return False
 
     def _closed(self, conn: PooledConnection, reason: CloseReason) -> None:
         self._live.discard(conn)
