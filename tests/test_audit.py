@@ -210,6 +210,61 @@ def test_the_programs_failure_is_its_exit_status(tmp_path: Path) -> None:
     assert main(["audit", "--", "no-such-command-here"]) == 2
 
 
+def audit_said(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """The exit status and the terminal report of ``tether audit -- argv``, its lines joined
+    (rich folds a long sentence to the console's width)."""
+    code = main(["audit", "--", *argv])
+    return code, " ".join(capsys.readouterr().out.split())
+
+
+def urlopen_program(port: int, times: int) -> list[str]:
+    """A program sending ``times`` requests on a new connection each (urllib.request sends
+    Connection: close)."""
+    url = f"http://{HOST}:{port}/"
+    loop = f"[u.urlopen({url!r}).read() for _ in range({times})]"
+    return [sys.executable, "-c", f"import urllib.request as u; {loop}"]
+
+
+def test_too_few_requests_are_not_called_reused(capsys: pytest.CaptureFixture[str]) -> None:
+    with ThreadServer(keepalive_handler()) as server:
+        code, said = audit_said(capsys, *urlopen_program(server.port, 9))
+        assert code == 0 and server.accepted == 9
+        assert f"9 requests to {HOST}:{server.port}: too few to judge reuse (it takes 10)" in said
+        assert "reused." not in said
+        assert main(["audit", "-q", "--", *urlopen_program(server.port, 1)]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "1 request over 1 connection to 1 peer",
+            f"1 request to {HOST}:{server.port}: too few to judge reuse (it takes 10)",
+        ]
+
+
+def test_reuse_is_said_of_the_peers_judged(capsys: pytest.CaptureFixture[str]) -> None:
+    # Each argument PORT:TIMES: that many requests to that port, all on one connection.
+    reusing = (
+        "import http.client, sys\n"
+        "for port, times in (map(int, arg.split(':')) for arg in sys.argv[1:]):\n"
+        "    conn = http.client.HTTPConnection('127.0.0.1', port)\n"
+        "    for _ in range(times):\n"
+        "        conn.request('GET', '/'); conn.getresponse().read()\n"
+        "    conn.close()\n"
+    )
+    with ThreadServer(keepalive_handler()) as busy, ThreadServer(keepalive_handler()) as quiet:
+        program = [sys.executable, "-c", reusing, f"{busy.port}:12"]
+        code, said = audit_said(capsys, *program)
+        assert code == 0 and "Connections were reused." in said and "too few" not in said
+        code, said = audit_said(capsys, *program, f"{quiet.port}:3")
+    assert code == 0 and "Connections were reused." not in said
+    assert f"Connections to {HOST}:{busy.port} were reused." in said
+    assert f"3 requests to {HOST}:{quiet.port}: too few to judge reuse (it takes 10)" in said
+
+
+def test_no_request_at_all_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    code, said = audit_said(capsys, sys.executable, "-c", "pass")
+    assert code == 0 and said == "No HTTP request was seen."  # and no table of nothing
+    code, said = audit_said(capsys, sys.executable, "-I", "-c", "pass")
+    assert said.startswith("No HTTP request was seen. no Python process reported: ")
+
+
 # --- the pytest plugin ---------------------------------------------------------------------------
 
 
@@ -326,6 +381,28 @@ def test_verdicts() -> None:
     churned = verdict("h:1", entry(60, 1000, 8)) or ""
     assert "at most 8 open at once: 52 were closed and replaced" in churned
     assert verdict("h:1", entry(9, 1000, 8)) is None  # the server closing one now and then
+
+
+def test_what_is_said_of_reuse_and_of_too_few_requests() -> None:
+    from tether.audit.verdict import overall, reused, rows, unjudged
+
+    fine, few, none = entry(1, 12, 1), entry(9, 9, 1), entry(2, 0, 1)
+    leaky = entry(20, 20, 1)
+    assert overall(rows({})) == "no HTTP request was seen" and unjudged(rows({})) == []
+    assert reused(rows({})) is None
+    assert overall(rows({"h:1": entry(1, 1, 1)})) == "1 request over 1 connection to 1 peer"
+    assert overall(rows({"h:1": few, "h:2": fine})) == "21 requests over 10 connections to 2 peers"
+    assert reused(rows({"h:1": fine})) == "Connections were reused."
+    assert reused(rows({"h:1": few})) is None  # never "reused" below the threshold
+    assert unjudged(rows({"h:1": few})) == [
+        "9 requests to h:1: too few to judge reuse (it takes 10)"
+    ]
+    assert reused(rows({"h:1": fine, "h:2": few})) == "Connections to h:1 were reused."
+    assert reused(rows({"h:1": fine, "h:2": leaky})) is None  # the verdict says it
+    assert unjudged(rows({"h:1": none})) == [
+        "2 connections to h:1 but no HTTP/1.x request seen: nothing to judge"
+    ]
+    assert unjudged(rows({"h:1": fine, "h:2": leaky})) == []
 
 
 def test_merge_and_diff() -> None:

@@ -59,6 +59,24 @@ def test_a_limit_beyond_the_servers_is_said(nginx_factory: NginxFactory, tmp_pat
     assert doc["idle_timeout_s"] is None and doc["idle_wait_s"] == 0.3
 
 
+def test_a_connection_never_closed_carried_more_than_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The probe sends one request past --max-requests on its connection: a connection that
+    # answered all of them did carry more than the limit (a server closing after exactly the
+    # limit is told apart from one carrying more).
+    with ThreadServer(keepalive_handler()) as server:
+        code, doc = doctor(
+            tmp_path, f"{server.url}/", "--max-requests", "5", "--max-idle-wait", "0.2"
+        )
+        carried = max(conn.requests for conn in server.conns)
+    said = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and carried == 6  # 5, and one more, all answered on one connection
+    assert doc["requests_per_connection"] == 5 and doc["request_limit_reached"] is True
+    assert "One connection carried more than 5 requests (the limit asked for)." in said
+    assert "requests per connection more than 5 " in said
+
+
 def test_no_keep_alive(nginx_factory: NginxFactory, tmp_path: Path) -> None:
     server = nginx_factory(server="keepalive_timeout 0;")
     code, doc = doctor(tmp_path, f"{server.url}/")

@@ -74,6 +74,8 @@ def test_the_check_comes_from_the_expect_flags(
         (["-m", "GE T"], "must be an HTTP method"),
         (["--body", "x", "--body-file", "README.md"], "give --body or --body-file, not both"),
         (["--expect-header", "X-A"], "--expect-header 'X-A': give it as 'Name: value'"),
+        (["-H", "Transfer-Encoding: chunked"], "-H: a Transfer-Encoding header ('chunked')"),
+        (["-H", "Content-Length: 5", "--body", "abc"], "-H: Content-Length '5' is not the"),
     ],
 )
 def test_a_bad_flag_is_a_usage_error_before_anything_is_sent(

@@ -253,3 +253,80 @@ def test_a_missing_file_is_named_before_any_row_is_written(
     assert main(["report", str(OLD), str(missing), "--format", "csv", "-o", str(out)]) == 2
     assert f"cannot read results {str(missing)!r}" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- a file cut mid-line (the run was killed mid-write) ----------------------------------------
+
+
+def cut_at(results: Path, line: int, keep: int, to: Path) -> tuple[Path, Path]:
+    """``results`` cut inside its ``line``-th line (from 1; -1: the closing line), ``keep``
+    bytes of it left, as a run killed mid-write leaves it; and the same cut at the line's
+    start (what a kill between two lines leaves), to compare with."""
+    data = results.read_bytes()
+    starts = [0, *(i + 1 for i, byte in enumerate(data[:-1]) if byte == ord("\n"))]
+    start = starts[line - 1] if line > 0 else starts[-1]
+    assert b"\n" not in data[start : start + keep + 1]  # inside the line: no newline kept
+    mid, boundary = to / "cut.jsonl", to / "boundary.jsonl"
+    mid.write_bytes(data[: start + keep])
+    boundary.write_bytes(data[:start])
+    return mid, boundary
+
+
+@pytest.mark.parametrize(
+    ("line", "requests"), [(11, 10), (1, 0), (-1, 28)], ids=["inside", "first", "closing"]
+)
+def test_a_file_cut_mid_line_renders_as_interrupted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: int, requests: int
+) -> None:
+    results = run_results(tmp_path)
+    mid, boundary = cut_at(results, line, 25, tmp_path)
+    capsys.readouterr()
+    code = main(["report", str(mid), "--format", "json", "-o", str(tmp_path / "mid.json")])
+    err = capsys.readouterr().err
+    assert code == 130, err  # as a run interrupted (no signal named: SIGINT's) exits
+    number = line if line > 0 else 29  # 28 outcomes, then the closing line
+    said = f"tether: {mid}:{number}: the last line is cut short (the run was stopped mid-write)"
+    assert err.count("cut short") == 1 and said in err
+    doc = json.loads((tmp_path / "mid.json").read_text())
+    assert doc["interrupted"] and doc["requests"] == requests
+    whole = lines_of(boundary)
+    assert doc["connections"]["opened"] == len({o["conn_id"] for o in whole if o["conn_id"]})
+    # As a file cut at the line's start renders: the partial line is all that is left out.
+    again_code, again = report(boundary, "json", tmp_path / "boundary.json")
+    assert (code, doc) == (again_code, json.loads(again))
+    assert "cut short" not in capsys.readouterr().err
+
+
+def test_a_file_cut_mid_line_as_csv_and_silent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mid, _ = cut_at(run_results(tmp_path), 11, 25, tmp_path)
+    capsys.readouterr()
+    code, text = report(mid, "csv", tmp_path / "mid.csv")
+    assert code == 130 and len(rows_of(text)[1]) == 10
+    assert capsys.readouterr().err.count(f"{mid}:11: the last line is cut short") == 1
+    assert main(["report", str(mid), "--silent"]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_bad_line_in_the_middle_is_named_in_full(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = run_results(tmp_path).read_text().splitlines(keepends=True)
+    opening = texts[4].index('"url":"') + len('"url":')  # the URL's opening quote
+    texts[4] = texts[4][: opening + 5] + "\n"  # cut inside the URL, and the file goes on
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(texts))
+    capsys.readouterr()
+    assert main(["report", str(bad), "--format", "json", "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    said = f"tether: {bad}:5: not a results line: Unterminated string starting at column"
+    assert err == f"{said} {opening + 1}\n"
+    # A cut at the end of a value reads as one: at the line's end.
+    texts[4] = '{"t":0.5,"line":5,\n'
+    bad.write_text("".join(texts))
+    assert main(["report", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"tether: {bad}:5: not a results line: Expecting property name enclosed in double "
+        "quotes at column 19 (the line's end)\n"
+    )

@@ -69,6 +69,23 @@ def test_nothing_could_connect_says_to_where_and_why(
     # Each record's failure once, with how many times it happened.
     assert [(e["line"], e["count"]) for e in doc["error_examples"]] == [(1, 3), (2, 3), (3, 3)]
     assert text.count("failed: Connection refused") == 3 and text.count("(3 times)") == 3
+    # No latency that was never measured, and no "could reuse" for what never connected.
+    assert row(text, "latency ms").split() == ["latency", "ms", "-"]
+    assert "no connection was opened" in text and "could reuse" not in text
+
+
+def test_nothing_could_connect_in_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """-q used to say "p99 0 ms, 3,514 req/s" for requests that got no response, and not
+    why they failed."""
+    port = free_port()  # nothing listens there
+    status = main(["run", f"http://127.0.0.1:{port}/r", "-n", "5", "-q"])
+    line = capsys.readouterr().out.strip()
+    assert status == 1
+    assert line == (
+        f"5 requests, 5 errors, 0 connections (0 per connection), no response. "
+        f"No connection could be opened to 127.0.0.1:{port} (Connection refused): "
+        "5 requests failed."
+    )
 
 
 # --- repeated mismatches, grouped --------------------------------------------------------

@@ -7,10 +7,14 @@ from typing import Any
 
 from tether.audit.probe import Counts
 
-__all__ = ["diff", "merge", "overall", "rows", "verdict", "verdicts"]
+__all__ = ["diff", "merge", "overall", "reused", "rows", "unjudged", "verdict", "verdicts"]
+
+JUDGED_FROM = 10
+"""Requests to a peer from which its connections are judged: fewer tell nothing of reuse."""
 
 NOT_REUSED_BELOW = 2.0
-"""Requests per connection under which connections are not being reused (from 10 requests)."""
+"""Requests per connection under which connections are not being reused (from
+:data:`JUDGED_FROM` requests)."""
 
 
 def merge(parts: Iterable[Counts]) -> Counts:
@@ -41,7 +45,7 @@ def verdict(key: str, entry: dict[str, int]) -> str | None:
     """One sentence when the connections to ``key`` were not reused as a pooled client
     reuses them; None when they were (or too few requests were made to tell)."""
     opened, requests, peak = entry["opened"], entry["requests"], entry["peak_open"]
-    if requests < 10 or not opened:
+    if requests < JUDGED_FROM or not opened:
         return None
     per = requests / opened
     if per < NOT_REUSED_BELOW:
@@ -85,12 +89,42 @@ def rows(counts: Counts) -> list[dict[str, Any]]:
     ]
 
 
+def unjudged(table: list[dict[str, Any]]) -> list[str]:
+    """A sentence per peer of :func:`rows` sent too few requests for its connections to be
+    judged (its verdict is None, and says nothing of reuse)."""
+    return [_too_few(row) for row in table if row["requests"] < JUDGED_FROM]
+
+
+def _too_few(row: dict[str, Any]) -> str:
+    if not row["requests"]:  # a connection that carried no HTTP/1.x (a database's, h2)
+        opened = _counted(row["connections"], "connection")
+        return f"{opened} to {row['peer']} but no HTTP/1.x request seen: nothing to judge"
+    sent = _counted(row["requests"], "request")
+    return f"{sent} to {row['peer']}: too few to judge reuse (it takes {JUDGED_FROM})"
+
+
+def reused(table: list[dict[str, Any]]) -> str | None:
+    """The sentence for the peers of :func:`rows` whose connections were judged and found
+    reused, when no peer's were found not reused; None when none was judged or one has a
+    verdict. The peers are named when others were too few to judge."""
+    judged = [row for row in table if row["requests"] >= JUDGED_FROM]
+    if not judged or any(row["verdict"] for row in table):
+        return None
+    if len(judged) == len(table):
+        return "Connections were reused."
+    return f"Connections to {', '.join(row['peer'] for row in judged)} were reused."
+
+
 def overall(table: list[dict[str, Any]]) -> str:
     """The audit in one line, from its :func:`rows`: requests and connections in all, and
     to how many peers (the verdicts say which were not reused)."""
     if not table:
         return "no HTTP request was seen"
-    sent = sum(row["requests"] for row in table)
-    opened = sum(row["connections"] for row in table)
-    peers = f"{len(table):,} peer{'s' if len(table) != 1 else ''}"
-    return f"{sent:,} requests over {opened:,} connections to {peers}"
+    sent = _counted(sum(row["requests"] for row in table), "request")
+    opened = _counted(sum(row["connections"] for row in table), "connection")
+    return f"{sent} over {opened} to {_counted(len(table), 'peer')}"
+
+
+def _counted(n: int, thing: str) -> str:
+    """``n`` things, as ``1 request`` or ``1,000 requests``."""
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"

@@ -55,8 +55,9 @@ def audit(
 
 
 def quiet_lines(doc: dict[str, Any]) -> list[str]:
-    """What ``-q`` prints: the audit in one line, each peer not reused, and what the audit
-    could not see (a pass it could not see into is no pass)."""
-    from tether.audit.verdict import overall
+    """What ``-q`` prints: the audit in one line, each peer not reused, each sent too few
+    requests to judge, and what the audit could not see (a pass it could not see into is no
+    pass)."""
+    from tether.audit.verdict import overall, unjudged
 
-    return [overall(doc["peers"]), *doc["verdicts"], *doc["notes"]]
+    return [overall(doc["peers"]), *doc["verdicts"], *unjudged(doc["peers"]), *doc["notes"]]

@@ -16,6 +16,8 @@ from tether.thresholds import evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tether.metrics.summary import Summary
 
 
@@ -58,8 +60,9 @@ def rerender(
 
     judged = [parse_threshold(text) for text in thresholds]
     rebuild.readable(paths)
+    said = None if verbosity is Verbosity.SILENT else _say_cut
     # CSV rows are written as the lines are read: one pass over the files makes both.
-    summary = _write_csv(paths, output) if fmt == "csv" else rebuild.rebuild(paths)
+    summary = _write_csv(paths, output, said) if fmt == "csv" else rebuild.rebuild(paths, cut=said)
     doc = summary.to_dict()
     doc["thresholds"] = evaluate(judged, summary)
     gate_failures = threshold_failures(doc["thresholds"], doc["requests"])
@@ -75,9 +78,20 @@ def rerender(
     return exit_status(doc, gate_failures)
 
 
-def _write_csv(paths: list[str], output: str) -> Summary:
+def _say_cut(path: str, number: int) -> None:
+    """A results file's last line, cut mid-write when its run was killed, is left out."""
+    click.echo(
+        f"tether: {path}:{number}: the last line is cut short (the run was stopped "
+        "mid-write): left out",
+        err=True,
+    )
+
+
+def _write_csv(
+    paths: list[str], output: str, cut: Callable[[str, int], None] | None = None
+) -> Summary:
     """Each request of the results files at ``paths`` as a CSV row, to ``output``; the
-    summary of the runs, rebuilt in the same pass."""
+    summary of the runs, rebuilt in the same pass (``cut`` told of a last line cut short)."""
     import csv
 
     from tether.report import rebuild, results
@@ -89,7 +103,8 @@ def _write_csv(paths: list[str], output: str) -> Summary:
                 out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
             rows = csv.writer(out)
             rows.writerow(results.CSV_COLUMNS)
-            return rebuild.rebuild(paths, each=lambda line: rows.writerow(results.csv_row(line)))
+            row = results.csv_row
+            return rebuild.rebuild(paths, each=lambda line: rows.writerow(row(line)), cut=cut)
     except BrokenPipeError:
         if output != "-":
             raise

@@ -31,7 +31,7 @@ from tether.commands.options import (
 )
 from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions, default_of
-from tether.engine.request import split_url
+from tether.engine.request import framing_problem, split_url
 from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
 from tether.metrics.summary import Summary
@@ -513,9 +513,13 @@ def _reading(records: str, opts: dict[str, Any]) -> Reading:
         expect_headers=tuple(opts["expect_header"]),
     )
     try:
-        oneurl.read(records, request)
+        record = oneurl.read(records, request)
     except RecordError as exc:
         raise InputError(f"{records}: {exc.problem}") from None
+    # The engine's own refusal, said now: a flag is a usage error, not a record skipped.
+    problem = framing_problem(record.headers, record.body)
+    if problem is not None:
+        raise InputError(f"-H: {problem}")
     return dataclasses.replace(reading(opts), url_request=request)
 
 

@@ -3,7 +3,12 @@ line at a time goes into a :class:`~tether.metrics.summary.Summary` as the run w
 added it, so memory stays bounded however big the files (vegeta's report once ran out of
 memory on a 1.5 GB results file). The closing line gives the connection ledger and the run's
 length; files from several runs or processes merge. Lines that leave out their defaults and
-lines from files written before (every key written) read alike (:func:`results.filled`)."""
+lines from files written before (every key written) read alike (:func:`results.filled`).
+
+A run that was killed (SIGKILL, out of memory, power lost) leaves no closing line, and often a
+last line cut mid-write: one with no newline at its end that does not parse. That line is the
+cut, not a bad line: it is left out (``cut`` is told) and the rest read as a run interrupted.
+A line that does not parse anywhere else is an error naming it."""
 
 from __future__ import annotations
 
@@ -25,12 +30,17 @@ from tether.report.results import filled
 __all__ = ["readable", "rebuild"]
 
 
-def rebuild(paths: Iterable[str], each: Callable[[OutcomeLine], None] | None = None) -> Summary:
+def rebuild(
+    paths: Iterable[str],
+    each: Callable[[OutcomeLine], None] | None = None,
+    cut: Callable[[str, int], None] | None = None,
+) -> Summary:
     """The summary of the runs whose results are at ``paths``; ``each`` is given every
-    outcome line as it is read, with every key (another output written in the same pass)."""
+    outcome line as it is read, with every key (another output written in the same pass);
+    ``cut`` the path and line number of a last line cut short, left out."""
     total: Summary | None = None
     for path in paths:
-        part = _one(path, each)
+        part = _one(path, each, cut)
         if total is None:
             total = part
         else:
@@ -50,13 +60,21 @@ def readable(paths: Iterable[str]) -> None:
             raise _unreadable(path, exc) from None
 
 
-def _one(path: str, each: Callable[[OutcomeLine], None] | None) -> Summary:
+def _one(
+    path: str,
+    each: Callable[[OutcomeLine], None] | None,
+    cut: Callable[[str, int], None] | None,
+) -> Summary:
     summary = Summary()
     seconds = _Seconds(summary)
     conns: set[int] = set()
     ended = False
     for number, text in _texts(path):
         obj = _load(text, path, number)
+        if obj is None:  # the cut: only the last line can lack its newline
+            if cut is not None:
+                cut(path, number)
+            break
         if "end" in obj:
             _apply_end(summary, obj["end"])
             ended = True
@@ -92,15 +110,33 @@ def _unreadable(path: str, exc: OSError) -> InputError:
     return InputError(f"cannot read results {path!r}: {exc.strerror}")
 
 
-def _load(text: str, path: str, number: int) -> OutcomeLine | ClosingLine:
+def _load(text: str, path: str, number: int) -> OutcomeLine | ClosingLine | None:
+    """The line's JSON object; None for a last line cut short (no newline, not JSON)."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not a results line: {exc.msg}") from None
+        if not text.endswith("\n"):
+            return None
+        raise InputError(f"{path}:{number}: not a results line: {_problem(text, exc)}") from None
     if not isinstance(obj, dict):
-        raise InputError(f"{path}:{number}: not a results line")
+        raise InputError(f"{path}:{number}: not a results line: not a JSON object")
     # Taken at its word: a key it lacks is a KeyError where it is read, named then.
     return cast("OutcomeLine | ClosingLine", obj)
+
+
+def _problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What is wrong with ``text``, and where: the decoder's message alone stops short
+    ("Unterminated string starting at"), its place kept apart. The line is decoded again
+    without its newline, which the decoder would take for part of a string or a second
+    line; decoding it so only here leaves the common path as it was."""
+    line = text.rstrip("\n")
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as again:
+        exc = again
+    at = "" if exc.msg.endswith(" at") else " at"
+    end = " (the line's end)" if exc.pos >= len(line.rstrip()) else ""
+    return f"{exc.msg}{at} column {exc.pos + 1}{end}"
 
 
 def _filled(obj: OutcomeLine, path: str, number: int) -> OutcomeLine:
@@ -138,7 +174,8 @@ def _outcome(line: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[M
 
 
 def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
-    return InputError(f"{path}:{number}: not a results line ({exc!r} missing)")
+    what = f"{exc} missing" if isinstance(exc, KeyError) else str(exc)  # str: 'the key'
+    return InputError(f"{path}:{number}: not a results line: {what}")
 
 
 def _apply_end(summary: Summary, end: RunEnd) -> None:

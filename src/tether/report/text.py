@@ -103,8 +103,13 @@ def _overview(doc: SummaryDocument, grid: _Rows) -> None:
     status = "   ".join(f"{code}: {n:,}" for code, n in doc["status"].items()) or "-"
     grid.add_row("status", status)
     lat = doc["latency_ms"]
-    grid.add_row("latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99")))
-    grid.add_row("", "  ".join(f"{k} {lat[k]:g}" for k in ("max", "mean")))
+    if _responses(doc):
+        grid.add_row(
+            "latency ms", "  ".join(f"{k} {lat[k]:g}" for k in ("min", "p50", "p90", "p99"))
+        )
+        grid.add_row("", "  ".join(f"{k} {lat[k]:g}" for k in ("max", "mean")))
+    else:  # no response: zeros would read as latencies measured
+        grid.add_row("latency ms", "-")
     _histogram(doc, grid)
     if _open_model(doc):
         svc = doc["service_ms"]
@@ -156,7 +161,9 @@ def _connections(doc: SummaryDocument, grid: _Rows) -> None:
         f"opened [bold]{c['opened']:,}[/]   peak open {c['peak_open']:,}   "
         f"requests per connection {figure(c['requests_per_connection'])}",
     )
-    if reusable(doc) or c["reused"]:
+    if not c["opened"]:
+        reused = "no connection was opened"
+    elif reusable(doc) or c["reused"]:
         reused = f"reused by {_count(c['reused'], 'request')} ({_percent(c['reuse_fraction'])})"
     else:
         reused = f"no request could reuse one ({_count(doc['requests'], 'request')}, {_slots(doc)})"
@@ -536,10 +543,13 @@ def one_line(doc: SummaryDocument, gate_failures: list[str]) -> str:
             _count(n, "request"),
             _matched(doc),
             f"{_count(c['opened'], 'connection')} ({per} per connection)",
-            f"p99 {doc['latency_ms']['p99']:g} ms",
-            f"{doc['rate']:,.0f} req/s",
         ]
-    return ", ".join(parts + _also(doc, gate_failures))
+        if _responses(doc):
+            parts += [f"p99 {doc['latency_ms']['p99']:g} ms", f"{doc['rate']:,.0f} req/s"]
+        else:  # nothing measured: no latency nor rate to show
+            parts.append("no response")
+    line = ", ".join(parts + _also(doc, gate_failures))
+    return f"{line}. {_unreachable(doc)}" if n and not c["opened"] else line
 
 
 def _matched(doc: SummaryDocument) -> str:
