@@ -39,6 +39,16 @@ class CloseReason(Enum):
         self.text = text
         self.by_server = by_server
 
+    @property
+    def key(self) -> str:
+        """The reason as reports and metrics name it (``connections.closed``): ``server_idle``."""
+        return self.name.lower()
+
+    @classmethod
+    def of_key(cls, key: str) -> CloseReason | None:
+        """The reason a report names ``key``; None for one this version does not know."""
+        return cls.__members__.get(key.upper())
+
 
 @dataclass(slots=True)
 class Streams:

@@ -205,7 +205,7 @@ class Summary(Tally):
             "connect_failed": led.connect_failed,
             "requests_per_connection": round(self.requests / led.opened, 2) if led.opened else 0,
             "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
-            "closed": {r.name.lower(): n for r, n in sorted(led.closed.items(), key=_by_name)},
+            "closed": {r.key: n for r, n in sorted(led.closed.items(), key=_by_name)},
             "protocol": dict(sorted(led.carried.items())),
             "h2": _h2(led.h2),
         }

@@ -143,7 +143,7 @@ def figures(summary: Summary, finished: bool) -> Figures:
         peak_open=led.peak_open,
         connect_failed=led.connect_failed,
         retried_stale=led.retried_stale,
-        closed={reason.name.lower(): led.closed[reason] for reason in CloseReason},
+        closed={reason.key: led.closed[reason] for reason in CloseReason},
         late=summary.late,
         peak_inflight=facts.peak_inflight,
         concurrency=facts.concurrency,

@@ -184,7 +184,7 @@ def _apply_end(summary: Summary, end: RunEnd) -> None:
     led.opened, led.peak_open = c["opened"], c["peak_open"]
     led.connect_failed, led.retried_stale = c["connect_failed"], c["retried_stale"]
     for name, n in c["closed"].items():
-        reason = CloseReason.__members__.get(name.upper())
+        reason = CloseReason.of_key(name)
         if reason is not None:  # a reason this version does not know is left out
             led.closed[reason] += n
     led.carried.update(c.get("protocol", {}))

@@ -470,13 +470,13 @@ def _close_reasons(doc: SummaryDocument) -> str:
     said = [
         f"{n:,} closed: {_reason_text(name)}"
         for name, n in closed
-        if name != CloseReason.SHUTDOWN.name.lower()
+        if name != CloseReason.SHUTDOWN.key
     ]
     return "; ".join(said[:3])
 
 
 def _reason_text(name: str) -> str:
-    reason = CloseReason.__members__.get(name.upper())
+    reason = CloseReason.of_key(name)
     return reason.text if reason is not None else name.replace("_", " ")
 
 
