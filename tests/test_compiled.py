@@ -30,7 +30,7 @@ from tether.metrics.groups import MAX_GROUPS, OTHER
 from tether.metrics.histogram import BUCKET_COUNT, MAX_VALUE_US, SUB_BUCKETS
 from tether.metrics.summary import Summary
 from tether.metrics.tally import Tally
-from tether.model import Expect, HeaderExpect, Record
+from tether.model import Counted, Expect, HeaderExpect, Record
 from tether.run.options import RunOptions
 from tether.run.pacer import parse_rate
 from tether.run.session import run
@@ -171,7 +171,7 @@ def both(
     counted = 0
     add_counted = Tally.add_counted
 
-    def spy(self: Tally, counts: compiled.Counted, groups: Sequence[str]) -> None:
+    def spy(self: Tally, counts: Counted, groups: Sequence[str]) -> None:
         nonlocal counted
         counted += counts["requests"]
         add_counted(self, counts, groups)

@@ -39,7 +39,7 @@ from tether.engine.dispatch import Journey
 from tether.engine.options import default_of
 from tether.metrics.summary import Summary
 from tether.metrics.tally import Tally
-from tether.model import HeaderExpect, Outcome
+from tether.model import Counted, HeaderExpect, Outcome
 from tether.run.options import RunOptions
 from tether.run.session import run
 
@@ -67,7 +67,7 @@ def run_on(
     counted = 0
     add_counted = Tally.add_counted
 
-    def spy(self: Tally, counts: compiled.Counted, groups: Sequence[str]) -> None:
+    def spy(self: Tally, counts: Counted, groups: Sequence[str]) -> None:
         nonlocal counted
         counted += counts["requests"]
         add_counted(self, counts, groups)

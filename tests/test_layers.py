@@ -28,7 +28,7 @@ for each in names:
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("tether."))))
 """
 
-BOTTOM = ("tether.model", "tether.errors", "tether.http")
+BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger")
 
 # (package, the tether modules it may load: a name allows it and everything below it)
 LAYERS = [
@@ -36,6 +36,7 @@ LAYERS = [
     ("tether.document", ("tether.document",)),  # the summary document's shape: pure types
     ("tether.model", BOTTOM),
     ("tether.errors", BOTTOM),
+    ("tether.ledger", BOTTOM),  # the connection ledger: pure counts, the engine's to write
     ("tether.engine", ("tether.engine", *BOTTOM)),
     ("tether.check", ("tether.check", *BOTTOM)),
 ]
@@ -43,7 +44,10 @@ LAYERS = [
 # (package, what it must never load)
 NEVER = [
     ("tether.watch", ("tether.run", "tether.commands", "tether.cli", "tether.report")),
-    ("tether.metrics", ("tether.run", "tether.commands", "tether.cli", "tether.watch")),
+    (
+        "tether.metrics",
+        ("tether.engine", "tether.run", "tether.commands", "tether.cli", "tether.watch"),
+    ),
     ("tether.records", ("tether.engine", "tether.run", "tether.commands", "tether.cli")),
 ]
 

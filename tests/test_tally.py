@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.document import ErrorExample
-from tether.engine.ledger import CloseReason
 from tether.errors import RecordError
+from tether.ledger import CloseReason
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import RunFacts, Summary
 from tether.metrics.tally import (

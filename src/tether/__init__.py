@@ -19,7 +19,6 @@ from typing import Any
 
 from tether.check import check
 from tether.engine.client import Client
-from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import ClientOptions, default_of
 from tether.errors import (
     ConnectError,
@@ -35,6 +34,7 @@ from tether.errors import (
     TooManyRedirects,
 )
 from tether.gates import Gates, failures
+from tether.ledger import CloseReason, Ledger
 from tether.metrics.summary import Summary
 from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Record
 from tether.records import file_source

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 HeaderRule = Literal["equals", "regex", "absent"]
 BodyRule = Literal["equals", "contains", "sha256", "json"]
@@ -140,3 +140,27 @@ class Mismatch:
     field: str
     expected: str
     got: str
+
+
+class SlotCounts(TypedDict):
+    """One counter slot's latencies, in :meth:`tether.metrics.histogram.Histogram.to_dict`'s
+    shape (microseconds)."""
+
+    count: int
+    total: int
+    clamped: int
+    min: int
+    max: int
+    buckets: list[list[int]]
+
+
+class Counted(TypedDict):
+    """What the compiled path counted since it was last asked: responses (each met its
+    expectation), how many went on a reused connection, statuses, latencies per counter
+    slot, and (open model) service times."""
+
+    requests: int
+    reused: int
+    status: dict[int, int]
+    slots: dict[int, SlotCounts]
+    service: SlotCounts | None  # the time from each actual send, when it is not the latency

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.client import Client
-from tether.engine.ledger import CloseReason
 from tether.engine.options import ClientOptions
+from tether.ledger import CloseReason
 from tether.model import Outcome, Record
 
 __all__ = ["Findings", "OnProbe", "Probe", "examine"]

@@ -3,8 +3,8 @@
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tether.engine.compiled import Counted
 from tether.engine.request import Prepared
+from tether.model import Counted
 
 def layout() -> tuple[int, int, int]: ...
 def read_response(

@@ -249,7 +249,7 @@ cdef class Counts:
 
     def drain(self):
         """What was counted since the last drain, as plain data (see
-        :class:`tether.engine.compiled.Counted`), and the counters back to zero."""
+        :class:`tether.model.Counted`), and the counters back to zero."""
         cdef int i
         slots = {}
         for i in range(self.nslots):

@@ -18,7 +18,6 @@ from tether.engine.compiled import native
 from tether.engine.connection import Exchange
 from tether.engine.cycle import Cycle
 from tether.engine.dispatch import Dispatch, Journey
-from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
@@ -32,6 +31,7 @@ from tether.engine.request import (
     with_authorization,
 )
 from tether.errors import InputError
+from tether.ledger import Ledger
 from tether.model import BodyNeed, Outcome, Record
 
 if TYPE_CHECKING:

@@ -3,16 +3,15 @@
 The compiled extension (:mod:`tether.engine._compiled`, built from Cython by ``pip
 install``) is used when it was built and ``TETHER_PURE_PYTHON`` is not set; otherwise every
 request takes the pure-Python path, the reference, which gives the same counts. What the
-compiled path counted crosses into the run as :class:`Counted`, plain data.
+compiled path counted crosses into the run as :class:`tether.model.Counted`, plain data.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import TypedDict
 
-__all__ = ["ENGINE", "Counted", "SlotCounts", "native"]
+__all__ = ["ENGINE", "native"]
 
 
 def _load() -> ModuleType | None:
@@ -30,27 +29,3 @@ native = _load()
 
 ENGINE = "compiled" if native is not None else "python"
 """What a run's figures come from when it can use the compiled path."""
-
-
-class SlotCounts(TypedDict):
-    """One counter slot's latencies, in :meth:`tether.metrics.histogram.Histogram.to_dict`'s
-    shape (microseconds)."""
-
-    count: int
-    total: int
-    clamped: int
-    min: int
-    max: int
-    buckets: list[list[int]]
-
-
-class Counted(TypedDict):
-    """What the compiled path counted since it was last asked: responses (each met its
-    expectation), how many went on a reused connection, statuses, latencies per counter
-    slot, and (open model) service times."""
-
-    requests: int
-    reused: int
-    status: dict[int, int]
-    slots: dict[int, SlotCounts]
-    service: SlotCounts | None  # the time from each actual send, when it is not the latency

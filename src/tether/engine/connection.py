@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httptools
 
-from tether.engine.ledger import CloseReason
 from tether.errors import (
     ConnectionClosed,
     HeadersTooLarge,
@@ -41,6 +40,7 @@ from tether.errors import (
     TimeoutError_,
 )
 from tether.http.heads import Headers
+from tether.ledger import CloseReason
 from tether.model import BodyNeed, Outcome
 
 if TYPE_CHECKING:

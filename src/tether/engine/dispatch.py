@@ -20,7 +20,6 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from tether.engine.connection import Exchange, PooledConnection
-from tether.engine.ledger import Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
@@ -33,6 +32,7 @@ from tether.engine.request import (
     redirect_url,
 )
 from tether.errors import InputError, ProtocolError, RequestError, StaleConnection, TooManyRedirects
+from tether.ledger import Ledger
 from tether.model import Outcome, Record
 
 if TYPE_CHECKING:

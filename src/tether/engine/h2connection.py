@@ -55,7 +55,6 @@ from tether.engine.connection import (
     State,
     classify_lost,
 )
-from tether.engine.ledger import CloseReason, Streams
 from tether.engine.request import H2Fields, h2_request
 from tether.errors import (
     ConnectError,
@@ -67,6 +66,7 @@ from tether.errors import (
     StreamReset,
     TimeoutError_,
 )
+from tether.ledger import CloseReason, Streams
 from tether.model import BodyNeed, Outcome
 
 if TYPE_CHECKING:

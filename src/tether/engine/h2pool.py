@@ -23,11 +23,11 @@ import time
 
 from tether.engine.connection import PooledConnection, State
 from tether.engine.h2connection import H2Connection
-from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Key, Pool
 from tether.engine.request import Url
 from tether.errors import ConnectError, TimeoutError_
+from tether.ledger import CloseReason, Ledger
 
 
 class H2Pool(Pool):

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tether.engine.compiled import native
 from tether.engine.connection import Connection, PooledConnection, State
-from tether.engine.ledger import CloseReason, Ledger
 from tether.engine.options import GO_DEFAULT_MAX_IDLE_PER_HOST, ClientOptions
 from tether.engine.request import Url
 from tether.errors import ConnectError, TimeoutError_
+from tether.ledger import CloseReason, Ledger
 
 if TYPE_CHECKING:
     from tether.engine._compiled import Path, Wire

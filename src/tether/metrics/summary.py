@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tether.document import Connections, H2Streams, LostWorker, SummaryDocument, Watch
-from tether.engine.ledger import Streams
+from tether.ledger import Streams
 from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
 from tether.secrets import SECRET_HEADERS
 

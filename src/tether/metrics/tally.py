@@ -21,13 +21,12 @@ from functools import partial
 from typing import Any, Generic, Self, TypeVar
 
 from tether.document import ErrorExample, InputErrorExample, MismatchExample, Omitted
-from tether.engine.compiled import Counted
-from tether.engine.ledger import Ledger
 from tether.errors import RecordError
+from tether.ledger import Ledger
 from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
 from tether.metrics.timeline import Timeline
-from tether.model import Mismatch, Outcome
+from tether.model import Counted, Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
 __all__ = ["FLUSH_EVERY", "LIVE", "MAX_EXAMPLES", "OTHERS_TOLD_APART", "Examples", "Tally"]

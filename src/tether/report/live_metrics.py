@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tether.engine.ledger import CloseReason
 from tether.errors import InputError
+from tether.ledger import CloseReason
 from tether.metrics.histogram import Histogram, bucket_index
 from tether.metrics.summary import Summary
 

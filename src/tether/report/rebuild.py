@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from tether.document import ClosingLine, H2Streams, OutcomeLine, RunEnd
-from tether.engine.ledger import CloseReason, Streams
 from tether.errors import InputError
+from tether.ledger import CloseReason, Streams
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point

@@ -18,7 +18,7 @@ from tether.document import (
     ThresholdResult,
     Watch,
 )
-from tether.engine.ledger import CloseReason
+from tether.ledger import CloseReason
 from tether.thresholds import shown
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from tether.document import Watch, WatchSource
 from tether.engine.client import Client
-from tether.engine.ledger import Ledger
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
+from tether.ledger import Ledger
 from tether.model import KEEP_BODY, Record
 from tether.watch import Source, nginx, port, pprof, prom
 from tether.watch.verdict import Counted, cross_check, leak_verdict
