@@ -171,10 +171,10 @@ def both(
     counted = 0
     add_counted = Tally.add_counted
 
-    def spy(self: Tally, counts: Counted, groups: Sequence[str]) -> None:
+    def spy(self: Tally, counts: Counted) -> None:
         nonlocal counted
         counted += counts["requests"]
-        add_counted(self, counts, groups)
+        add_counted(self, counts)
 
     Tally.add_counted = spy  # type: ignore[method-assign]
     try:

@@ -12,7 +12,8 @@ import uvloop
 
 from servers import ConnInfo, ThreadServer, read_request, response
 from tether import Client, CloseReason, Record
-from tether.engine.connection import ConnectionBusy, Exchange, Stage, classify_lost
+from tether.engine.exchange import Exchange, Stage, classify_lost
+from tether.engine.interface import ConnectionBusy
 from tether.errors import ConnectionClosed, RequestError, StaleConnection
 from tether.model import BodyNeed
 
@@ -33,10 +34,9 @@ def test_a_send_on_a_busy_connection_is_refused() -> None:
             first = asyncio.ensure_future(client.fetch(Record("GET", "/")))
             assert await asyncio.to_thread(held.wait, 10)
             [conn] = client.pool.connections()
+            request = client.prepare(Record("GET", "/")).request
             with pytest.raises(ConnectionBusy, match="ACTIVE"):
-                conn.send(
-                    b"GET / HTTP/1.1\r\n\r\n", "GET", BodyNeed.DISCARD, 0.0, lambda r, e: None
-                )
+                conn.send(request, BodyNeed.DISCARD, 0.0, lambda r, e: None)
             answer.set()
             outcome = await first
         assert outcome.error is None

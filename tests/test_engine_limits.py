@@ -34,12 +34,11 @@ from servers import (
 from tether import Client, ClientOptions, CloseReason, Expect, Ledger, Record
 from tether.cli import main
 from tether.engine import compiled
-from tether.engine.connection import Exchange
 from tether.engine.dispatch import Journey
 from tether.engine.options import default_of
 from tether.metrics.summary import Summary
 from tether.metrics.tally import Tally
-from tether.model import Counted, HeaderExpect, Outcome
+from tether.model import Counted, HeaderExpect, Outcome, Vouch
 from tether.run.options import RunOptions
 from tether.run.session import run
 
@@ -67,10 +66,10 @@ def run_on(
     counted = 0
     add_counted = Tally.add_counted
 
-    def spy(self: Tally, counts: Counted, groups: Sequence[str]) -> None:
+    def spy(self: Tally, counts: Counted) -> None:
         nonlocal counted
         counted += counts["requests"]
-        add_counted(self, counts, groups)
+        add_counted(self, counts)
 
     Tally.add_counted = spy  # type: ignore[method-assign,assignment]
     try:
@@ -243,16 +242,13 @@ class Sent(Journey):
     """A journey awaited once, that says which path answered it."""
 
     def __init__(self, client: Client, record: Record) -> None:
-        prep = client.prepare(record)
+        vouch = Vouch((200,), ((b"x-a", b"v"),), ())
+        prep = client.plan(record, vouch=vouch, counted_as=lambda prep: "all")
         super().__init__(client.dispatch, prep, time.perf_counter())
-        self.compiled = client.compile(prep, 0, (200,), ((b"x-a", b"v"),), ())
         self.answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         client.dispatch.send(self)
 
-    def answered(self, response: Exchange) -> None:
-        self.answer.set_result("python")
-
-    def concluded(self, outcome: Outcome) -> None:
+    def answered(self, outcome: Outcome) -> None:
         self.answer.set_result(outcome.error or "python")
 
     def counted(self, token: object) -> None:

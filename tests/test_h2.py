@@ -21,7 +21,7 @@ from tether.cli import main
 from tether.document import H2Streams
 from tether.engine.client import Client, compiled_path
 from tether.engine.options import ClientOptions
-from tether.engine.request import encode_head, h2_request, split_url
+from tether.engine.request import request_head, split_url
 from tether.model import Outcome
 
 
@@ -142,11 +142,10 @@ def test_request_heads_become_h2_fields() -> None:
         ("TE", "gzip"),
         ("X-Trace", "abc"),
     )
-    head = encode_head(
+    request = request_head(
         "POST", split_url("https://x/a?b=1"), headers, b"{}", user_agent="t/1", close=True
     )
-    fields, body = h2_request(head, "https")
-    assert fields == (
+    assert request.h2_fields("https") == (
         (b":method", b"POST"),
         (b":scheme", b"https"),
         (b":authority", b"api.example.org"),
@@ -155,7 +154,7 @@ def test_request_heads_become_h2_fields() -> None:
         (b"content-length", b"2"),
         (b"x-trace", b"abc"),
     )
-    assert bytes(body) == b"{}"
+    assert request.body == b"{}"
 
 
 def test_the_server_gets_the_records_headers_as_h2_fields() -> None:

@@ -4,9 +4,12 @@ loaded of tether is held to what the layer may use. See the README's Layout."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +85,33 @@ def test_the_engine_is_all_there_is_to_load() -> None:
     assert {"tether.engine.dispatch", "tether.engine.pool", "tether.engine.connection"} <= set(
         names
     )
+
+
+ENGINE = Path(__file__).parent.parent / "src" / "tether" / "engine"
+
+
+def test_one_pool_that_never_asks_a_connections_type() -> None:
+    # The pool asks a connection only what the interface says (tether.engine.interface):
+    # which protocol a connection speaks is never its question (only which one to dial),
+    # and HTTP/2 is no subclass of it.
+    tree = ast.parse((ENGINE / "pool.py").read_text())
+    classes = [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    asked = [
+        ast.unparse(node.args[1])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("isinstance", "type")
+        and len(node.args) == 2
+    ]
+    assert classes == ["Pool"]
+    assert [kind for kind in asked if "Connection" in kind] == []
+    pools = [p.name for p in ENGINE.glob("*.py") if re.search(r"class \w*Pool\b", p.read_text())]
+    assert pools == ["pool.py"]
+
+
+def test_a_request_goes_to_each_protocol_as_data() -> None:
+    # HTTP/2 is sent from the request head's fields, never from HTTP/1.1 bytes parsed back,
+    # and its responses' fields make Headers directly, never an HTTP/1.1-shaped head.
+    source = "".join(p.read_text() for p in ENGINE.glob("*.py"))
+    assert "h2_request" not in source
+    assert "def _head(" not in source

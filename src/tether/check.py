@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.http.heads import head_lower, header_key, one_header
-from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome
+from tether.http.heads import Headers, head_lower, header_key, one_header
+from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Vouch
 
 __all__ = ["QuickCheck", "check", "quick_check"]
 
@@ -85,14 +85,23 @@ class QuickCheck:
     parsed: bool = False
 
     @property
-    def named_equals(self) -> tuple[tuple[bytes, bytes], ...]:
-        """The header equals rules as (lower-case name, value), for compiled code."""
-        return tuple((key[1:-1], value) for key, value, _ in self.equals)
+    def vouch(self) -> Vouch:
+        """The expectation as plain data for a compiled send path to count responses by
+        (header names lower-case, without the key's line start and colon)."""
+        equals = tuple((key[1:-1], value) for key, value, _ in self.equals)
+        return Vouch(self.statuses, equals, tuple(key[1:-1] for key in self.absent))
 
-    @property
-    def named_absent(self) -> tuple[bytes, ...]:
-        """The header absent rules as lower-case names, for compiled code."""
-        return tuple(key[1:-1] for key in self.absent)
+    def vouches(self, status: int, headers: Mapping[str, str]) -> bool:
+        """:meth:`passes` for a response's headers: from the head's bytes when they came in
+        one (HTTP/1.1), else (HTTP/2's fields, or a mapping) from the decoded values, as
+        :func:`check` reads them."""
+        head = headers.head if isinstance(headers, Headers) else b""
+        if head or (self.statuses and status not in self.statuses):
+            return self.passes(status, head)
+        for key, value, _ in self.equals:
+            if headers.get(key[1:-1].decode("latin-1")) != value.decode("latin-1"):
+                return False
+        return not any(key[1:-1].decode("latin-1") in headers for key in self.absent)
 
     def passes(self, status: int, head: bytes) -> bool:
         """True when the response surely meets the expectation; False: ask :func:`check`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 HeaderRule = Literal["equals", "regex", "absent"]
 BodyRule = Literal["equals", "contains", "sha256", "json"]
@@ -162,5 +162,16 @@ class Counted(TypedDict):
     requests: int
     reused: int
     status: dict[int, int]
-    slots: dict[int, SlotCounts]
+    slots: dict[str, SlotCounts]  # by the name each was counted as
     service: SlotCounts | None  # the time from each actual send, when it is not the latency
+
+
+class Vouch(NamedTuple):
+    """What a response must show to be counted as meeting its expectation without a check
+    (a compiled send path counts such responses itself): one of ``statuses`` (empty: any),
+    each of ``equals`` ((lower-case name, value) as bytes) exactly once, none of ``absent``
+    (lower-case names). Made by :meth:`tether.check.QuickCheck.vouch`."""
+
+    statuses: tuple[int, ...]
+    equals: tuple[tuple[bytes, bytes], ...]
+    absent: tuple[bytes, ...]

@@ -7,6 +7,9 @@ from tether.engine.request import Prepared
 from tether.model import Counted
 
 def layout() -> tuple[int, int, int]: ...
+def due_after(
+    stage: int, now: int, deadline: int, header_ns: int, drain_ns: int
+) -> tuple[int, int]: ...
 def read_response(
     reads: list[bytes], is_head: bool = False, drain_limit: int = ...
 ) -> tuple[Any, ...]: ...
@@ -14,10 +17,9 @@ def read_response(
 class Counts:
     @property
     def pending(self) -> int: ...
-    def drain(self) -> Counted: ...
+    def drain(self, names: Sequence[str]) -> Counted: ...
 
 class Job:
-    token: object
     @property
     def prep(self) -> Prepared: ...
 
@@ -30,6 +32,7 @@ class Cycle:
 class Path:
     cycle: Cycle | None
     stopped: bool
+    adopt: Callable[[Any, Any, Any], None] | None
     @property
     def counts(self) -> Counts: ...
     def __init__(

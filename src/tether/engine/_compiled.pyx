@@ -24,6 +24,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from tether.engine.exchange import PHASES, STAGES, Handover
+
 
 cdef extern from *:
     int __builtin_clzll(unsigned long long) nogil
@@ -60,7 +62,7 @@ DEF MORE = 0
 DEF DONE = 1
 DEF HANDOVER = 2
 
-# Phases and stages, as tether.engine.connection's Phase and Stage (indexes into them)
+# Phases and stages, as tether.engine.exchange's Phase and Stage (indexes into PHASES, STAGES)
 DEF WHOLE = 0
 DEF HEADERS = 1
 DEF DRAIN = 2
@@ -73,6 +75,31 @@ cdef inline int64_t now_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)  # time.perf_counter's clock on Linux
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline int64_t due_after_ns(int stage, int64_t now, int64_t deadline, int64_t header_ns,
+                                 int64_t drain_ns, int *phase) noexcept nogil:
+    """tether.engine.exchange.due_after, in nanoseconds: the one deadline rule, mirrored
+    (:func:`due_after` below lets a test hold the two to each other)."""
+    cdef int64_t step = 0
+    phase[0] = WHOLE
+    if stage == SENT:
+        step = header_ns
+    elif stage == BODY:
+        step = drain_ns
+    if step > 0 and (not deadline or now + step < deadline):
+        phase[0] = HEADERS if stage == SENT else DRAIN
+        return now + step
+    phase[0] = WHOLE
+    return deadline
+
+
+def due_after(int stage, int64_t now, int64_t deadline, int64_t header_ns, int64_t drain_ns):
+    """:func:`due_after_ns` from Python, for the test that holds it to the Python rule:
+    (due, phase index)."""
+    cdef int phase = WHOLE
+    cdef int64_t due = due_after_ns(stage, now, deadline, header_ns, drain_ns, &phase)
+    return due, phase
 
 
 cdef inline unsigned char lower(unsigned char c) noexcept nogil:
@@ -247,14 +274,15 @@ cdef class Counts:
         """Responses counted since the last drain."""
         return self.requests
 
-    def drain(self):
+    def drain(self, names):
         """What was counted since the last drain, as plain data (see
-        :class:`tether.model.Counted`), and the counters back to zero."""
+        :class:`tether.model.Counted`: slot ``i``'s latencies under ``names[i]``), and the
+        counters back to zero."""
         cdef int i
         slots = {}
         for i in range(self.nslots):
             if self.slot_count[i]:
-                slots[i] = _parts(self.slot_hist[i], self.slot_count[i], self.slot_total[i],
+                slots[names[i]] = _parts(self.slot_hist[i], self.slot_count[i], self.slot_total[i],
                                   self.slot_clamped[i], self.slot_min[i], self.slot_max[i])
         counted = {
             "requests": self.requests,
@@ -274,10 +302,9 @@ cdef class Counts:
 
 cdef class Job:
     """One prepared request, compiled: its bytes, the pool key it goes to, its counter slot,
-    and its expectation (statuses, headers equal to a value or absent). ``token`` is the
-    sender's own (handed back when the Python path takes the request over)."""
+    and its expectation (statuses, headers equal to a value or absent). ``prep`` is the
+    :class:`~tether.engine.request.Prepared` it was made of."""
 
-    cdef public object token
     cdef readonly object prep
     cdef bytes head
     cdef object key
@@ -332,11 +359,15 @@ cdef class Cycle:
 
 cdef class Path:
     """What the compiled connections of one send path share: its counts, its cycle of
-    requests (once the sender has one), its timeouts and limits, and whether it stopped."""
+    requests (once the sender has one), its timeouts and limits, whether it stopped, and
+    ``adopt``: what takes a request handed to the Python path, called as
+    ``adopt(conn, journey, handover)`` (the send path's
+    :meth:`~tether.engine.dispatch.Dispatch.adopt`)."""
 
     cdef readonly Counts counts
     cdef public Cycle cycle
     cdef public bint stopped
+    cdef public object adopt
     cdef int64_t timeout_ns, header_timeout_ns, drain_timeout_ns
     cdef long long drain_limit, max_head
     cdef bint follow
@@ -349,6 +380,7 @@ cdef class Path:
         self.counts = Counts(slots)
         self.cycle = None
         self.stopped = False
+        self.adopt = None
         self.timeout_ns = <int64_t>(timeout * 1e9)
         self.header_timeout_ns = <int64_t>(header_timeout * 1e9)
         self.drain_timeout_ns = <int64_t>(drain_timeout * 1e9)
@@ -371,9 +403,9 @@ cdef class Path:
             return None
         self.counts.ready(slot)
         job.prep = prep
-        job.head = prep.head
+        job.head = prep.request.http11
         job.key = self.keys.setdefault(prep.key, prep.key)  # one object per key: `is` compares
-        job.method = prep.record.method
+        job.method = prep.request.method
         job.is_head = job.method == "HEAD"
         job.slot = slot
         job.any_status = not statuses
@@ -868,12 +900,8 @@ cdef class Wire:
         self.started = now
         self.latency_from = now
         self.deadline = now + path.timeout_ns if path.timeout_ns else 0
-        self.due = self.deadline
-        self.phase = WHOLE
-        if path.header_timeout_ns and (not self.deadline
-                                       or now + path.header_timeout_ns < self.deadline):
-            self.due = now + path.header_timeout_ns
-            self.phase = HEADERS
+        self.due = due_after_ns(SENT, now, self.deadline, path.header_timeout_ns,
+                                path.drain_timeout_ns, &self.phase)
         self.reader.start(job)
         self._write(job.head)
 
@@ -900,15 +928,10 @@ cdef class Wire:
     cdef void _body_goes_on(self) except *:
         """As the Python path does: a body that runs on past the read its head came in has
         the drain timeout from now on, and the header timeout no longer applies."""
-        cdef int64_t now
-        if self.path.drain_timeout_ns:
-            now = now_ns()
-            if not self.deadline or now + self.path.drain_timeout_ns < self.deadline:
-                self.due = now + self.path.drain_timeout_ns
-                self.phase = DRAIN
-                return
-        self.due = self.deadline
-        self.phase = WHOLE
+        cdef Path path = self.path
+        cdef int64_t now = now_ns() if path.drain_timeout_ns else 0
+        self.due = due_after_ns(BODY, now, self.deadline, path.header_timeout_ns,
+                                path.drain_timeout_ns, &self.phase)
 
     cdef bint _done(self, bytes data, Py_ssize_t pos) except *:
         """The response is whole: count it, then send the next request here when the cycle
@@ -978,8 +1001,9 @@ cdef class Wire:
         if stage < 0:
             stage = BODY if reader.in_body else (HEAD if reader.started else SENT)
             body_size = reader.body_size
-        self.journey.adopt(job.token, job.prep, self.latency_from / 1e9, deadline)
-        self.conn.adopt(self.unsynced, self.reused, job.method, self.journey.exchanged,
-                        deadline, due, self.phase, stage, reader.status if stage == BODY else 0,
-                        reader.head_bytes() if stage != SENT else b"", body_size)
+        handover = Handover(
+            job.prep, self.unsynced, self.reused, self.latency_from / 1e9, deadline, due,
+            PHASES[self.phase], STAGES[stage], reader.status if stage == BODY else 0,
+            reader.head_bytes() if stage != SENT else b"", body_size)
+        self.path.adopt(self.conn, self.journey, handover)
         self.unsynced = 0

@@ -1,44 +1,45 @@
 """The client: one record in, one :class:`~tether.model.Outcome` out, through the pool.
 
-It prepares records (URL resolved, request bytes built, once) and sends them through the one
-send path, :class:`~tether.engine.dispatch.Dispatch`, which the closed and open models use
-too; bytes and parsing live in :mod:`tether.engine.connection`, choosing connections in
-:mod:`tether.engine.pool`.
+It plans records (URL resolved, request head built, once; on a compiled send path, compiled
+too where the response can be counted there: :meth:`Client.plan`), sends them through the
+one send path, :class:`~tether.engine.dispatch.Dispatch`, which the closed and open models
+use too, and gives back what the compiled path counted (:meth:`Client.counted`). Whether a
+request took the compiled path is the engine's secret: a sender sees a
+:class:`~tether.engine.request.Prepared` and hears back an outcome or a count. Bytes and
+parsing live in :mod:`tether.engine.connection` and :mod:`tether.engine.h2connection`,
+choosing connections in :mod:`tether.engine.pool`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from tether.engine.compiled import native
-from tether.engine.connection import Exchange
 from tether.engine.cycle import Cycle
 from tether.engine.dispatch import Dispatch, Journey
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
     Prepared,
+    RequestHead,
     Url,
-    asks_close,
-    encode_head,
     framing_problem,
+    request_head,
     resolve,
     split_url,
     with_authorization,
 )
 from tether.errors import InputError
 from tether.ledger import Ledger
-from tether.model import BodyNeed, Outcome, Record
+from tether.model import BodyNeed, Counted, Outcome, Record, Vouch
 
 if TYPE_CHECKING:
     from tether.engine._compiled import Cycle as NativeCycle
-    from tether.engine._compiled import Job, Path
-
-T = TypeVar("T")
+    from tether.engine._compiled import Path
 
 
 class Client:
@@ -60,41 +61,73 @@ class Client:
         self.options = options or ClientOptions()
         self.ledger = ledger if ledger is not None else Ledger()
         self.base: Url | None = split_url(target) if target else None
-        self.path = compiled_path(self.options, counter_slots)
-        self.pool = _pool(self.options, self.ledger, self.path)
+        self._path = compiled_path(self.options, counter_slots)
+        self.pool = Pool(self.options, self.ledger, self._path)
         self.dispatch = Dispatch(self.pool, self.options, self.ledger, self._encode)
+        self._slots: dict[str, int] = {}  # counter slots by the name counts come back under
+        self._names: list[str] = []
+        self._room = counter_slots
+        if self._path is not None:
+            self._path.adopt = self.dispatch.adopt
 
     @property
     def engine(self) -> str:
         """Which path sends the common case: ``"compiled"`` or ``"python"``."""
-        return "python" if self.path is None else "compiled"
+        return "python" if self._path is None else "compiled"
 
-    def cycle(
-        self, items: list[T], compiled: list[Job | None], remaining: int
-    ) -> Cycle[T] | NativeCycle:
-        """``items`` handed out in order, over and over, ``remaining`` times in all; on a
-        compiled path, the cycle it takes its next requests from (``compiled[i]`` is
-        ``items[i]``'s compiled job, or None)."""
-        if self.path is None:
-            return Cycle(items, remaining)
-        assert native is not None
-        cycle: NativeCycle = native.Cycle(list(items), compiled, remaining)
-        self.path.cycle = cycle
-        return cycle
-
-    def compile(
+    def plan(
         self,
-        prep: Prepared,
-        slot: int,
-        statuses: Sequence[int],
-        equals: Sequence[tuple[bytes, bytes]],
-        absent: Sequence[bytes],
-    ) -> Job | None:
-        """``prep`` for the compiled path, with its counter slot and what it must meet to be
-        counted there (see :meth:`tether.engine._compiled.Path.job`); None without one."""
-        if self.path is None or prep.need is not BodyNeed.DISCARD or prep.closes:
+        record: Record,
+        *,
+        vouch: Vouch | None = None,
+        counted_as: Callable[[Prepared], str] | None = None,
+    ) -> Prepared:
+        """``record`` made ready to send (see :meth:`prepare`): the one call a sender makes
+        per record. With ``vouch`` (what a response must show to be counted without a
+        check) and ``counted_as`` (the name its counts come back under, from the prepared
+        record), a compiled send path may send it and count its responses itself: they come
+        back in :meth:`counted`, and its sender hears :meth:`Journey.counted`."""
+        prep = self.prepare(record)
+        path = self._path
+        if path is None or vouch is None or counted_as is None:
+            return prep
+        if prep.need is not BodyNeed.DISCARD or prep.request.closes:
+            return prep  # its body is checked, or its connection ends with it
+        slot = self._slot(counted_as(prep))
+        if slot is not None:
+            prep.native = path.job(prep, slot, vouch.statuses, vouch.equals, vouch.absent)
+        return prep
+
+    def _slot(self, name: str) -> int | None:
+        """The counter slot counts under ``name`` are kept in (given on first sight), or
+        None when every slot is taken."""
+        slot = self._slots.get(name)
+        if slot is None and len(self._names) < self._room:
+            slot = self._slots[name] = len(self._names)
+            self._names.append(name)
+        return slot
+
+    def counted(self) -> Counted | None:
+        """What the compiled send path counted since it was last asked (each response met
+        its ``vouch``), or None when it counted nothing (or there is none)."""
+        path = self._path
+        if path is None or not path.counts.pending:
             return None
-        return self.path.job(prep, slot, statuses, equals, absent)
+        return path.counts.drain(self._names)
+
+    def cycle(self, jobs: list[Prepared], remaining: int) -> Cycle[object] | NativeCycle:
+        """The ``token`` of each of ``jobs`` handed out in order, over and over,
+        ``remaining`` times in all. On a compiled send path it is the one the path takes
+        its next requests from itself, while a closed-model worker's responses are counted
+        there (it hands the sender, through :meth:`Journey.counted`, the token of one it
+        cannot send)."""
+        tokens = [job.token for job in jobs]
+        if self._path is None:
+            return Cycle(tokens, remaining)
+        assert native is not None
+        cycle: NativeCycle = native.Cycle(tokens, [job.native for job in jobs], remaining)
+        self._path.cycle = cycle
+        return cycle
 
     async def __aenter__(self) -> Client:
         return self
@@ -113,17 +146,15 @@ class Client:
         await self.pool.close()
 
     def prepare(self, record: Record) -> Prepared:
-        """Resolve the record's URL and build its request bytes; InputError if it cannot
-        (a URL that does not resolve, framing headers that disagree with the body)."""
+        """Resolve the record's URL and build its request head; InputError if it cannot (a
+        URL that does not resolve, framing headers that disagree with the body)."""
         problem = framing_problem(record.headers, record.body)
         if problem is not None:
             raise InputError(problem)
         url = resolve(record.url, self.base)
         record = with_authorization(record, url)
-        head = self._encode(record.method, url, record.headers, record.body)
-        key = self.pool.key_of(url)
-        closes = asks_close(record.headers)
-        return Prepared(record, url, str(url), key, head, record.expect.body_need, closes)
+        request = self._encode(record.method, url, record.headers, record.body)
+        return Prepared(record, url, self.pool.key_of(url), request)
 
     async def fetch(self, record: Record) -> Outcome:
         """Send one record and return what happened. Request errors become the outcome's
@@ -138,8 +169,8 @@ class Client:
 
     def _encode(
         self, method: str, url: Url, headers: tuple[tuple[str, str], ...], body: bytes
-    ) -> bytes:
-        return encode_head(
+    ) -> RequestHead:
+        return request_head(
             method,
             url,
             headers,
@@ -147,16 +178,6 @@ class Client:
             user_agent=self.options.user_agent,
             close=self.options.disable_keep_alives,
         )
-
-
-def _pool(options: ClientOptions, ledger: Ledger, path: Path | None) -> Pool:
-    """The client's pool: one that shares HTTP/2 connections when the options may speak it
-    (imported only then: a run over HTTP/1.1 does not load h2)."""
-    if not (options.http2 or options.http2_prior_knowledge):
-        return Pool(options, ledger, path)
-    from tether.engine.h2pool import H2Pool
-
-    return H2Pool(options, ledger)
 
 
 def compiled_path(options: ClientOptions, counter_slots: int) -> Path | None:
@@ -193,11 +214,7 @@ class _Awaited(Journey):
         super().__init__(dispatch, prep, started)
         self.future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 
-    def answered(self, response: Exchange) -> None:
-        assert self.prep is not None
-        self.concluded(response.outcome(self.prep, time.perf_counter() - self.started))
-
-    def concluded(self, outcome: Outcome) -> None:
+    def answered(self, outcome: Outcome) -> None:
         if not self.future.done():
             self.future.set_result(outcome)
 

@@ -1,6 +1,7 @@
 """One HTTP/1.1 connection: an asyncio Protocol driving httptools' response parser.
 
-A connection carries one request at a time. Its :class:`Exchange` is reported from the
+A connection carries one request at a time. Its :class:`~tether.engine.exchange.Exchange`
+is reported from the
 parser's callbacks, and the connection goes back to its pool in the same callback that sees
 the body's last byte, before the report: whoever the report wakes finds it idle, so a
 response can never be "done" while its connection is still busy.
@@ -17,81 +18,49 @@ What httptools (llhttp) does at the edges, and what we do about it:
 
 This is the hot path. The protocol has no ``on_header``, so httptools does not call into
 Python per header field: the head's bytes are kept as they came and parsed only if someone
-looks at the headers (see :class:`~tether.model.Headers`).
+looks at the headers (see :class:`~tether.http.heads.Headers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
-from collections.abc import Callable
-from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
+from tether.engine.exchange import (
+    Exchange,
+    Handover,
+    Phase,
+    Stage,
+    classify_lost,
+    timed_out,
+)
+from tether.engine.interface import (
+    Closed,
+    ConnectionBusy,
+    Opened,
+    PooledConnection,
+    State,
+)
 from tether.errors import (
-    ConnectionClosed,
     HeadersTooLarge,
     ProtocolError,
     RequestError,
     StaleConnection,
-    TimeoutError_,
 )
-from tether.http.heads import Headers
 from tether.ledger import CloseReason
-from tether.model import BodyNeed, Outcome
+from tether.model import BodyNeed
 
 if TYPE_CHECKING:
-    from tether.engine._compiled import Wire
+    from tether.engine.exchange import Done
     from tether.engine.options import ClientOptions
-    from tether.engine.request import Prepared
-
-HTTP11 = "http/1.1"
-"""The protocol of a connection that speaks HTTP/1.1, as ALPN names it (and outcomes say)."""
-
-
-class State(Enum):
-    """Where a connection is in its life."""
-
-    CONNECTING = "CONNECTING"
-    IDLE = "IDLE"
-    ACTIVE = "ACTIVE"
-    LEAKED = "LEAKED"
-    CLOSED = "CLOSED"
-
-
-class Stage(Enum):
-    """How far the response to the request in flight has come."""
-
-    SENT = "sent"  # written; nothing back yet
-    HEAD = "head"  # some of the head is in (interim 1xx heads included)
-    BODY = "body"  # the final head is complete; its body, if any, is coming
-
-
-class Phase(Enum):
-    """Which deadline the request in flight is held to now."""
-
-    WHOLE = "whole"  # the whole request's (--timeout)
-    HEADERS = "headers"  # until the head is in (--response-header-timeout)
-    DRAIN = "drain"  # the body's own, past the read its head came in: ends it undrained
-
-
-class ConnectionBusy(RuntimeError):
-    """A request was sent on a connection that is not idle: a bug in whoever sent it."""
-
+    from tether.engine.request import RequestHead
 
 # Read on the hot path as plain globals: an enum member's lookup is a class attribute's.
 _IDLE, _CLOSED = State.IDLE, State.CLOSED
 _SENT, _HEAD, _BODY = Stage.SENT, Stage.HEAD, Stage.BODY
-_WHOLE, _HEADERS, _DRAIN = Phase.WHOLE, Phase.HEADERS, Phase.DRAIN
-# The compiled path names phases and stages by these indexes.
-_PHASES = (_WHOLE, _HEADERS, _DRAIN)
-_STAGES = (_SENT, _HEAD, _BODY)
-
-Done = Callable[["Exchange", "RequestError | None"], None]
-"""Called once per request: with the finished exchange and None, or with the error."""
+_HEADERS, _DRAIN = Phase.HEADERS, Phase.DRAIN
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _SWITCHED = (
@@ -124,222 +93,6 @@ checked on is plain (see :func:`tether.http.heads.plain_head`). llhttp 9 does; a
 parser itself, once, rather than assumed from its version."""
 
 
-class Exchange:
-    """One request in flight on a connection and, once reported, its response as read off
-    the wire (one hop: redirects and retries are the client's)."""
-
-    protocol: ClassVar[str] = HTTP11
-    """What the response came over (an HTTP/2 stream's exchange says ``h2``)."""
-
-    __slots__ = (
-        "_buf",
-        "_hasher",
-        "_headers",
-        "body",
-        "body_size",
-        "conn_id",
-        "deadline",
-        "done",
-        "due",
-        "head",
-        "keeps",
-        "method",
-        "phase",
-        "reused",
-        "sha256",
-        "stage",
-        "status",
-        "truncated",
-    )
-
-    def __init__(
-        self, conn_id: int, reused: bool, method: str, need: BodyNeed, done: Done, deadline: float
-    ) -> None:
-        self.conn_id = conn_id
-        self.reused = reused
-        self.method = method
-        self.done: Done | None = done
-        self.deadline = deadline  # the whole request's, on the loop's clock; 0 = none
-        self.due = deadline  # when the current phase runs out (the pool's ticker checks it)
-        self.phase = _WHOLE
-        self.stage = _SENT
-        self.status = 0
-        self.head = b""  # the bytes the head came in (and maybe the body's first bytes)
-        self._headers: Headers | None = None
-        self.body: bytes | None = None
-        self.sha256: str | None = None
-        self.body_size = 0
-        self.truncated = False
-        self._hasher = hashlib.sha256() if need is BodyNeed.HASH else None
-        self._buf = bytearray() if need is BodyNeed.KEEP else None
-        self.keeps = need is not BodyNeed.DISCARD
-
-    def keep(self, chunk: bytes) -> None:
-        """Hash or keep a piece of body, as the checks need."""
-        if self._hasher is not None:
-            self._hasher.update(chunk)
-        elif self._buf is not None:
-            self._buf += chunk
-
-    def set_phase(self, now: float, step: float, phase: Phase) -> None:
-        """The next deadline: the earlier of the whole request's and ``step`` from ``now``."""
-        if step > 0 and (not self.deadline or now + step < self.deadline):
-            self.due, self.phase = now + step, phase
-        else:
-            self.due, self.phase = self.deadline, _WHOLE
-
-    @property
-    def headers(self) -> Headers:
-        """The response headers, parsed from the head only if someone looks."""
-        if self._headers is None:
-            self._headers = Headers(head=self.head)
-        return self._headers
-
-    @property
-    def close_delimited(self) -> bool:
-        """The body runs until the connection closes: no length, not chunked."""
-        chunked = "chunked" in (self.headers.get("transfer-encoding") or "").lower()
-        return "content-length" not in self.headers and not chunked
-
-    def finish(self) -> None:
-        """Report the response (once)."""
-        done, self.done = self.done, None
-        if done is None:
-            return
-        if self._hasher is not None:
-            self.sha256 = self._hasher.hexdigest()
-        if self._buf is not None:
-            self.body = bytes(self._buf)
-        done(self, None)
-
-    def fail(self, error: RequestError) -> None:
-        """Report an error (once)."""
-        done, self.done = self.done, None
-        if done is not None:
-            done(self, error)
-
-    def outcome(self, prep: Prepared, latency: float) -> Outcome:
-        """The outcome of a plain one-hop exchange, built in one call (the hot path). The
-        protocol is the class's: an h2 stream's outcome says its own, and this one costs
-        nothing more for it."""
-        return Outcome(
-            prep.record,
-            self.status,
-            self.headers,
-            self.body,
-            self.sha256,
-            self.body_size,
-            self.truncated,
-            latency,
-            self.conn_id,
-            self.reused,
-            False,
-            0,
-            prep.url_text,
-            None,
-            None,
-            0.0,
-            "",  # the group: the sender's to say
-        )
-
-    def copy_to(self, outcome: Outcome) -> None:
-        """Copy the response into an outcome (the last hop of one that took the async path)."""
-        outcome.status = self.status
-        outcome.headers = self.headers
-        outcome.body = self.body
-        outcome.body_sha256 = self.sha256
-        outcome.body_size = self.body_size
-        outcome.body_truncated = self.truncated
-        outcome.conn_id = self.conn_id
-        outcome.reused = self.reused
-
-
-Opened = Callable[["PooledConnection"], None]
-"""The pool's callbacks: a connection is open, or may carry another request."""
-Closed = Callable[["PooledConnection", CloseReason], None]
-"""The pool's callback: a connection is gone, for this reason (called once)."""
-
-
-class PooledConnection(asyncio.Protocol):
-    """What the pool and the send path know of a connection, whatever it speaks: its id,
-    key and state, the requests it has carried, and how it is sent on, watched and closed.
-    :class:`Connection` speaks HTTP/1.1, :class:`tether.engine.h2connection.H2Connection`
-    HTTP/2."""
-
-    protocol: ClassVar[str] = HTTP11
-    """What the connection speaks, as ALPN names it."""
-
-    def __init__(
-        self,
-        conn_id: int,
-        key: tuple[Any, ...],
-        options: ClientOptions,
-        on_open: Opened,
-        on_released: Opened,
-        on_closed: Closed,
-    ) -> None:
-        self.id = conn_id
-        self.key = key
-        self.options = options
-        self.state = State.CONNECTING
-        self.requests = 0
-        self.idle_since = 0.0
-        self.transport: asyncio.Transport | None = None
-        self.wire: Wire | None = None  # the compiled protocol driving this one, if any
-        self._on_open = on_open
-        self._on_released = on_released
-        self._on_closed = on_closed
-        self._close_reason: CloseReason | None = None
-        self._loop = asyncio.get_running_loop()
-        self.timed = bool(options.timeout or options.response_header_timeout)
-        self.timed |= bool(options.drain_timeout)
-
-    def __repr__(self) -> str:
-        host = ":".join(str(part) for part in self.key[1:3])
-        return (
-            f"<{type(self).__name__} #{self.id} {host} {self.state.value} requests={self.requests}>"
-        )
-
-    @property
-    def usable(self) -> bool:
-        """Whether a request may be sent on it now."""
-        raise NotImplementedError
-
-    def send(
-        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
-    ) -> None:
-        """Write one request (its HTTP/1.1 bytes, as :func:`tether.engine.request.encode_head`
-        makes them); ``done`` is called once with its response or error, possibly before
-        this returns (when nothing could be written)."""
-        raise NotImplementedError
-
-    def closes_after(self) -> None:
-        """The request just sent said ``Connection: close``: nothing more goes out on this
-        connection once its response is in (RFC 9112 9.6), whatever the server answers."""
-        raise NotImplementedError
-
-    def expire(self, now: float) -> bool:
-        """End what has run out of time; False when the connection needs no more watching."""
-        raise NotImplementedError
-
-    def close(self, reason: CloseReason) -> None:
-        """Close with ``reason`` (the first reason given wins); the ledger hears of it once,
-        from ``connection_lost``."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-        elif self.transport is None:
-            self.state = State.CLOSED
-
-    def abort(self, reason: CloseReason) -> None:
-        """Close at once, dropping unsent data (timeouts, leaked connections)."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self.transport is not None:
-            self.transport.abort()
-
-
 class Connection(PooledConnection):
     """An HTTP/1.1 client connection, owned by a pool that hears of its events."""
 
@@ -364,26 +117,24 @@ class Connection(PooledConnection):
         self._drain_timeout = options.drain_timeout
         self._keep_alive = not options.disable_keep_alives
         self._leak = options.leak
-        self._closing_after = False  # see closes_after
+        self._closing_after = False  # the request in flight said Connection: close
 
     # -- the pool's side -----------------------------------------------------------------
 
     @property
-    def usable(self) -> bool:
+    def has_room(self) -> bool:
         """Idle and still open as far as we can see."""
         t = self.transport
         return self.state is State.IDLE and t is not None and not t.is_closing()
 
-    def send(
-        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
-    ) -> None:
+    def send(self, request: RequestHead, need: BodyNeed, deadline: float, done: Done) -> None:
         """Write one request; ``done`` is called once with its response or error, possibly
         before this returns (when nothing could be written). ConnectionBusy on a connection
         that is not idle (one request at a time is what makes the ledger exact)."""
         state = self.state
         if state is not _IDLE and state is not _CLOSED:
             raise ConnectionBusy(f"send on {self!r}")
-        ex = Exchange(self.id, self.requests > 0, method, need, done, deadline)
+        ex = Exchange(self.id, self.requests > 0, request.method, need, done, deadline)
         t = self.transport
         if t is None or t.is_closing():
             # Nothing was written: Go retries this whatever the method.
@@ -393,10 +144,14 @@ class Connection(PooledConnection):
         self.requests += 1
         self._ex = ex
         if self._header_timeout:
-            ex.set_phase(self._loop.time(), self._header_timeout, _HEADERS)
-        t.write(request)
+            ex.reach(_SENT, self._loop.time(), self._header_timeout, self._drain_timeout)
+        if request.closes:
+            # Nothing more goes out on this connection once its response is in (RFC 9112
+            # 9.6), whatever the server answers.
+            self._closing_after = True
+        t.write(request.http11)
 
-    def expire(self, now: float) -> bool:
+    def check_deadlines(self, now: float) -> bool:
         """End the request in flight if its deadline has passed. False when this connection
         needs no more watching (leaked: it will carry nothing more)."""
         ex = self._ex
@@ -417,8 +172,7 @@ class Connection(PooledConnection):
     def wire_released(self, sent: int) -> None:
         """The compiled path gives the connection back after ``sent`` more requests."""
         self.requests += sent
-        self.state = State.IDLE
-        self.idle_since = time.monotonic()
+        self._now_idle()
         self._on_released(self)
 
     def wire_closing(self, sent: int) -> None:
@@ -426,27 +180,11 @@ class Connection(PooledConnection):
         self.requests += sent
         self.close(CloseReason.SERVER_CLOSE)
 
-    def adopt(
-        self,
-        sent: int,
-        reused: bool,
-        method: str,
-        done: Done,
-        deadline: float,
-        due: float,
-        phase: int,
-        stage: int,
-        status: int,
-        head: bytes,
-        body_size: int,
-    ) -> None:
+    def adopt(self, handover: Handover, done: Done) -> None:
         """Take over the compiled path's request in flight, as it stands: this side reports
-        it from here (``phase`` and ``stage`` index :class:`Phase` and :class:`Stage`)."""
-        self.requests += sent
-        ex = Exchange(self.id, reused, method, BodyNeed.DISCARD, done, deadline)
-        ex.due, ex.phase = due, _PHASES[phase]
-        ex.stage, ex.status, ex.head, ex.body_size = _STAGES[stage], status, head, body_size
-        self._ex = ex
+        it to ``done`` from here."""
+        self.requests += handover.sent
+        self._ex = handover.exchange(self.id, done)
 
     def wire_expired(self) -> None:
         """The request the compiled path handed over has run out of time."""
@@ -556,26 +294,18 @@ class Connection(PooledConnection):
         elif self._closing_after:
             self.close(CloseReason.REQUEST_CLOSE)
         elif self._parser.should_keep_alive():
-            self.state = State.IDLE
-            self.idle_since = time.monotonic()
+            self._now_idle()
             self._on_released(self)
         else:
             self.close(CloseReason.SERVER_CLOSE)
         ex.finish()
 
-    def closes_after(self) -> None:
-        """The request just sent said ``Connection: close``: nothing more goes out on this
-        connection once its response is in (RFC 9112 9.6), whatever the server answers."""
-        self._closing_after = True
-
     def _body_goes_on(self, ex: Exchange) -> None:
         """The body runs on past the read its headers came in: from now on it has the drain
         timeout to end, and the header timeout no longer applies. (Set here, not when the
         headers are complete, because most bodies end in the same read: no clock read.)"""
-        if self._drain_timeout:
-            ex.set_phase(self._loop.time(), self._drain_timeout, _DRAIN)
-        elif ex.phase is _HEADERS:
-            ex.set_phase(0.0, 0.0, _WHOLE)
+        now = self._loop.time() if self._drain_timeout else 0.0
+        ex.reach(_BODY, now, self._header_timeout, self._drain_timeout)
 
     def _undrained(self, ex: Exchange) -> None:
         """Stop reading a body that is too big or too slow: the response stands, the
@@ -619,46 +349,5 @@ class Connection(PooledConnection):
         if ex.phase is _DRAIN:
             self._undrained(ex)
             return
-        if ex.phase is _HEADERS:
-            what = f"no response headers within {self._header_timeout:g}s"
-        else:
-            what = f"request not complete within {self.options.timeout:g}s"
-        self._fail(TimeoutError_(what), CloseReason.TIMEOUT)
-
-
-def classify_lost(
-    ours: CloseReason | None, ex: Exchange | None, exc: Exception | None
-) -> tuple[CloseReason, RequestError | None]:
-    """Why a connection was lost, as the ledger counts it, and what that means for the
-    request in flight (``ex``): its error, or None when it ends well (nothing in flight, or
-    a body delimited by the close). One decision for both, so that the ledger and the
-    outcomes cannot disagree. ``ours``: the reason we closed it for, if we did."""
-    if ex is None:
-        return ours or CloseReason.SERVER_IDLE, None
-    if ours is not None:
-        return ours, ConnectionClosed(f"connection closed: {ours.text}")
-    if ex.stage is _BODY and exc is None and ex.close_delimited:
-        return CloseReason.SERVER_CLOSE, None
-    if ex.stage is _SENT and ex.reused:
-        # Go's "server closed idle connection" race: retried when it may be.
-        return CloseReason.STALE, StaleConnection(
-            "server closed the reused connection", written=True
-        )
-    return _lost_mid_response(_WHERE[ex.stage], exc)
-
-
-_WHERE = {_SENT: "before responding", _HEAD: "during the headers", _BODY: "during the body"}
-
-
-def _lost_mid_response(where: str, exc: Exception | None) -> tuple[CloseReason, ConnectionClosed]:
-    """A connection the server ended before the response did. A clean close (its FIN: the
-    transport reports no exception) is counted and said as a close; a reset (RST), or any
-    other way the socket failed, as a reset. They point at different things on the server:
-    a close is its own doing (a handler that gave up, a limit of its own), a reset a
-    connection torn down (a crash, SO_LINGER 0, a full queue)."""
-    if exc is None:
-        text = f"server closed the connection {where}"
-        return CloseReason.SERVER_CLOSED_MID_RESPONSE, ConnectionClosed(text)
-    if isinstance(exc, ConnectionResetError):
-        return CloseReason.SERVER_RESET, ConnectionClosed(f"server reset the connection {where}")
-    return CloseReason.SERVER_RESET, ConnectionClosed(f"connection failed {where}: {exc}")
+        error = timed_out(ex.phase, self._header_timeout, self.options.timeout)
+        self._fail(error, CloseReason.TIMEOUT)

@@ -1,6 +1,7 @@
-"""Prepared requests handed out in order, over and over, up to a count: how a run repeats
-its records. The compiled send path has its own (:class:`tether.engine._compiled.Cycle`),
-which it reads without a Python call; both hand out the same items in the same order."""
+"""Items handed out in order, over and over, up to a count: how a run repeats its records
+(the senders' tokens for them: see :meth:`tether.engine.client.Client.cycle`). The compiled
+send path has its own (:class:`tether.engine._compiled.Cycle`), which it reads without a
+Python call; both hand out the same items in the same order."""
 
 from __future__ import annotations
 

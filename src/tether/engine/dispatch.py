@@ -4,12 +4,16 @@ A request goes out on an idle connection straight from the caller's own callback
 path: the closed model writes its next request from inside the callback that delivered the
 last response), else on the async path, for that one request: dial, or wait for a pool slot.
 A first exchange that needs more (a stale keep-alive retry, a redirect to follow) is taken
-over by the async path too. The caller hears back through its :class:`Journey`: a plain
-exchange as :meth:`Journey.answered`, anything that went the async way as a finished
-:class:`~tether.model.Outcome` in :meth:`Journey.concluded`.
+over by the async path too. On a compiled send path, a request that may be counted there
+goes out on the compiled protocol, which hands back to the Python path (one
+:class:`~tether.engine.exchange.Handover`, :meth:`Dispatch.adopt`) whatever it does not
+read itself. The caller hears back through its :class:`Journey`, one way per response: an
+:class:`~tether.model.Outcome` in :meth:`Journey.answered`, whichever way it went, or
+:meth:`Journey.counted` when the compiled path counted it.
 
-Here, once each: the deadline rule (:meth:`Dispatch.send`), the "does this response need
-more" rule (:meth:`Dispatch.needs_more`), Go's stale retry rule and the redirect rules.
+Here, once each: the whole request's deadline (:meth:`Dispatch.send`), latency and service
+time (:meth:`Journey.times`), the "does this response need more" rule
+(:meth:`Dispatch.needs_more`), Go's stale retry rule and the redirect rules.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tether.engine.connection import Exchange, PooledConnection
+from tether.engine.connection import Connection
+from tether.engine.exchange import Exchange, Handover
+from tether.engine.interface import PooledConnection
 from tether.engine.options import ClientOptions
 from tether.engine.pool import Pool
 from tether.engine.request import (
     Prepared,
+    RequestHead,
     Url,
-    asks_close,
     is_replayable,
     redirect_headers,
     redirect_method,
@@ -33,10 +39,7 @@ from tether.engine.request import (
 )
 from tether.errors import InputError, ProtocolError, RequestError, StaleConnection, TooManyRedirects
 from tether.ledger import Ledger
-from tether.model import Outcome, Record
-
-if TYPE_CHECKING:
-    from tether.engine._compiled import Job
+from tether.model import BodyNeed, Outcome
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -45,61 +48,60 @@ ASYNC_AT_ONCE = 4
 sender with a schedule of its own holds its next one back (see :meth:`Dispatch.ready`)."""
 
 Result = tuple[Exchange | None, RequestError | None]
-Encode = Callable[[str, Url, tuple[tuple[str, str], ...], bytes], bytes]
-"""Builds a request's bytes: (method, url, headers, body) -> bytes (a redirect's next hop)."""
+Encode = Callable[[str, Url, tuple[tuple[str, str], ...], bytes], RequestHead]
+"""Builds a request: (method, url, headers, body) -> its head (a redirect's next hop)."""
 
 
 class Journey:
-    """One request on its way, as its sender sees it. The sender sets :attr:`prep` and
-    :attr:`started` (what latency is measured from) and calls :meth:`Dispatch.send`; it is
-    answered exactly once, by one of :meth:`answered`, :meth:`concluded` or :meth:`failed`.
+    """One request on its way, as its sender (a load model) sees it: :attr:`job`, what to
+    send (a :class:`~tether.engine.request.Prepared` from
+    :meth:`tether.engine.client.Client.plan`); :attr:`started`, what its latency is
+    measured from, and :attr:`sent`, what its service time is measured from (both
+    ``time.perf_counter`` seconds: a closed-model request starts when it is sent, an open
+    one when it was due). The sender sets them and calls :meth:`Dispatch.send`; it hears
+    back exactly once per request, by one of:
+
+    - :meth:`answered`: the request's outcome, whichever way it went (one hop on an idle
+      connection, or dialed, retried, redirected; a request error is the outcome's
+      ``error``);
+    - :meth:`counted`: a compiled send path counted the response itself (it met its
+      expectation): its figures reach the run with the engine's counts, not one by one;
+    - :meth:`failed`: an exception while answering, a bug.
 
     A closed-model worker is one journey sent again and again; the open model makes one per
     request; :meth:`tether.engine.client.Client.fetch` one per call.
     """
 
-    __slots__ = ("compiled", "deadline", "dispatch", "prep", "started")
+    __slots__ = ("deadline", "dispatch", "job", "sent", "started")
 
     repeats = False
     """Whether the journey is sent again and again, each time its last response is in (a
     closed-model worker): a compiled send path then sends its next requests itself."""
 
-    def __init__(self, dispatch: Dispatch, prep: Prepared | None = None, started: float = 0.0):
+    def __init__(self, dispatch: Dispatch, job: Prepared | None = None, started: float = 0.0):
         self.dispatch = dispatch
-        self.prep = prep
+        self.job = job
         self.started = started
-        self.deadline = 0.0  # the loop-clock deadline, set when sent (covers retry, redirects)
-        # ``prep`` compiled for the send path's compiled common case, when it has one
-        # (see :meth:`Dispatch.send`); the journey then goes on from :meth:`counted`.
-        self.compiled: Job | None = None
+        self.sent = started
+        self.deadline = 0.0  # the engine's: the loop-clock deadline, set when sent
 
-    def answered(self, response: Exchange) -> None:
-        """A plain exchange that needs nothing more: called from inside the parser's
-        callbacks, on the hot path."""
+    def answered(self, outcome: Outcome) -> None:
+        """The request's outcome. Called from inside the parser's callbacks when it took
+        one hop on an idle connection (the hot path)."""
         raise NotImplementedError
 
-    def concluded(self, outcome: Outcome) -> None:
-        """The outcome of a request that took the async path (dialed, retried, redirected,
-        or failed: a request error is the outcome's ``error``)."""
+    def counted(self, token: object) -> None:
+        """The compiled path counted the response to :attr:`job` itself, and the connection
+        is back in the pool: go on. ``token`` is the next item the path took from its cycle
+        and could not send itself, or None (take the next one yourself)."""
         raise NotImplementedError
 
     def failed(self, exc: BaseException) -> None:
         """An exception while answering: a bug, not a request error (those are outcomes)."""
         raise exc
 
-    def counted(self, token: object) -> None:
-        """The compiled path counted the response to :attr:`compiled` itself, and the
-        connection is back in the pool: go on. ``token`` is the next item the path took from
-        its cycle and could not send itself, or None (take the next one yourself)."""
-        raise NotImplementedError
-
-    def adopt(self, token: object, prep: Prepared, started: float, deadline: float) -> None:
-        """The compiled path hands its request in flight (``token``'s, ``prep``) to the
-        Python path, which answers it from here through :meth:`exchanged`."""
-        self.prep, self.started, self.deadline = prep, started, deadline
-
     def exchanged(self, response: Exchange, error: RequestError | None) -> None:
-        """The connection's callback for the first exchange."""
+        """The engine's: the connection's callback for the first exchange."""
         dispatch = self.dispatch
         if dispatch.stopped:
             return  # the sender has stopped: what is still in flight is abandoned
@@ -110,9 +112,17 @@ class Journey:
         # Called from inside the parser's callbacks: an exception here would be taken for
         # the server's fault, so it goes to the sender instead.
         try:
-            self.answered(response)
+            assert self.job is not None
+            latency, service = self.times()
+            self.answered(response.outcome(self.job, latency, service))
         except BaseException as exc:
             self.failed(exc)
+
+    def times(self) -> tuple[float, float]:
+        """(latency, service time) of the request, now that its response is in: the one
+        place the Python path measures them."""
+        now = time.perf_counter()
+        return now - self.started, now - self.sent
 
 
 class Dispatch:
@@ -141,30 +151,40 @@ class Dispatch:
     # --- sending -----------------------------------------------------------------------------
 
     def send(self, journey: Journey) -> None:
-        """Send ``journey.prep``: on an idle connection now, else on the async path. Its
+        """Send ``journey.job``: on a connection with room now, else on the async path. Its
         deadline is set here, the one place it is: the loop clock's now plus the timeout (0
         for none, with no clock read), for the whole request, retry and redirects included."""
-        prep = journey.prep
-        assert prep is not None
+        job = journey.job
+        assert job is not None
         timeout = self._timeout
         journey.deadline = self._loop.time() + timeout if timeout else 0.0
-        conn = self.pool.take_idle(prep.key)
+        conn = self.pool.take_idle(job.key)
         if conn is None:
             self.spawn(journey, self._dial(journey))
-        elif journey.compiled is not None and conn.wire is not None:
-            conn.wire.start(journey, journey.compiled, journey.repeats)
+        elif job.native is not None and conn.wire is not None:
+            conn.wire.start(journey, job.native, journey.repeats)
         else:
-            conn.send(prep.head, prep.record.method, prep.need, journey.deadline, journey.exchanged)
-            if prep.closes:
-                conn.closes_after()
+            conn.send(job.request, job.need, journey.deadline, journey.exchanged)
 
-    def ready(self, prep: Prepared) -> bool:
-        """Whether ``prep`` would go out at once on an idle connection, or the async path is
+    def adopt(self, conn: Connection, journey: Journey, handover: Handover) -> None:
+        """The compiled path hands its request in flight to the Python one: the journey's
+        job is the one in flight now (the path may have sent several since it started), and
+        the connection reports it to the journey from here."""
+        journey.job, journey.started, journey.deadline = (
+            handover.prep,
+            handover.started,
+            handover.deadline,
+        )
+        journey.sent = handover.started
+        conn.adopt(handover, journey.exchanged)
+
+    def ready(self, job: Prepared) -> bool:
+        """Whether ``job`` would go out at once on an idle connection, or the async path is
         not busy yet (fewer than :data:`ASYNC_AT_ONCE` requests on it): a sender with a
         schedule of its own (the open model) holds a request back otherwise, and sends it
         when a response frees a connection, instead of dialing a connection per request (a
         storm when the server stalls) and queueing a task for each."""
-        return self.pool.has_idle(prep.key) or len(self._tasks) < ASYNC_AT_ONCE
+        return self.pool.has_idle(job.key) or len(self._tasks) < ASYNC_AT_ONCE
 
     def spawn(self, journey: Journey, work: Coroutine[Any, Any, None]) -> None:
         """Run one request's async path as a task; its failure goes to ``journey.failed``."""
@@ -188,11 +208,11 @@ class Dispatch:
     # --- the async path ----------------------------------------------------------------------
 
     async def _dial(self, journey: Journey) -> None:
-        prep = journey.prep
-        assert prep is not None
+        job = journey.job
+        assert job is not None
         try:
-            conn = await self.pool.acquire(prep.url, journey.deadline)
-            response, error = await self.exchange(conn, prep.head, prep.record, journey.deadline)
+            conn = await self.pool.acquire(job.url, journey.deadline)
+            response, error = await self.exchange(conn, job.request, job.need, journey.deadline)
         except RequestError as exc:
             response, error = None, exc
         await self.resume(journey, response, error)
@@ -201,27 +221,27 @@ class Dispatch:
         self, journey: Journey, response: Exchange | None, error: RequestError | None
     ) -> None:
         """Take a first exchange's result through the stale retry and the redirects, and
-        conclude the journey with its outcome."""
-        prep = journey.prep
-        assert prep is not None
-        outcome = Outcome(prep.record, url=prep.url_text)
+        answer the journey with its outcome."""
+        job = journey.job
+        assert job is not None
+        outcome = Outcome(job.record, url=job.url_text)
         try:
             if error is not None:
                 response = await self._retry(
-                    prep.url, prep.head, prep.record, error, outcome, journey.deadline
+                    job.url, job.request, job.need, error, outcome, journey.deadline
                 )
             assert response is not None
-            last = await self._follow_redirects(prep, response, outcome, journey.deadline)
+            last = await self._follow_redirects(job, response, outcome, journey.deadline)
             last.copy_to(outcome)
         except RequestError as exc:
             outcome.error = str(exc)
             outcome.error_kind = exc.kind
-        outcome.latency = time.perf_counter() - journey.started
+        outcome.latency, outcome.service = journey.times()
         if not self.stopped:
-            journey.concluded(outcome)
+            journey.answered(outcome)
 
     def exchange(
-        self, conn: PooledConnection, head: bytes, record: Record, deadline: float
+        self, conn: PooledConnection, request: RequestHead, need: BodyNeed, deadline: float
     ) -> asyncio.Future[Result]:
         """One request on ``conn``, as a future of (response, error)."""
         future: asyncio.Future[Result] = self._loop.create_future()
@@ -230,16 +250,14 @@ class Dispatch:
             if not future.done():
                 future.set_result((response, error))
 
-        conn.send(head, record.method, record.expect.body_need, deadline, done)
-        if asks_close(record.headers):
-            conn.closes_after()
+        conn.send(request, need, deadline, done)
         return future
 
     async def _retry(
         self,
         url: Url,
-        head: bytes,
-        record: Record,
+        request: RequestHead,
+        need: BodyNeed,
         error: RequestError,
         outcome: Outcome,
         deadline: float,
@@ -249,22 +267,22 @@ class Dispatch:
         (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key). Any other error stands."""
         if not isinstance(error, StaleConnection) or outcome.retried:
             raise error
-        if error.written and not is_replayable(record.method, record.headers):
+        if error.written and not is_replayable(request.method, request.fields):
             raise error
         outcome.retried = True
         self.ledger.count_retry(error)
         conn = await self.pool.acquire(url, deadline, fresh=True)
-        response, again = await self.exchange(conn, head, record, deadline)
+        response, again = await self.exchange(conn, request, need, deadline)
         if again is not None:
             raise again
         assert response is not None
         return response
 
     async def _follow_redirects(
-        self, prep: Prepared, response: Exchange, outcome: Outcome, deadline: float
+        self, job: Prepared, response: Exchange, outcome: Outcome, deadline: float
     ) -> Exchange:
         """Follow redirects while allowed; each hop is counted in the outcome."""
-        record, url = prep.record, prep.url
+        record, url = job.record, job.url
         method, headers, body = record.method, record.headers, record.body
         while self.needs_more(response):
             if outcome.redirects >= self.follow:
@@ -273,19 +291,20 @@ class Dispatch:
             url = _redirect_target(url, location)
             method, keep_body = redirect_method(response.status, method)
             body = body if keep_body else b""
-            headers = redirect_headers(headers, prep.url, url, location, keep_body)
-            hop = Record(method, str(url), headers, body, record.expect, record.line)
+            headers = redirect_headers(headers, job.url, url, location, keep_body)
             outcome.redirects += 1
             outcome.url = str(url)
-            response = await self._send_hop(url, hop, deadline, outcome)
+            hop = self._encode(method, url, headers, body)
+            response = await self._send_hop(url, hop, job.need, deadline, outcome)
         return response
 
-    async def _send_hop(self, url: Url, hop: Record, deadline: float, outcome: Outcome) -> Exchange:
-        head = self._encode(hop.method, url, hop.headers, hop.body)
+    async def _send_hop(
+        self, url: Url, hop: RequestHead, need: BodyNeed, deadline: float, outcome: Outcome
+    ) -> Exchange:
         conn = await self.pool.acquire(url, deadline)
-        response, error = await self.exchange(conn, head, hop, deadline)
+        response, error = await self.exchange(conn, hop, need, deadline)
         if error is not None:
-            return await self._retry(url, head, hop, error, outcome, deadline)
+            return await self._retry(url, hop, need, error, outcome, deadline)
         assert response is not None
         return response
 

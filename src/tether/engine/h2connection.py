@@ -7,7 +7,7 @@ connection is, so that the send path, the checks and the reports see the same th
 HTTP/2 changes:
 
 - Many streams at once: the pool hands the connection out while it has room
-  (:attr:`H2Connection.usable`), not only when it is idle.
+  (:attr:`H2Connection.has_room`), not only when it is idle.
 - A stream that goes wrong is reset (RST_STREAM), not its connection: a timeout, a body
   past the drain limit. The others go on.
 - A GOAWAY ends the connection gracefully: the streams up to its last stream id go on to
@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import h2.config
@@ -41,21 +39,17 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame
 
-from tether.engine.connection import (
-    _BODY,
-    _DRAIN,
-    _HEADERS,
-    _WHOLE,
-    Closed,
-    Connection,
+from tether.engine.connection import Connection
+from tether.engine.exchange import (
+    WHERE,
     Done,
     Exchange,
-    Opened,
-    PooledConnection,
-    State,
+    Phase,
+    Stage,
     classify_lost,
+    timed_out,
 )
-from tether.engine.request import H2Fields, h2_request
+from tether.engine.interface import Closed, Opened, PooledConnection, State
 from tether.errors import (
     ConnectError,
     HeadersTooLarge,
@@ -64,14 +58,17 @@ from tether.errors import (
     StaleConnection,
     StreamRefused,
     StreamReset,
-    TimeoutError_,
 )
+from tether.http.heads import Headers
 from tether.ledger import CloseReason, Streams
-from tether.model import BodyNeed, Outcome
+from tether.model import BodyNeed
 
 if TYPE_CHECKING:
     from tether.engine.options import ClientOptions
-    from tether.engine.request import Prepared
+    from tether.engine.request import RequestHead
+
+_SENT, _BODY = Stage.SENT, Stage.BODY
+_DRAIN = Phase.DRAIN
 
 H2 = "h2"
 """The protocol of an HTTP/2 connection, as ALPN names it (and outcomes say)."""
@@ -112,12 +109,6 @@ _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
 fields relies on h2 having refused CR, LF and NUL in them)."""
 
 
-@lru_cache(maxsize=1024)
-def _fields(request: bytes, scheme: str) -> tuple[H2Fields, memoryview]:
-    # A cycled record sends the same request bytes again: their hash is cached in them.
-    return h2_request(request, scheme)
-
-
 class Stream(Exchange):
     """One request on an HTTP/2 connection and, once reported, its response."""
 
@@ -144,15 +135,6 @@ class Stream(Exchange):
     def close_delimited(self) -> bool:
         return False  # an HTTP/2 body ends with its stream, never with the connection
 
-    def outcome(self, prep: Prepared, latency: float) -> Outcome:
-        outcome = super().outcome(prep, latency)
-        outcome.protocol = H2
-        return outcome
-
-    def copy_to(self, outcome: Outcome) -> None:
-        super().copy_to(outcome)
-        outcome.protocol = H2
-
 
 class H2Connection(PooledConnection):
     """An HTTP/2 client connection (h2 over TLS, or h2c with prior knowledge), owned by a
@@ -160,6 +142,7 @@ class H2Connection(PooledConnection):
     each frees a place for another request."""
 
     protocol: ClassVar[str] = H2
+    multiplexed: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -173,9 +156,9 @@ class H2Connection(PooledConnection):
     ) -> None:
         super().__init__(conn_id, key, options, on_open, on_released, on_closed)
         self.counts = counts
-        self.ready: asyncio.Future[Connection | None] = self._loop.create_future()
-        """Resolved when the server's first SETTINGS are in (None), or with the HTTP/1.1
-        connection that took over when ALPN picked ``http/1.1``."""
+        self.ready: asyncio.Future[PooledConnection] = self._loop.create_future()
+        """Resolved when the server's first SETTINGS are in (with this connection), or with
+        the HTTP/1.1 connection that took over when ALPN picked ``http/1.1``."""
         self._h2 = _H2(_CONFIG)
         self._scheme = str(key[0])
         self._streams: dict[int, Stream] = {}  # open on the wire (they count to the max)
@@ -195,7 +178,7 @@ class H2Connection(PooledConnection):
     # -- the pool's side -------------------------------------------------------------------
 
     @property
-    def usable(self) -> bool:
+    def has_room(self) -> bool:
         """Ready, open, not going away, and room for one more stream."""
         t = self.transport
         return (
@@ -206,21 +189,25 @@ class H2Connection(PooledConnection):
             and not t.is_closing()
         )
 
-    def send(
-        self, request: bytes, method: str, need: BodyNeed, deadline: float, done: Done
-    ) -> None:
-        """Open a stream for ``request`` (its HTTP/1.1 bytes, made HTTP/2 by
-        :func:`~tether.engine.request.h2_request`); ``done`` is called once with its
-        response or error, possibly before this returns (when nothing could be sent)."""
-        ex = Stream(self.id, self.requests > 0, method, need, done, deadline)
-        if not self.usable:
+    def settled(self) -> asyncio.Future[PooledConnection]:
+        """The connection that carries this one's requests once the server's SETTINGS are
+        in: this one, or the HTTP/1.1 connection that took over when ALPN picked it."""
+        return self.ready
+
+    def send(self, request: RequestHead, need: BodyNeed, deadline: float, done: Done) -> None:
+        """Open a stream for ``request``, its fields as HTTP/2 sends them; ``done`` is called
+        once with its response or error, possibly before this returns (when nothing could be
+        sent). A request that says ``Connection: close`` (which HTTP/2 does not send) is the
+        last: no new stream after it, and the connection closes once its streams are done."""
+        ex = Stream(self.id, self.requests > 0, request.method, need, done, deadline)
+        if not self.has_room:
             # Nothing was written: retried whatever the method, as on HTTP/1.1.
             ex.fail(StaleConnection("connection closed before the request", written=False))
             return
-        fields, body = _fields(request, self._scheme)
+        body = request.body
         sid = self._h2.get_next_available_stream_id()
         try:
-            self._h2.send_headers(sid, fields, end_stream=not body)
+            self._h2.send_headers(sid, request.h2_fields(self._scheme), end_stream=not body)
         except h2.exceptions.TooManyStreamsError:
             # The server lowered its maximum meanwhile: nothing was written, go elsewhere.
             ex.fail(StaleConnection("no room for another stream", written=False))
@@ -231,20 +218,17 @@ class H2Connection(PooledConnection):
         ex.stream_id = sid
         self._opened_stream(ex)
         if body:
-            ex.pending = body
+            ex.pending = memoryview(body)
             self._send_body(ex)
         if self._header_timeout:
-            ex.set_phase(self._loop.time(), self._header_timeout, _HEADERS)
+            ex.reach(_SENT, self._loop.time(), self._header_timeout, self._drain_timeout)
         if self._single_use:
             self._draining = CloseReason.KEEP_ALIVE_OFF
+        elif request.closes:
+            self._draining = self._draining or CloseReason.REQUEST_CLOSE
         self._flush()
 
-    def closes_after(self) -> None:
-        """A request said ``Connection: close`` (which HTTP/2 does not send): no new stream
-        on this connection, which closes once its streams are done."""
-        self._draining = self._draining or CloseReason.REQUEST_CLOSE
-
-    def expire(self, now: float) -> bool:
+    def check_deadlines(self, now: float) -> bool:
         """End the streams whose deadlines have passed (each reset, the others go on)."""
         for ex in [ex for ex in self._streams.values() if ex.due and now >= ex.due]:
             if ex.done is not None:
@@ -330,9 +314,8 @@ class H2Connection(PooledConnection):
     def _settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         self._max_streams = self._h2.remote_settings.max_concurrent_streams
         if not self.ready.done():
-            self.state = State.IDLE
-            self.idle_since = time.monotonic()
-            self.ready.set_result(None)
+            self._now_idle()
+            self.ready.set_result(self)
         else:
             self._on_released(self)  # a larger maximum may let a waiting request in
 
@@ -340,13 +323,13 @@ class H2Connection(PooledConnection):
         ex = self._streams.get(event.stream_id)
         if ex is None or ex.done is None:
             return
-        head = _head(event.headers)
-        if len(head) > self._max_head:
+        size, status, headers = _fields(event.headers)
+        if size > self._max_head:
             self._reset(ex, ErrorCodes.CANCEL)
             ex.fail(HeadersTooLarge(f"response headers over {self._max_head:,} bytes"))
             return
-        ex.head = head
-        ex.status = int(head[9:12])
+        ex.headers = headers
+        ex.status = status
         ex.stage = _BODY
         if self._leak:
             self._leaked(ex)
@@ -446,8 +429,7 @@ class H2Connection(PooledConnection):
             self.counts.flow_stall_s += self._loop.time() - ex.stalled_at
             ex.stalled_at = 0.0
         if not self._streams and self.state is State.ACTIVE:
-            self.state = State.IDLE
-            self.idle_since = time.monotonic()
+            self._now_idle()
         if self._maybe_close() or not release:
             return
         self._on_released(self)
@@ -487,10 +469,8 @@ class H2Connection(PooledConnection):
         for ex in headed:
             if ex.done is None or ex.phase is _DRAIN:
                 continue
-            if self._drain_timeout:
-                ex.set_phase(self._loop.time(), self._drain_timeout, _DRAIN)
-            elif ex.phase is _HEADERS:
-                ex.set_phase(0.0, 0.0, _WHOLE)
+            now = self._loop.time() if self._drain_timeout else 0.0
+            ex.reach(_BODY, now, self._header_timeout, self._drain_timeout)
 
     def _leaked(self, ex: Stream) -> None:
         """Leak mode: answer at the headers, never read the body nor give its window back.
@@ -521,13 +501,9 @@ class H2Connection(PooledConnection):
         if ex.phase is _DRAIN:
             self._undrained(ex)
             return
-        if ex.phase is _HEADERS:
-            what = f"no response headers within {self._header_timeout:g}s"
-        else:
-            what = f"request not complete within {self.options.timeout:g}s"
         self._reset(ex, ErrorCodes.CANCEL)
         self._closed_stream(ex)
-        ex.fail(TimeoutError_(what))
+        ex.fail(timed_out(ex.phase, self._header_timeout, self.options.timeout))
 
     def _fail_all(self, error: RequestError) -> None:
         """The connection cannot go on (the server broke the protocol): every stream fails
@@ -560,24 +536,26 @@ class H2Connection(PooledConnection):
             t.write(data)
 
 
-def _head(headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The response head in the shape an HTTP/1.1 head has, status line first, for
-    :class:`~tether.http.heads.Headers` to read lazily and the compiled checks to vouch for
-    as they do any head. h2 has refused what could make it ambiguous (upper case in a name,
-    CR, LF or NUL in a value)."""
+def _fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Headers]:
+    """A response's fields as h2 gives them: the size of the head they make (as an HTTP/1.1
+    head of them would be, status line first, for the head size limit to mean one thing
+    over both protocols), the status, and the :class:`~tether.http.heads.Headers`. h2 has
+    refused what could make them ambiguous (upper case in a name, CR, LF or NUL in a
+    value)."""
     status = b"000"
-    lines = []
-    for name, value in headers:
+    size = len(b"HTTP/2.0 000\r\n\r\n")
+    regular = []
+    for name, value in fields:
         if name == b":status":
             status = value
         elif not name.startswith(b":"):
-            lines.append(name + b": " + value + b"\r\n")
-    # "HTTP/2.0 " is as long as "HTTP/1.1 ": the status is where a head's always is.
-    return b"HTTP/2.0 " + status + b"\r\n" + b"".join(lines) + b"\r\n"
+            regular.append((name, value))
+            size += len(name) + len(value) + 4  # "name: value\r\n"
+    return size + len(status) - 3, int(status), Headers.of_fields(regular)
 
 
 def _where(ex: Stream) -> str:
-    return "during the body" if ex.stage is _BODY else "before responding"
+    return WHERE[_BODY] if ex.stage is _BODY else WHERE[_SENT]
 
 
 def _lost_before_settings(exc: Exception | None) -> str:

@@ -1,14 +1,18 @@
-"""Turning a record into bytes on the wire: target joining, URL splitting, the request head.
-Pure functions; no I/O."""
+"""Turning a record into a request: target joining, URL splitting, the request head as
+data (and its encodings), the redirect and retry rules. Pure functions; no I/O."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from tether.errors import InputError
 from tether.http.urls import basic_auth, unsendable
 from tether.model import BodyNeed, Record
+
+if TYPE_CHECKING:
+    from tether.engine._compiled import Job
 
 # Go's Request.isReplayable: only these methods may be sent again after the request may have
 # reached the server (unless the request carries an Idempotency-Key).
@@ -145,72 +149,94 @@ def redirect_method(status: int, method: str) -> tuple[str, bool]:
     return ("HEAD" if method == "HEAD" else "GET"), False
 
 
-def encode_head(
-    method: str,
-    url: Url,
-    headers: tuple[tuple[str, str], ...],
-    body: bytes,
-    *,
-    user_agent: str,
-    close: bool,
-) -> bytes:
-    """The request head and body as bytes. The record's own headers win over defaults, but
-    never over the framing: the body's length is ours to send (see :func:`framing_problem`),
-    and a record's Content-Length or Transfer-Encoding is left out."""
-    given = {name.lower() for name, _ in headers}
-    lines = [f"{method} {url.target} HTTP/1.1"]
-    if "host" not in given:
-        lines.append(f"Host: {url.authority}")
-    if "user-agent" not in given and user_agent:
-        lines.append(f"User-Agent: {user_agent}")
-    if body or method in _BODY_METHODS:
-        lines.append(f"Content-Length: {len(body)}")
-    if close:
-        lines.append("Connection: close")
-    lines.extend(f"{name}: {value}" for name, value in headers if name.lower() not in _FRAMING)
-    # UTF-8, as curl sends it: records may hold non-ASCII header values.
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
-
+Fields = tuple[tuple[str, str], ...]
+H2Fields = tuple[tuple[bytes, bytes], ...]
 
 # RFC 9113 8.2.2: fields that mean something only to one HTTP/1.1 connection, and make an
 # HTTP/2 request malformed. TE is the exception, allowed as "trailers" alone.
 _CONNECTION_SPECIFIC = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 )
 
-H2Fields = tuple[tuple[bytes, bytes], ...]
+
+class RequestHead:
+    """One request as data: method, target, authority, the header fields tether sends (its
+    defaults, the record's own, the framing: every rule of which fields go out is
+    :func:`request_head`'s), and the body. Made once per record; each protocol encodes it
+    its own way, and the encodings are kept: :attr:`http11`, the bytes HTTP/1.1 (and the
+    compiled path) writes, made at once since most runs send them; :meth:`h2_fields`, the
+    fields HTTP/2 sends, made when first asked."""
+
+    __slots__ = ("_h2", "authority", "body", "closes", "fields", "http11", "method", "target")
+
+    def __init__(
+        self, method: str, target: str, authority: str, fields: Fields, body: bytes, closes: bool
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.authority = authority  # the Host field's value (a record's own Host wins)
+        self.fields = fields  # in the order they are sent, Host among them
+        self.body = body
+        self.closes = closes  # it says ``Connection: close``: its connection ends with it
+        lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in fields)]
+        # UTF-8, as curl sends it: records may hold non-ASCII header values.
+        self.http11 = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+        self._h2: H2Fields | None = None
+
+    def h2_fields(self, scheme: str) -> H2Fields:
+        """The fields as HTTP/2 sends them: ``:method``, ``:scheme``, ``:authority`` (the
+        Host field) and ``:path`` first, every other name lower-cased, and the
+        connection-specific fields left out (RFC 9113 8.2.2, 8.3.1). One scheme per request
+        (its URL's), so the first answer is kept."""
+        if self._h2 is None:
+            fields: list[tuple[bytes, bytes]] = [
+                (b":method", self.method.encode()),
+                (b":scheme", scheme.encode()),
+                (b":authority", self.authority.encode("utf-8")),
+                (b":path", self.target.encode("utf-8")),
+            ]
+            for name, value in self.fields:
+                key = name.lower()
+                if key == "host" or key in _CONNECTION_SPECIFIC:
+                    continue
+                if key == "te" and value.strip(" \t").lower() != "trailers":
+                    continue
+                fields.append((key.encode(), value.strip(" \t").encode("utf-8")))
+            self._h2 = tuple(fields)
+        return self._h2
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method} {self.authority}{self.target}>"
 
 
-def h2_request(request: bytes, scheme: str) -> tuple[H2Fields, memoryview]:
-    """A request as :func:`encode_head` writes it, as HTTP/2 sends it: the request line's
-    method and target, with ``scheme``, as the ``:method``, ``:scheme`` and ``:path``
-    pseudo-header fields, Host as ``:authority``, every other name lower-cased and the
-    connection-specific fields left out (RFC 9113 8.2.2, 8.3.1); then the body (a view of
-    ``request``, not a copy). Made from the HTTP/1.1 bytes so that the header rules (the
-    defaults, the credentials, the framing) are :func:`encode_head`'s alone, whichever
-    protocol carries the request."""
-    end = request.find(b"\r\n\r\n")
-    lines = request[:end].split(b"\r\n")
-    method, target, _ = lines[0].split(b" ", 2)
-    authority = b""
-    fields: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        raw, _, value = line.partition(b":")
-        name, value = raw.lower(), value.strip(b" \t")
-        if name == b"host":
-            authority = authority or value
-        elif name == b"te":
-            if value.lower() == b"trailers":
-                fields.append((name, value))
-        elif name not in _CONNECTION_SPECIFIC:
-            fields.append((name, value))
-    pseudo = (
-        (b":method", method),
-        (b":scheme", scheme.encode()),
-        (b":authority", authority),
-        (b":path", target),
+def request_head(
+    method: str,
+    url: Url,
+    headers: Fields,
+    body: bytes,
+    *,
+    user_agent: str,
+    close: bool,
+) -> RequestHead:
+    """The request to send for a record (or a redirect's next hop). The record's own headers
+    win over the defaults (Host, User-Agent), but never over the framing: the body's length
+    is ours to send (see :func:`framing_problem`), and a record's Content-Length or
+    Transfer-Encoding is left out. ``close`` (keep-alive off) says ``Connection: close``."""
+    given = {name.lower() for name, _ in headers}
+    fields: list[tuple[str, str]] = []
+    if "host" not in given:
+        fields.append(("Host", url.authority))
+    if "user-agent" not in given and user_agent:
+        fields.append(("User-Agent", user_agent))
+    if body or method in _BODY_METHODS:
+        fields.append(("Content-Length", str(len(body))))
+    if close:
+        fields.append(("Connection", "close"))
+    fields.extend((name, value) for name, value in headers if name.lower() not in _FRAMING)
+    authority = next((value for name, value in fields if name.lower() == "host"), url.authority)
+    return RequestHead(
+        method, url.target, authority.strip(" \t"), tuple(fields), body, asks_close(headers)
     )
-    return (*pseudo, *fields), memoryview(request)[end + 4 :]
 
 
 def framing_problem(headers: tuple[tuple[str, str], ...], body: bytes) -> str | None:
@@ -251,15 +277,27 @@ def is_replayable(method: str, headers: tuple[tuple[str, str], ...]) -> bool:
     return bool(names & {"idempotency-key", "x-idempotency-key"})
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
-    """A record made ready to send: its URL resolved and its request bytes built, once (a
-    cycled record is not parsed nor encoded again)."""
+    """A record made ready to send, once (a cycled record is not parsed nor encoded again):
+    its URL resolved, its :class:`RequestHead`, what of the body the checks need; the
+    engine's own form of it for a compiled send path, when it has one; and ``token``, the
+    sender's object for it, which the engine hands back where it takes the next request
+    itself (see :meth:`tether.engine.client.Client.cycle`). What
+    :meth:`tether.engine.client.Client.plan` gives the run."""
 
-    record: Record
-    url: Url
-    url_text: str
-    key: tuple[object, ...]
-    head: bytes
-    need: BodyNeed
-    closes: bool = False  # the record says ``Connection: close``: its connection ends with it
+    __slots__ = ("key", "native", "need", "record", "request", "token", "url", "url_text")
+
+    def __init__(
+        self, record: Record, url: Url, key: tuple[object, ...], request: RequestHead
+    ) -> None:
+        self.record = record
+        self.url = url
+        self.url_text = str(url)
+        self.key = key
+        self.request = request
+        self.need: BodyNeed = record.expect.body_need
+        self.native: Job | None = None
+        self.token: object = None
+
+    def __repr__(self) -> str:
+        return f"<Prepared {self.request.method} {self.url_text}>"

@@ -126,7 +126,8 @@ class Headers(Mapping[str, str]):
     their status and one header, or not at all. Built from the raw bytes of the response
     head (which may run on into the body).
 
-    Names are lower-case; repeated headers are joined with ``", "``.
+    Names are lower-case; repeated headers are joined with ``", "``. An HTTP/2 response's
+    come as fields, not a head: :meth:`of_fields`.
     """
 
     __slots__ = ("_decoded", "_lower", "head")
@@ -135,6 +136,18 @@ class Headers(Mapping[str, str]):
         self.head = head
         self._decoded: dict[str, str] | None = None
         self._lower: bytes | None = None
+
+    @classmethod
+    def of_fields(cls, fields: list[tuple[bytes, bytes]]) -> Headers:
+        """Headers from (name, value) fields as HTTP/2 carries them (names in lower case,
+        no pseudo-header fields), decoded as Latin-1 as a head's are."""
+        headers = cls()
+        decoded: dict[str, str] = {}
+        for raw, value in fields:
+            name, text = raw.decode("latin-1"), value.decode("latin-1")
+            decoded[name] = f"{decoded[name]}, {text}" if name in decoded else text
+        headers._decoded = decoded
+        return headers
 
     def _lookup(self, name: str) -> str | Headers | None:
         """One header straight from the head's bytes, without parsing the rest: a checked

@@ -15,7 +15,7 @@ import hashlib
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields
 from functools import partial
 from typing import Any, Generic, Self, TypeVar
@@ -182,7 +182,7 @@ class Tally:
 
     def add(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
         """Count one outcome and its check result: every rule of counting a response is
-        here (:meth:`add_ok` is its short form)."""
+        here (:meth:`add_counted` counts in bulk what a compiled send path counted)."""
         self.requests += 1
         self.reused += outcome.reused
         self.retried += outcome.retried
@@ -209,47 +209,18 @@ class Tally:
             group.ok += 1
             self.ok += 1
 
-    def add_ok(
-        self,
-        group_key: str,
-        status: int,
-        latency: float,
-        service: float,
-        reused: bool,
-        truncated: bool,
-    ) -> None:
-        """Count a response that met its expectation, with no outcome built (most requests
-        of a run): exactly what :meth:`add` counts for an outcome with no error, no mismatch,
-        no retry and no redirect, in fewer steps. Written out rather than shared with
-        :meth:`add`, since a shared helper would cost a Python call per request;
-        ``tests/test_tally.py`` holds the two to counting such a response identically."""
-        self.requests += 1
-        self.ok += 1
-        self.reused += reused
-        self.undrained_responses += truncated
-        self.status[status] += 1
-        group = self.groups.get(group_key)
-        group.requests += 1
-        group.ok += 1
-        group.pending.append(latency)
-        pending = self.pending
-        pending.append(latency)
-        if self.service is not None:
-            self.pending_service.append(service)
-        if len(pending) >= FLUSH_EVERY:
-            self.flush()
-
-    def add_counted(self, counted: Counted, groups: Sequence[str]) -> None:
+    def add_counted(self, counted: Counted) -> None:
         """Count what the compiled send path counted itself since it was last asked: each
-        response met its expectation, so this is :meth:`add_ok` for each, in bulk (the
-        latencies of counter slot ``i`` are those of group ``groups[i]``)."""
+        response met its expectation, so this is :meth:`add` of an outcome with no error,
+        no mismatch, no retry and no redirect, for each, in bulk (each counter slot's
+        latencies are those of the group it is named after)."""
         n = counted["requests"]
         self.requests += n
         self.ok += n
         self.reused += counted["reused"]
         self.status.update(counted["status"])
-        for slot, latencies in counted["slots"].items():
-            group = self.groups.get(groups[slot])
+        for name, latencies in counted["slots"].items():
+            group = self.groups.get(name)
             group.requests += latencies["count"]
             group.ok += latencies["count"]
             group.latency.absorb(latencies)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from tether.engine.connection import Exchange
 from tether.engine.dispatch import Journey
-from tether.engine.request import Prepared
 from tether.model import Outcome
 from tether.run.feed import Job
 
@@ -22,16 +20,16 @@ if TYPE_CHECKING:
 
 
 class Worker(Journey):
-    """One closed-model worker: at most one request in flight."""
+    """One closed-model worker: at most one request in flight. A closed-model request goes
+    out when it starts: its service time is its latency."""
 
-    __slots__ = ("_job", "_session")
+    __slots__ = ("_session",)
 
     repeats = True
 
     def __init__(self, session: Session) -> None:
         super().__init__(session.dispatch)
         self._session = session
-        self._job: Job | None = None
 
     def next(self, job: Job | None = None) -> None:
         """Send the next record (``job``, or the feed's next), or tell the run this worker
@@ -41,32 +39,17 @@ class Worker(Journey):
         if job is None:
             session.worker_done()
             return
-        self._job = job
-        self.prep = job.prep
-        self.compiled = job.compiled
-        self.started = time.perf_counter()
+        self.job = job.prep
+        self.started = self.sent = time.perf_counter()
         self.dispatch.send(self)
 
     def counted(self, token: object) -> None:
-        # The compiled path counted the last response; ``token`` is a Job of the feed's.
+        # The engine counted the last response; ``token`` is a Job of the feed's, or None.
         self.next(cast("Job | None", token))
 
-    def adopt(self, token: object, prep: Prepared, started: float, deadline: float) -> None:
-        super().adopt(token, prep, started, deadline)
-        self._job = cast(Job, token)
-
-    def answered(self, response: Exchange) -> None:
-        assert self._job is not None
-        latency = time.perf_counter() - self.started
-        self._session.finish(self._job, response, latency, latency)
-        self.next()
-
-    def concluded(self, outcome: Outcome) -> None:
-        assert self._job is not None
-        # A closed-model request goes out when it starts: its service time is its latency
-        # (the engine leaves ``service`` to the run, which knows when a request was due).
-        outcome.service = outcome.latency
-        self._session.deliver(self._job, outcome)
+    def answered(self, outcome: Outcome) -> None:
+        assert self.job is not None
+        self._session.deliver(cast(Job, self.job.token), outcome)
         self.next()
 
     def failed(self, exc: BaseException) -> None:

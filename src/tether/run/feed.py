@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tether.check import QuickCheck
 from tether.engine.cycle import Cycle
@@ -14,9 +14,6 @@ from tether.engine.request import Prepared
 from tether.errors import InputError, RecordError
 from tether.metrics.summary import Summary
 from tether.model import Record
-
-if TYPE_CHECKING:
-    from tether.engine._compiled import Job as CompiledJob
 
 RecordSource = Callable[[], Iterable[Record | RecordError]]
 """Opens the records afresh each time it is called (a second call cycles them)."""
@@ -74,20 +71,21 @@ def counted(source: RecordSource, most: int) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A record ready to send (the engine's :class:`~tether.engine.request.Prepared`) with
-    what the run knows of it: the group its results count under, and its expectation compiled
-    for the hot path, when it can be."""
+    """A record ready to send (the engine's plan of it,
+    :class:`~tether.engine.request.Prepared`, whose token is this job) with what the run
+    knows of it: the group its results count under, and its expectation compiled for the hot
+    path, when it can be."""
 
     prep: Prepared
     group: str
     quick: QuickCheck | None
-    compiled: CompiledJob | None = None  # for the send path's compiled common case
 
 
 class Cycles(Protocol):
     """Makes the cycle a feed repeats its records from, ``remaining`` more in all
-    (:data:`ENDLESS` for no count) (the client's, which a compiled send path reads too: see
-    :func:`tether.run.session.run_async`)."""
+    (:data:`ENDLESS` for no count): the client's (see
+    :meth:`tether.engine.client.Client.cycle`), which hands out the jobs' tokens, the jobs
+    themselves."""
 
     def __call__(self, items: list[Job], remaining: int) -> Any: ...
 

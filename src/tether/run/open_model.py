@@ -13,7 +13,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from tether.engine.connection import Exchange
 from tether.engine.dispatch import Journey
 from tether.model import Outcome
 from tether.run.feed import Job
@@ -27,30 +26,23 @@ LATE_SLACK = 0.001
 
 
 class Flight(Journey):
-    """One open-model request: when it was due (what its latency is measured from) and when
-    it actually went out (what its service time is measured from)."""
+    """One open-model request: its latency is measured from when it was due, its service
+    time from when it actually went out."""
 
-    __slots__ = ("job", "schedule", "sent")
+    __slots__ = ("run_job", "schedule")
 
     def __init__(self, schedule: Arrivals, job: Job, due: float, sent: float) -> None:
         super().__init__(schedule.dispatch, job.prep, due)
-        self.schedule = schedule
-        self.job = job
         self.sent = sent
-        self.compiled = job.compiled
+        self.schedule = schedule
+        self.run_job = job
 
     def counted(self, token: object) -> None:
-        # The compiled path counted the response, latency and service time included.
+        # The engine counted the response, latency and service time included.
         self.schedule.request_done()
 
-    def answered(self, response: Exchange) -> None:
-        now = time.perf_counter()
-        self.schedule.session.finish(self.job, response, now - self.started, now - self.sent)
-        self.schedule.request_done()
-
-    def concluded(self, outcome: Outcome) -> None:
-        outcome.service = time.perf_counter() - self.sent
-        self.schedule.session.deliver(self.job, outcome)
+    def answered(self, outcome: Outcome) -> None:
+        self.schedule.session.deliver(self.run_job, outcome)
         self.schedule.request_done()
 
     def failed(self, exc: BaseException) -> None:

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from tether.check import check, quick_check
 from tether.engine.client import Client
-from tether.engine.connection import STRICT_HEADS, Exchange
+from tether.engine.connection import STRICT_HEADS
 from tether.engine.options import ClientOptions
+from tether.engine.request import Prepared
 from tether.metrics.groups import MAX_GROUPS, admitted, group_key
 from tether.metrics.histogram import Histogram, await_numpy, preload_numpy
 from tether.metrics.summary import Summary
@@ -78,26 +79,19 @@ class Session:
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self._running = n
 
-    def finish(self, job: Job, response: Exchange, latency: float, service: float) -> None:
-        """Count a request that took one plain exchange. When its compiled check vouches
-        for the response, nothing is checked again, and when nobody wants the outcome either,
-        the counts go straight into the summary; anything else is built into an outcome and
-        checked in full."""
-        quick = job.quick
-        vouched = quick is not None and quick.passes(response.status, response.head)
-        if vouched and self.sink is None:
-            self.summary.add_ok(
-                job.group, response.status, latency, service, response.reused, response.truncated
-            )
-            return
-        outcome = response.outcome(job.prep, latency)
-        outcome.service = service
-        self.deliver(job, outcome, [] if vouched else None)
-
-    def deliver(self, job: Job, outcome: Outcome, mismatches: list[Mismatch] | None = None) -> None:
-        """Check an outcome (unless its ``mismatches`` are known) and count it in its group."""
+    def deliver(self, job: Job, outcome: Outcome) -> None:
+        """Check an outcome and count it in its group: the one way a response the Python
+        path answered reaches the summary (what the compiled path counted is folded in once
+        a second). When its compiled check vouches for the response, it is not checked again."""
         outcome.group = job.group
-        if mismatches is None:
+        quick = job.quick
+        if (
+            quick is not None
+            and outcome.error is None
+            and quick.vouches(outcome.status, outcome.headers)
+        ):
+            mismatches: list[Mismatch] = []
+        else:
             mismatches = check(outcome.record.expect, outcome)
         self.summary.add(outcome, mismatches)
         if self.sink is not None:
@@ -132,54 +126,59 @@ class Session:
 
 
 def planner(
-    client: Client, check_in_full: bool = False, slots: Slots | None = None
+    client: Client, check_in_full: bool = False, counted: CountedAs | None = None
 ) -> Callable[[Record], Job]:
-    """What the feed makes of each record, once: the client's prepared request, its group,
-    and its expectation compiled for the hot path (unless every response is to be checked
-    in full), and, on a compiled send path, for that too, counted in its group's slot.
-    A path (a URL that is joined to the target) in a run without a target is
-    :class:`~tether.run.feed.NoTarget`, the run's usage error."""
+    """What the feed makes of each record, once: the client's plan of it, its group, and
+    its expectation compiled for the hot path (unless every response is to be checked in
+    full), which the client may count responses by itself, under the group's name
+    (``counted``: when the run takes such counts). A path (a URL that is joined to the
+    target) in a run without a target is :class:`~tether.run.feed.NoTarget`, the run's
+    usage error."""
 
     def plan(record: Record) -> Job:
         if client.base is None and record.url.startswith("/"):
             raise NoTarget(record.source, record.line, record.url)
-        prep = client.prepare(record)
-        group = group_key(record.method, prep.url.target, record.tag)
         quick = None if check_in_full else quick_check(record.expect, STRICT_HEADS)
-        if quick is None or slots is None:
-            return Job(prep, group, quick)
-        slot = slots.of(group)
-        compiled = client.compile(
-            prep, slot, quick.statuses, quick.named_equals, quick.named_absent
-        )
-        job = Job(prep, group, quick, compiled)
-        if compiled is not None:
-            compiled.token = job
+        if quick is None or counted is None:
+            prep = client.plan(record)
+        else:
+            prep = client.plan(record, vouch=quick.vouch, counted_as=counted.of_prepared)
+        job = Job(prep, _group(prep), quick)
+        prep.token = job
         return job
 
     return plan
 
 
-class Slots:
-    """The compiled path's counter slots: one per group, as many as there may be groups
-    (one more for ``(other)``, where groups past the limit are counted)."""
+def _group(prep: Prepared) -> str:
+    """The group a record's results count under (see :func:`tether.metrics.groups.group_key`)."""
+    record = prep.record
+    return group_key(record.method, prep.url.target, record.tag)
 
-    COUNT = MAX_GROUPS + 1
+
+class CountedAs:
+    """The names the client counts vouched responses under: a group's own, or ``(other)``
+    for groups past the limit, by the rule the summary's groups keep, so that the counts
+    fold into the group each response would have been added to."""
+
+    NAMES = MAX_GROUPS + 1
+    """As many as there may be groups, and ``(other)``."""
 
     def __init__(self) -> None:
-        self.groups: list[str] = []
-        self._slot: dict[str, int] = {}
+        self._seen: set[str] = set()
 
-    def of(self, group: str) -> int:
-        """The slot ``group`` is counted in (given on first sight)."""
-        slot = self._slot.get(group)
-        if slot is None:
-            counted_as = admitted(group, len(self.groups))  # the rule the summary's groups keep
-            if counted_as != group:
-                return self.of(counted_as)
-            slot = self._slot[group] = len(self.groups)
-            self.groups.append(group)
-        return slot
+    def of_prepared(self, prep: Prepared) -> str:
+        """The name the responses to ``prep`` are counted under."""
+        return self.of(_group(prep))
+
+    def of(self, group: str) -> str:
+        """The name ``group``'s responses are counted under."""
+        if group in self._seen:
+            return group
+        counted_as = admitted(group, len(self._seen))
+        if counted_as == group:
+            self._seen.add(group)
+        return counted_as
 
 
 async def run_async(
@@ -223,11 +222,10 @@ async def run_async(
         options,
         target=asked.target,
         ledger=summary.ledger,
-        counter_slots=Slots.COUNT if compiled else 0,
+        counter_slots=CountedAs.NAMES if compiled else 0,
     )
     summary.facts.engine = client.engine
-    slots = Slots() if client.path is not None else None
-    plan = planner(client, asked.check_in_full, slots)
+    plan = planner(client, asked.check_in_full, CountedAs() if compiled else None)
     feed = Feed(
         source,
         plan,
@@ -237,7 +235,7 @@ async def run_async(
         cycles=_cycles(client),
         repeat=asked.cycles,
     )
-    fold = _folder(client, summary, slots)
+    fold = _folder(client, summary)
 
     def requests_now() -> int:
         fold()
@@ -272,24 +270,21 @@ async def run_async(
 
 
 def _cycles(client: Client) -> Cycles:
-    """The client's cycle for a feed's jobs (a compiled path reads it too)."""
+    """The client's cycle of a feed's jobs (whose tokens are the jobs)."""
 
     def cycle(items: list[Job], remaining: int) -> Any:
-        return client.cycle(items, [job.compiled for job in items], remaining)
+        return client.cycle([job.prep for job in items], remaining)
 
     return cycle
 
 
-def _folder(client: Client, summary: Summary, slots: Slots | None) -> Callable[[], None]:
-    """What folds the compiled path's counts into the summary (nothing, without one)."""
-    path = client.path
-    if path is None or slots is None:
-        return lambda: None
-    counts, groups = path.counts, slots.groups
+def _folder(client: Client, summary: Summary) -> Callable[[], None]:
+    """What folds what the client counted itself into the summary."""
 
     def fold() -> None:
-        if counts.pending:
-            summary.add_counted(counts.drain(), groups)
+        counted = client.counted()
+        if counted is not None:
+            summary.add_counted(counted)
 
     return fold
 
