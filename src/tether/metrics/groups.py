@@ -77,7 +77,7 @@ def _counted_in(by_key: dict[str, Group], key: str) -> Group:
 
 def _each_counted_in(mine: dict[str, Group], theirs: dict[str, Group]) -> dict[str, Group]:
     # Another process's groups are admitted as its records would have been here: past
-    # MAX_GROUPS, a group neither share had before is counted in (other).
+    # MAX_GROUPS, a group of theirs this share has not is counted in (other).
     for key, group in theirs.items():
         _counted_in(mine, key).merge(group)
     return mine
