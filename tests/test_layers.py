@@ -31,7 +31,7 @@ for each in names:
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("tether."))))
 """
 
-BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger")
+BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger", "tether.merging")
 
 # (package, the tether modules it may load: a name allows it and everything below it)
 LAYERS = [
@@ -40,6 +40,7 @@ LAYERS = [
     ("tether.model", BOTTOM),
     ("tether.errors", BOTTOM),
     ("tether.ledger", BOTTOM),  # the connection ledger: pure counts, the engine's to write
+    ("tether.merging", ("tether.merging",)),  # the one merge rule: the standard library only
     ("tether.engine", ("tether.engine", *BOTTOM)),
     ("tether.check", ("tether.check", *BOTTOM)),
 ]

@@ -197,7 +197,7 @@ class WithANewFact(RunFacts):
 
 
 def test_a_fact_with_no_rule_fails_the_merge() -> None:
-    with pytest.raises(TypeError, match=r"RunFacts\.started_at has no merge rule"):
+    with pytest.raises(TypeError, match=r"WithANewFact\.started_at: no rule merges it"):
         WithANewFact().merge(WithANewFact())
 
 

@@ -8,11 +8,13 @@ counted per request by the summary, so that with perfect reuse ``opened + reused
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
 from tether.errors import RequestError, StreamRefused
+from tether.merging import Merges, by
 
 
 class CloseReason(Enum):
@@ -51,8 +53,9 @@ class CloseReason(Enum):
 
 
 @dataclass(slots=True)
-class Streams:
+class Streams(Merges):
     """What the run's HTTP/2 connections carried, counted by the connections themselves.
+    Another process's counts merge by adding (:mod:`tether.merging`), but for the peak.
 
     - ``connections``: connections that spoke h2 (the rest of ``opened`` spoke HTTP/1.1).
     - ``streams``: streams opened (requests sent); ``peak``: the most open at once on one
@@ -71,39 +74,28 @@ class Streams:
 
     connections: int = 0
     streams: int = 0
-    peak: int = 0
+    # One connection's peak: another process's connections are others, so the larger stands.
+    peak: int = field(default=0, metadata=by(max))
     goaway: int = 0
     retried: int = 0
     reset_by_server: Counter[str] = field(default_factory=Counter)
     reset_by_us: Counter[str] = field(default_factory=Counter)
     flow_stalls: int = 0
-    flow_stall_s: float = 0.0
+    flow_stall_s: float = field(default=0.0, metadata=by(operator.add))  # seconds waited
     leaked: int = 0
     stalled: int = 0
     unread_bytes: int = 0
 
-    def merge(self, other: Streams) -> None:
-        """Add another process's counts; the peak is one connection's, so the larger stands."""
-        self.peak = max(self.peak, other.peak)
-        for name in _ADDED:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.reset_by_server.update(other.reset_by_server)
-        self.reset_by_us.update(other.reset_by_us)
-
-
-_ADDED = (
-    *("connections", "streams", "goaway", "retried", "flow_stalls", "flow_stall_s"),
-    *("leaked", "stalled", "unread_bytes"),
-)
-
 
 @dataclass(slots=True)
-class Ledger:
-    """Connection counts for one run. All methods are O(1)."""
+class Ledger(Merges):
+    """Connection counts for one run. All methods are O(1). Another process's ledger (its
+    share of the run) merges by adding, field by field (:mod:`tether.merging`)."""
 
     opened: int = 0
     open_now: int = 0
-    peak_open: int = 0
+    # Separate processes' peaks may or may not coincide: their sum is the upper bound.
+    peak_open: int = field(default=0, metadata=by(operator.add))
     connect_failed: int = 0
     retried_stale: int = 0
     closed: Counter[CloseReason] = field(default_factory=Counter)
@@ -133,18 +125,6 @@ class Ledger:
             self.h2.retried += 1
         else:
             self.retried_stale += 1
-
-    def merge(self, other: Ledger) -> None:
-        """Add another ledger's counts (another process's share of one run)."""
-        self.opened += other.opened
-        self.open_now += other.open_now
-        # Separate processes' peaks may or may not coincide: their sum is the upper bound.
-        self.peak_open += other.peak_open
-        self.connect_failed += other.connect_failed
-        self.retried_stale += other.retried_stale
-        self.closed.update(other.closed)
-        self.carried.update(other.carried)
-        self.h2.merge(other.h2)
 
     @property
     def closed_by_server(self) -> int:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from tether.document import GroupRow
+from tether.merging import LIVE, Merges, by
 from tether.metrics.histogram import Histogram
 
 MAX_GROUPS = 50
@@ -44,56 +45,61 @@ def admitted(key: str, known: int) -> str:
 
 
 @dataclass(slots=True)
-class Group:
-    """One group's counts and latencies."""
+class Group(Merges):
+    """One group's counts and latencies. Another process's counts for the same group merge
+    by adding (:mod:`tether.merging`)."""
 
     requests: int = 0
     ok: int = 0
     mismatches: int = 0
     errors: int = 0
     latency: Histogram = field(default_factory=Histogram)
-    pending: list[float] = field(default_factory=list)
+    pending: list[float] = field(default_factory=list, metadata=LIVE)  # not yet in `latency`
 
     def flush(self) -> None:
         """Move buffered latencies into the histogram."""
         self.latency.record_seconds(self.pending)
 
-    def merge(self, other: Group) -> None:
-        """Add another process's counts for the same group."""
+    def _settle(self) -> None:
         self.flush()
-        other.flush()
-        self.requests += other.requests
-        self.ok += other.ok
-        self.mismatches += other.mismatches
-        self.errors += other.errors
-        self.latency.merge(other.latency)
+
+
+def _counted_in(by_key: dict[str, Group], key: str) -> Group:
+    """The group ``key`` is counted in, made on first use while there is room."""
+    group = by_key.get(key)
+    if group is None:
+        counted_as = admitted(key, len(by_key))
+        if counted_as != key:
+            return _counted_in(by_key, counted_as)
+        group = by_key[key] = Group()
+    return group
+
+
+def _each_counted_in(mine: dict[str, Group], theirs: dict[str, Group]) -> dict[str, Group]:
+    # Another process's groups are admitted as its records would have been here: past
+    # MAX_GROUPS, a group of theirs this share has not is counted in (other).
+    for key, group in theirs.items():
+        _counted_in(mine, key).merge(group)
+    return mine
 
 
 @dataclass(slots=True)
-class Groups:
+class Groups(Merges):
     """All groups of a run, at most :data:`MAX_GROUPS` plus ``(other)``."""
 
-    by_key: dict[str, Group] = field(default_factory=dict)
+    by_key: dict[str, Group] = field(default_factory=dict, metadata=by(_each_counted_in))
 
     def get(self, key: str) -> Group:
         """The group for ``key``, made on first use while there is room."""
-        group = self.by_key.get(key)
+        group = self.by_key.get(key)  # per request: a known group's costs one look-up
         if group is None:
-            counted_as = admitted(key, len(self.by_key))
-            if counted_as != key:
-                return self.get(counted_as)
-            group = self.by_key[key] = Group()
+            group = _counted_in(self.by_key, key)
         return group
 
     def flush(self) -> None:
         """Flush every group's buffered latencies."""
         for group in self.by_key.values():
             group.flush()
-
-    def merge(self, other: Groups) -> None:
-        """Add another process's groups."""
-        for key, group in other.by_key.items():
-            self.get(key).merge(group)
 
     def to_list(self) -> list[GroupRow]:
         """The groups, busiest first, for the summary document."""

@@ -10,21 +10,16 @@ keys, never rename them.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from tether.document import Connections, H2Streams, LostWorker, SummaryDocument, Watch
 from tether.ledger import Streams
+from tether.merging import Merges, by
 from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
 from tether.secrets import SECRET_HEADERS
 
 __all__ = ["FLUSH_EVERY", "MAX_EXAMPLES", "RunFacts", "Summary"]
-
-
-def _by(rule: Callable[[Any, Any], Any]) -> Mapping[str, Any]:
-    """Field metadata: how two shares' values of a fact combine into the run's."""
-    return {"merge": rule}
 
 
 def _first(mine: str | None, theirs: str | None) -> str | None:
@@ -48,42 +43,37 @@ def _latest_if_set(mine: float | None, theirs: float | None) -> float | None:
 
 
 @dataclass(slots=True)
-class RunFacts:
+class RunFacts(Merges):
     """What is true of a run as a whole rather than counted per outcome: what was asked of
     it, how long it took, how it ended. Written by the run (its session, its open model, a
     cluster's gathering) and by ``tether report`` from a results file's closing line.
 
-    Each fact names how two processes' shares of one run combine (:meth:`merge`); a fact
-    without a rule makes every merge fail."""
+    Each fact names how two processes' shares of one run combine (:mod:`tether.merging`),
+    whatever its type (a fact is no count, and an int fact need not add up); a fact without
+    a rule makes every merge fail."""
 
-    target: str | None = field(default=None, metadata=_by(_first))
+    by_type: ClassVar[bool] = False
+
+    target: str | None = field(default=None, metadata=by(_first))
     # Each share has its part of the connections and of the rate: the run's are their sums.
-    concurrency: int = field(default=1, metadata=_by(operator.add))
-    rate_target: float | None = field(default=None, metadata=_by(_added_if_set))
+    concurrency: int = field(default=1, metadata=by(operator.add))
+    rate_target: float | None = field(default=None, metadata=by(_added_if_set))
     # Open model: the most requests in flight at once. The shares' peaks may or may not
     # coincide, so the run's is taken as their sum, the upper bound (as the ledger's
     # peak_open is).
-    peak_inflight: int = field(default=0, metadata=_by(operator.add))
+    peak_inflight: int = field(default=0, metadata=by(operator.add))
     # The shares run side by side: the run lasts as long as the longest of them.
-    schedule_s: float | None = field(default=None, metadata=_by(_latest_if_set))
-    duration: float = field(default=0.0, metadata=_by(max))
-    interrupted: bool = field(default=False, metadata=_by(operator.or_))
-    signal: str | None = field(default=None, metadata=_by(_first))  # what interrupted it
+    schedule_s: float | None = field(default=None, metadata=by(_latest_if_set))
+    duration: float = field(default=0.0, metadata=by(max))
+    interrupted: bool = field(default=False, metadata=by(operator.or_))
+    signal: str | None = field(default=None, metadata=by(_first))  # what interrupted it
     # The server side, when watched; --watch runs in one process, so a share's is the run's.
-    watch: Watch | None = field(default=None, metadata=_by(_mine))
+    watch: Watch | None = field(default=None, metadata=by(_mine))
     # Headers whose values examples do not show: the same for every share.
-    secret: frozenset[str] = field(default=SECRET_HEADERS, metadata=_by(_mine))
-    lost_workers: list[LostWorker] = field(default_factory=list, metadata=_by(operator.add))
+    secret: frozenset[str] = field(default=SECRET_HEADERS, metadata=by(_mine))
+    lost_workers: list[LostWorker] = field(default_factory=list, metadata=by(operator.add))
     # Which send path made the figures: "compiled" or "python" (shares that differ: "mixed").
-    engine: str = field(default="python", metadata=_by(_same_or_mixed))
-
-    def merge(self, other: RunFacts) -> None:
-        """Combine another share's facts into these, each by its own rule."""
-        for f in fields(self):
-            rule = f.metadata.get("merge")
-            if rule is None:
-                raise TypeError(f"RunFacts.{f.name} has no merge rule: give it one (_by)")
-            setattr(self, f.name, rule(getattr(self, f.name), getattr(other, f.name)))
+    engine: str = field(default="python", metadata=by(_same_or_mixed))
 
 
 @dataclass(slots=True)

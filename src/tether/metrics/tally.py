@@ -2,8 +2,9 @@
 histograms, the connection ledger, the groups, the timeline, each distinct problem with its
 count, a bounded few of them listed). Outcomes stream in through :meth:`Tally.add` (O(1),
 constant memory), and :meth:`Tally.merge` adds another process's share field by field, each
-by its declared type, so that a new field either merges or makes every merge fail loudly:
-none can be left out of a ``--workers`` or ``--cluster`` run unnoticed.
+by its rule (:mod:`tether.merging`: its declared type's, or one its field names), so that a
+new field either merges or makes every merge fail loudly: none can be left out of a
+``--workers`` or ``--cluster`` run unnoticed.
 
 What is true of the run as a whole rather than counted (its target, its length, how it
 ended) is kept apart: :class:`tether.metrics.summary.RunFacts`.
@@ -12,24 +13,23 @@ ended) is kept apart: :class:`tether.metrics.summary.RunFacts`.
 from __future__ import annotations
 
 import hashlib
-import types
-import typing
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import Field, dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tether.document import ErrorExample, InputErrorExample, MismatchExample, Omitted
 from tether.errors import RecordError
 from tether.ledger import Ledger
+from tether.merging import LIVE, Merges, by
 from tether.metrics.groups import Groups
 from tether.metrics.histogram import Histogram
 from tether.metrics.timeline import Timeline
 from tether.model import Counted, Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
-__all__ = ["FLUSH_EVERY", "LIVE", "MAX_EXAMPLES", "OTHERS_TOLD_APART", "Examples", "Tally"]
+__all__ = ["FLUSH_EVERY", "MAX_EXAMPLES", "OTHERS_TOLD_APART", "Examples", "Tally"]
 
 MAX_EXAMPLES = 20
 OTHERS_TOLD_APART = 10_000
@@ -39,12 +39,6 @@ takes stays bounded past it (a few hundred KiB), however many records the run ha
 FLUSH_EVERY = 4096
 """Latencies are buffered and bucketed in batches of this many: a list append per request
 instead of a Python call."""
-
-LIVE: Mapping[str, Any] = types.MappingProxyType({"live": True})
-"""Field metadata for a process's working state while it runs (latencies buffered until the
-next flush, the timeline's current window): not merged. A merge flushes both sides first,
-and a finished share's window is nobody's."""
-
 
 E = TypeVar("E", MismatchExample, ErrorExample)
 Key = tuple[Any, ...]
@@ -146,10 +140,21 @@ def _digest(key: Key) -> int:
     return int.from_bytes(data, "big")
 
 
+def _up_to_bound(
+    mine: list[InputErrorExample], theirs: list[InputErrorExample]
+) -> list[InputErrorExample]:
+    # The first shares' examples stand; the others fill what room is left.
+    mine.extend(theirs[: max(MAX_EXAMPLES - len(mine), 0)])
+    return mine
+
+
 @dataclass(slots=True)
-class Tally:
+class Tally(Merges):
     """Counts, latency histograms, the connection ledger and a few examples of each problem.
-    Nothing in it grows with the number of requests."""
+    Nothing in it grows with the number of requests. Another process's share of the run
+    merges field by field (:mod:`tether.merging`): counts add; histograms, groups, the
+    ledger, the timeline and the examples merge themselves; input error examples fill up
+    to their bound; :data:`LIVE` fields are working state, flushed first."""
 
     ledger: Ledger = field(default_factory=Ledger)
     latency: Histogram = field(default_factory=Histogram)
@@ -167,7 +172,9 @@ class Tally:
     mismatch_examples: Examples[MismatchExample] = field(default_factory=Examples)
     error_examples: Examples[ErrorExample] = field(default_factory=Examples)
     input_errors: int = 0
-    input_error_examples: list[InputErrorExample] = field(default_factory=list)
+    input_error_examples: list[InputErrorExample] = field(
+        default_factory=list, metadata=by(_up_to_bound)
+    )
     service: Histogram | None = None  # open model only: latency from the actual send
     groups: Groups = field(default_factory=Groups)
     timeline: Timeline = field(default_factory=Timeline)
@@ -248,16 +255,9 @@ class Tally:
             self.service.record_seconds(self.pending_service)
         self.groups.flush()
 
-    def merge(self, other: Self) -> None:
-        """Add another share of the same run (another process's), every field by its type:
-        ints add, counters add, histograms, groups, the ledger and the timeline merge
-        themselves (so do the examples, and a summary's facts), input error examples fill
-        up to their bound. A field of a type with no rule raises TypeError rather than
-        being dropped."""
+    def _settle(self) -> None:
+        # A merge reads the histograms: the latencies still buffered belong in them.
         self.flush()
-        other.flush()
-        for name, rule in _plan(type(self)):
-            setattr(self, name, rule(getattr(self, name), getattr(other, name)))
 
     def _add_error(self, outcome: Outcome) -> None:
         self.errors += 1
@@ -302,82 +302,3 @@ def _mismatch_example(outcome: Outcome, m: Mismatch, secret: frozenset[str]) -> 
         "group": outcome.group,
         "count": 1,
     }
-
-
-Rule = Callable[[Any, Any], Any]
-"""How two shares' values of a field combine: the merged value (which may be the first one,
-changed in place)."""
-
-
-def _added(mine: int, theirs: int) -> int:
-    return mine + theirs
-
-
-def _counted(mine: Counter[Any], theirs: Counter[Any]) -> Counter[Any]:
-    mine.update(theirs)  # Counter.update adds counts
-    return mine
-
-
-def _merged(mine: Any, theirs: Any) -> Any:
-    mine.merge(theirs)
-    return mine
-
-
-def _examples(mine: list[Any], theirs: list[Any]) -> list[Any]:
-    mine.extend(theirs[: max(MAX_EXAMPLES - len(mine), 0)])
-    return mine
-
-
-def _unless_none(kind: type) -> Rule:
-    """A rule for an optional field of a type that merges itself: a share without one adds
-    nothing, and the first one given starts from an empty value (never the other share's
-    own object)."""
-
-    def merge(mine: Any, theirs: Any) -> Any:
-        if theirs is None:
-            return mine
-        return _merged(kind() if mine is None else mine, theirs)
-
-    return merge
-
-
-def _merges_itself(hint: Any) -> bool:
-    kind = typing.get_origin(hint) or hint  # a generic one, such as Examples[...], too
-    return isinstance(kind, type) and callable(getattr(kind, "merge", None))
-
-
-def _rule(owner: type, f: Field[Any], hint: Any) -> Rule | None:
-    """The rule for field ``f`` of ``owner``, from its declared type (None: not merged)."""
-    if f.metadata.get("live"):
-        return None
-    if hint is int:  # a bool is not one: a flag does not add up
-        return _added
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is Counter:
-        return _counted
-    if origin is list and len(args) == 1 and typing.is_typeddict(args[0]):
-        return _examples
-    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
-        (kind,) = (a for a in args if a is not type(None))
-        if _merges_itself(kind):
-            return _unless_none(kind)
-    if _merges_itself(hint):
-        return _merged
-    raise TypeError(
-        f"{owner.__name__}.{f.name}: no rule merges a field of type {hint!r}; give it one in "
-        f"tether.metrics.tally, or mark it LIVE if it is a running process's own state"
-    )
-
-
-_PLANS: dict[type, tuple[tuple[str, Rule], ...]] = {}
-
-
-def _plan(cls: type) -> tuple[tuple[str, Rule], ...]:
-    """Each merged field of ``cls`` with its rule, worked out once per class."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        hints = typing.get_type_hints(cls)
-        rules = [(f.name, _rule(cls, f, hints[f.name])) for f in fields(cls)]
-        plan = _PLANS[cls] = tuple((name, rule) for name, rule in rules if rule is not None)
-    return plan

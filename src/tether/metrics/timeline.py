@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tether.document import TimelinePoint
+from tether.merging import Merges, by
 from tether.metrics.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -80,11 +81,19 @@ def _merged(a: Point, b: Point, *, side_by_side: bool = False) -> Point:
     )
 
 
-@dataclass(slots=True)
-class Timeline:
-    """The points so far, oldest first."""
+def _side_by_side(mine: list[Point], theirs: list[Point]) -> list[Point]:
+    # Another process's timeline of the same run, point by point: the same second of the
+    # run, near enough, since the processes start together.
+    both = [_merged(a, b, side_by_side=True) for a, b in zip(mine, theirs, strict=False)]
+    return both + mine[len(both) :] + theirs[len(both) :]
 
-    points: list[Point] = field(default_factory=list)
+
+@dataclass(slots=True)
+class Timeline(Merges):
+    """The points so far, oldest first. Another process's timeline of the same run merges
+    point by point (:mod:`tether.merging`)."""
+
+    points: list[Point] = field(default_factory=list, metadata=by(_side_by_side))
 
     def add(self, point: Point) -> None:
         """Append a point, halving the resolution when there are too many. A stretch shorter
@@ -105,13 +114,6 @@ class Timeline:
     def to_list(self) -> list[TimelinePoint]:
         """The points as the report document has them."""
         return [p.to_dict() for p in self.points]
-
-    def merge(self, other: Timeline) -> None:
-        """Add another process's timeline of the same run, point by point (the same second
-        of the run, near enough: the processes start together)."""
-        mine, theirs = self.points, other.points
-        both = [_merged(a, b, side_by_side=True) for a, b in zip(mine, theirs, strict=False)]
-        self.points = both + mine[len(both) :] + theirs[len(both) :]
 
 
 class Sampler:
