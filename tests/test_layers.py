@@ -28,7 +28,7 @@ for each in names:
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("tether."))))
 """
 
-BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger")
+BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger", "tether.flags")
 
 # (package, the tether modules it may load: a name allows it and everything below it)
 LAYERS = [
@@ -37,6 +37,7 @@ LAYERS = [
     ("tether.model", BOTTOM),
     ("tether.errors", BOTTOM),
     ("tether.ledger", BOTTOM),  # the connection ledger: pure counts, the engine's to write
+    ("tether.flags", ("tether.flags",)),  # a flag as plain data: stdlib only, no click
     ("tether.engine", ("tether.engine", *BOTTOM)),
     ("tether.check", ("tether.check", *BOTTOM)),
 ]
