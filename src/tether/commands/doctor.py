@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tether.commands.options import POSITIVE, SECONDS, ExitStatus, Verbosity, with_verbosity
+from tether.commands.clickflags import POSITIVE, SECONDS
+from tether.commands.options import ExitStatus, Verbosity, with_verbosity
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.request import split_url
 from tether.report import json_report
