@@ -20,9 +20,11 @@ import tether
 from tether.commands.clickflags import FlagOption, duration_words, made, parse_size, size_words
 from tether.commands.convert import convert_command
 from tether.commands.diff import diff_command
+from tether.commands.doctor import doctor_command
 from tether.commands.options import VERBOSITY_FLAGS
 from tether.commands.record import record_command
 from tether.commands.run import CONFIG_FLAG, URL_FLAGS, Outputs, RunCommand, run_command
+from tether.doctor import MAX_IDLE_WAIT
 from tether.engine.options import ClientOptions, default_of
 from tether.flags import Flag, Kind, flag, flag_of, flags_of, internal, made_of, spec_of
 from tether.gates import Gates
@@ -165,6 +167,10 @@ def test_the_help_shows_each_default_once_in_the_words_it_is_typed_in(
         (diff_command, ("r.jsonl", "--primary", "a", "--candidate", "b")),
     ):
         assert shown_default(help_records(command, *required)["timeout"]) == "30s"
+    # doctor's own wait, a time too.
+    doctor = help_records(doctor_command, "http://127.0.0.1:1/")
+    assert shown_default(doctor["max_idle_wait"]) == "1m40s"
+    assert parse_duration("1m40s") == MAX_IDLE_WAIT
 
 
 @pytest.mark.parametrize(
