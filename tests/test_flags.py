@@ -214,6 +214,10 @@ def test_a_dataclass_is_made_of_its_flags_values() -> None:
     # A field made of several flags is the command's to make: left out, it is said.
     with pytest.raises(TypeError, match=r"Toy.both is made of --left, --right: give it"):
         made(Toy, opts)
+    # A field that does not say how it is set is never left at its default unnoticed.
+    silent = dataclasses.make_dataclass("Silent", [("quiet", int, dataclasses.field(default=0))])
+    with pytest.raises(TypeError, match=r"Silent.quiet: no flag, made_of or internal"):
+        made(silent, {"quiet": 1})
 
 
 # --- tether.run -------------------------------------------------------------------------------

@@ -236,10 +236,13 @@ def click_option(placed: Placed, **click_kwargs: Any) -> Callable[[F], F]:
 def made(options: type[T], opts: Mapping[str, Any], **given: Any) -> T:
     """The dataclass ``options`` from a command's values: each field its own flag sets takes
     that flag's value (through its ``each``), each field made of several is in ``given``,
-    and each internal field keeps its default."""
+    and each internal field keeps its default. A field that says nothing of how it is set
+    is a TypeError, never left at its default unnoticed."""
     values: dict[str, Any] = {}
     for field in dataclasses.fields(options):  # type: ignore[arg-type]
         spec = spec_of(field)
+        if spec is None and field.name not in given:
+            raise TypeError(f"{options.__name__}.{field.name}: no flag, made_of or internal")
         if field.name in given or spec is None or spec.internal:
             continue
         if not spec.direct:
