@@ -1,8 +1,8 @@
 """A command-line flag as plain data, declared once beside the dataclass field it sets:
 ``timeout: float = field(default=30.0, metadata=flag("--timeout", kind=Kind.SECONDS,
-help="..."))``. The field's default is the flag's; :mod:`tether.commands.options` makes the
-click options and the mapping back to the dataclass from these, so that engine/ and run/
-declare their flags without importing click. Stdlib only.
+help="..."))``. The field's default is the flag's; :mod:`tether.commands.clickflags` makes
+the click options and the mapping back to the dataclass from these, so that engine/ and
+run/ declare their flags without importing click. Stdlib only.
 
 Each field of an options dataclass says how the command line sets it, in one of three ways:
 
