@@ -17,6 +17,7 @@ import click
 import pytest
 
 import tether
+from tether.commands.audit import audit_command
 from tether.commands.clickflags import FlagOption, duration_words, made, parse_size, size_words
 from tether.commands.convert import convert_command
 from tether.commands.diff import diff_command
@@ -97,6 +98,16 @@ def test_the_other_commands_take_the_runs_flags_as_declared() -> None:
         for name, each in own.items():
             assert without_help(taken[name]) == without_help(each), (command.name, name)
     assert flags_taken(record_command)["target"].names == flag_of(RunOptions, "target").names
+
+
+def test_no_other_command_declares_a_flag_of_the_run_again() -> None:
+    # An option of record, diff, convert, doctor or audit written by hand with the name of
+    # one of the run's flags is that flag declared twice. Their --json is each its own
+    # report's, a path as the run's is: the one name they share by design.
+    names = {name for each in declared() for name in each.names} - {"--json"}
+    for command in (record_command, diff_command, convert_command, doctor_command, audit_command):
+        by_hand = [o for o in options_of(command) if not isinstance(o, FlagOption)]
+        assert [o.opts for o in by_hand if set(o.opts) & names] == [], command.name
 
 
 def flags_taken(command: click.Command) -> dict[str, Flag]:
