@@ -28,9 +28,9 @@ import tether
 from helpers import write_records
 from servers import ConnInfo, NginxServer, ThreadServer, free_port, keepalive_handler, read_request
 from tether.cli import main
+from tether.commands.clickflags import parse_size
 from tether.commands.diff import diff_command
 from tether.commands.doctor import doctor_command
-from tether.commands.options import parse_size
 from tether.commands.record import record_command
 from tether.commands.run import Outputs, RunCommand, client_options, run_command, run_options
 from tether.doctor.measure import examine
@@ -213,11 +213,13 @@ def test_each_default_of_the_command_line_is_its_dataclasses(
             assert run[name] == default, f"--{name.replace('_', '-')}: {options.__name__}"
             checked += 1
     assert checked >= 30  # the run command's flags, not a mapping gone empty
-    # The defaults the help also gives in words.
+    # The defaults the help gives in words, as the help shows them.
+    ctx = run_command.make_context("run", ["records.jsonl"])
     for size in ("drain_limit", "max_response_header_bytes", "max_body"):
         (option,) = [p for p in run_command.params if p.name == size]
-        assert isinstance(option, click.Option) and option.help
-        in_words = option.help.split("[default: ")[1].split("]")[0]
+        shown = option.get_help_record(ctx)
+        assert shown is not None
+        in_words = shown[1].split("[default: ")[1].split("]")[0]
         assert parse_size(in_words) == default_of(ClientOptions, size)
 
     # The defaults of the other commands' flags, and of tether.run's keywords.

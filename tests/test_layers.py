@@ -31,7 +31,14 @@ for each in names:
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("tether."))))
 """
 
-BOTTOM = ("tether.model", "tether.errors", "tether.http", "tether.ledger", "tether.merging")
+BOTTOM = (
+    "tether.model",
+    "tether.errors",
+    "tether.http",
+    "tether.ledger",
+    "tether.merging",
+    "tether.flags",
+)
 
 # (package, the tether modules it may load: a name allows it and everything below it)
 LAYERS = [
@@ -41,6 +48,7 @@ LAYERS = [
     ("tether.errors", BOTTOM),
     ("tether.ledger", BOTTOM),  # the connection ledger: pure counts, the engine's to write
     ("tether.merging", ("tether.merging",)),  # the one merge rule: the standard library only
+    ("tether.flags", ("tether.flags",)),  # a flag as plain data: stdlib only, no click
     ("tether.engine", ("tether.engine", *BOTTOM)),
     ("tether.check", ("tether.check", *BOTTOM)),
 ]

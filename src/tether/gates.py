@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tether.document import SummaryDocument
+from tether.flags import Kind, flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +17,28 @@ class Gates:
     fails the run on any leak verdict of the watch (see :mod:`tether.watch.verdict`).
     """
 
-    min_reuse: float | None = None
-    max_connections: int | None = None
-    fail_on_leak: bool = False
+    min_reuse: float | None = field(
+        default=None,
+        metadata=flag(
+            "--min-reuse",
+            kind=Kind.FRACTION,
+            help="Gate: least fraction of requests on a reused connection.",
+        ),
+    )
+    max_connections: int | None = field(
+        default=None,
+        metadata=flag(
+            "--max-connections", kind=Kind.NATURAL, help="Gate: most connections opened."
+        ),
+    )
+    fail_on_leak: bool = field(
+        default=False,
+        metadata=flag(
+            "--fail-on-leak",
+            kind=Kind.SWITCH,
+            help="Gate: fail when a watched server's connections pile up.",
+        ),
+    )
 
 
 def failures(gates: Gates, doc: SummaryDocument) -> list[str]:

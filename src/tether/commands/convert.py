@@ -8,12 +8,12 @@ from typing import IO, Any
 
 import click
 
+from tether.commands.clickflags import with_flags
 from tether.commands.options import (
-    READ_OPTIONS,
+    READ_FLAGS,
     ExitStatus,
     Verbosity,
     reading,
-    with_options,
     with_verbosity,
 )
 from tether.errors import RecordError
@@ -22,7 +22,7 @@ from tether.records import Reading, file_source
 
 @click.command("convert")
 @click.argument("records")
-@with_options(READ_OPTIONS)
+@with_flags(READ_FLAGS)
 @click.option("--to", "to", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
 @with_verbosity

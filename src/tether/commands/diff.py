@@ -6,13 +6,12 @@ from typing import Any
 
 import click
 
+from tether.commands.clickflags import own_flag, with_flags
 from tether.commands.options import (
-    READ_OPTIONS,
-    SEND_OPTIONS,
+    READ_FLAGS,
     ExitStatus,
     Verbosity,
     reading,
-    with_options,
     with_verbosity,
 )
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
@@ -21,11 +20,12 @@ from tether.errors import RecordError
 from tether.records import Reading, file_source
 from tether.report import json_report
 from tether.report.files import check_outputs
+from tether.run.options import RunOptions
 
 
 @click.command("diff")
 @click.argument("records")
-@with_options(READ_OPTIONS)
+@with_flags(READ_FLAGS)
 @click.option("--primary", required=True, metavar="URL", help="The service as it is.")
 @click.option("--candidate", required=True, metavar="URL", help="The service to compare.")
 @click.option(
@@ -33,7 +33,12 @@ from tether.report.files import check_outputs
     metavar="URL",
     help="A second instance of the primary: fields that differ between the two are noise.",
 )
-@with_options(SEND_OPTIONS)
+@with_flags(
+    [
+        own_flag(RunOptions, "concurrency", help="Records sent at once, each to every service."),
+        own_flag(ClientOptions, "timeout"),
+    ]
+)
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON ('-': stdout).")
 @with_verbosity
 def diff_command(records: str, **opts: Any) -> None:

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tether.commands.options import POSITIVE, SECONDS, ExitStatus, Verbosity, with_verbosity
+from tether.commands.clickflags import Placed, with_flags
+from tether.commands.options import ExitStatus, Verbosity, with_verbosity
 from tether.doctor import MAX_IDLE_WAIT, MAX_REQUESTS
 from tether.engine.request import split_url
+from tether.flags import Flag, Kind
 from tether.report import json_report
 from tether.report.files import check_outputs
 
@@ -23,19 +25,27 @@ if TYPE_CHECKING:
 @click.option(
     "--json", "json_path", metavar="PATH", help="Write the findings as JSON ('-': stdout)."
 )
-@click.option(
-    "--max-requests",
-    type=POSITIVE,
-    default=MAX_REQUESTS,
-    show_default=True,
-    help="Requests to send on one connection, at most, to find the server's limit.",
-)
-@click.option(
-    "--max-idle-wait",
-    type=SECONDS,
-    default=MAX_IDLE_WAIT,
-    show_default=True,
-    help="Time to wait, at most, for the server to close an idle connection (90s, 2m).",
+@with_flags(
+    [
+        Placed(
+            Flag(
+                ("--max-requests",),
+                kind=Kind.COUNT,
+                help="Requests to send on one connection, at most, to find the server's limit.",
+            ),
+            "max_requests",
+            MAX_REQUESTS,
+        ),
+        Placed(
+            Flag(
+                ("--max-idle-wait",),
+                kind=Kind.SECONDS,
+                help="Time to wait, at most, for the server to close an idle connection (90s, 2m).",
+            ),
+            "max_idle_wait",
+            MAX_IDLE_WAIT,
+        ),
+    ]
 )
 @with_verbosity
 def doctor_command(

@@ -1,23 +1,21 @@
-"""What the commands share: exit codes, option types, the options that say how to read a
-records file, how much to print (--quiet, --silent), and the exit status a finished run calls
-for."""
+"""What the commands share: exit codes, the flags that say how to read a records file, how
+much to print (--quiet, --silent), and the exit status a finished run calls for. The click
+options themselves are made in :mod:`tether.commands.clickflags`."""
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar, cast
 
-import click
-
+from tether.commands.clickflags import fields_flags, free_flags, made, with_flags
 from tether.document import SummaryDocument
-from tether.engine.options import ClientOptions, default_of
-from tether.records import FORMATS, Reading
+from tether.flags import Flag, Kind
+from tether.records import Reading
 from tether.run import signals
-from tether.run.options import RunOptions
-from tether.thresholds import parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ExitStatus(IntEnum):
@@ -30,122 +28,8 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130
 
 
-def parse_size(value: str) -> int:
-    """``262144``, ``256k``, ``1m``, ``1g`` (powers of 1024) to bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text_ = value.strip().lower().removesuffix("b").removesuffix("i")
-    scale = units.get(text_[-1:], 1)
-    number = text_[:-1] if scale != 1 else text_
-    try:
-        size = int(float(number) * scale)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a size like 262144, 256k or 1m") from None
-    if size < 0:
-        raise click.BadParameter("a size cannot be negative")
-    return size
-
-
-class Size(click.ParamType):  # type: ignore[type-arg]
-    """A byte size with an optional k/m/g suffix."""
-
-    name = "size"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        return value if isinstance(value, int) else parse_size(str(value))
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]
-    """A time, as Go's time.ParseDuration writes it (``10s``, ``500ms``, ``1m30s``, ``2h``;
-    :func:`tether.thresholds.parse_duration`), or a number of seconds (on the command line
-    or in tether.toml, as it always was), to seconds. Never negative; with ``positive``,
-    never 0 either (where 0 would mean no time at all, rather than none set)."""
-
-    name = "duration"
-
-    def __init__(self, positive: bool = False) -> None:
-        self.positive = positive
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        seconds = _seconds(value)
-        if seconds is None:
-            self.fail(
-                f"{value!r} is not a duration: give seconds (10, 0.5) or a time with units "
-                "(ms, s, m, h) such as 10s, 500ms or 1m30s",
-                param,
-                ctx,
-            )
-        if seconds < 0:
-            self.fail(f"{value!r}: a duration cannot be negative", param, ctx)
-        if self.positive and seconds == 0:
-            self.fail(f"{value!r}: give a duration longer than 0", param, ctx)
-        return seconds
-
-
-def _seconds(value: Any) -> float | None:
-    """``value`` in seconds: a number as it is (a default, or a number in tether.toml), text
-    as a duration; None for what is neither, or is no finite time."""
-    if isinstance(value, bool):
-        return None
-    try:
-        seconds = float(value) if isinstance(value, (int, float)) else parse_duration(str(value))
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) else None
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-POSITIVE = click.IntRange(min=1)
-SECONDS = Duration()
-POSITIVE_SECONDS = Duration(positive=True)
-
-# How to read a records file (run and convert): (flags, keyword arguments for click.option).
-READ_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (
-        ("--format", "records_format"),
-        {
-            "type": click.Choice(FORMATS),
-            "help": "The records' format [default: from the file's name, else its first line].",
-        },
-    ),
-    (
-        ("--expect-from-har", "--expect-recorded", "expect_recorded"),
-        {
-            "is_flag": True,
-            "help": "Expect the recorded responses: HAR status and Location, a log's status.",
-        },
-    ),
-    (
-        ("--only-origin",),
-        {"metavar": "ORIGIN", "help": "HAR: keep only entries for this scheme://host[:port]."},
-    ),
-    (
-        ("--log-format",),
-        {"metavar": "FORMAT", "help": "Access logs: the nginx log_format they were written in."},
-    ),
-]
-
-
-# What the commands that send records for their own ends share (record, diff): how many at
-# once and how long one may take, with the run's and the engine's defaults.
-SEND_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (
-        ("--concurrency", "-c"),
-        {"type": POSITIVE, "default": default_of(RunOptions, "concurrency")},
-    ),
-    (("--timeout",), {"type": SECONDS, "default": default_of(ClientOptions, "timeout")}),
-]
-
-
-def with_options(options: list[tuple[tuple[str, ...], dict[str, Any]]]) -> Callable[[F], F]:
-    def add(func: F) -> F:
-        for flags, kwargs in reversed(options):
-            func = click.option(*flags, **({"show_default": "default" in kwargs} | kwargs))(func)
-        return func
-
-    return add
+# How to read a records file (run and convert): Reading's flags.
+READ_FLAGS = fields_flags(Reading)
 
 
 class Verbosity(IntEnum):
@@ -159,20 +43,18 @@ class Verbosity(IntEnum):
 
 
 # --quiet and --silent, on every command (with_verbosity).
-VERBOSITY_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (
+VERBOSITY_FLAGS = free_flags(
+    Flag(
         ("--quiet", "-q"),
-        {"is_flag": True, "help": "No progress: one line of result, and what failed."},
+        kind=Kind.SWITCH,
+        help="No progress: one line of result, and what failed.",
     ),
-    (
+    Flag(
         ("--silent",),
-        {
-            "is_flag": True,
-            "help": "Print nothing: the exit status says how it went (files asked for are "
-            "still written).",
-        },
+        kind=Kind.SWITCH,
+        help="Print nothing: the exit status says how it went (files asked for are still written).",
     ),
-]
+)
 
 
 def verbosity(quiet: bool, silent: bool) -> Verbosity:
@@ -190,14 +72,12 @@ def with_verbosity(func: F) -> F:
     def command(*args: Any, quiet: bool, silent: bool, **kwargs: Any) -> Any:
         return func(*args, verbosity=verbosity(quiet, silent), **kwargs)
 
-    return with_options(VERBOSITY_OPTIONS)(cast(F, command))
+    return with_flags(VERBOSITY_FLAGS)(cast(F, command))
 
 
 def reading(opts: dict[str, Any]) -> Reading:
     """How to read the records, from the command's options."""
-    return Reading(
-        opts["records_format"], opts["expect_recorded"], opts["only_origin"], opts["log_format"]
-    )
+    return made(Reading, opts, url_request=None)
 
 
 def nothing_to_send(doc: SummaryDocument) -> bool:

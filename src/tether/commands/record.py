@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tether.commands.clickflags import own_flag, with_flags
 from tether.commands.options import (
-    READ_OPTIONS,
-    SEND_OPTIONS,
+    READ_FLAGS,
     ExitStatus,
     Verbosity,
     reading,
-    with_options,
     with_verbosity,
 )
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
@@ -29,8 +28,8 @@ if TYPE_CHECKING:
 
 @click.command("record")
 @click.argument("records")
-@with_options(READ_OPTIONS)
-@click.option("--target", "-t", help="The known-good service's base URL.")
+@with_flags(READ_FLAGS)
+@with_flags([own_flag(RunOptions, "target", help="The known-good service's base URL.")])
 @click.option("--output", "-o", metavar="PATH", required=True, help="The golden records file.")
 @click.option(
     "--keep-header",
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
     metavar="PATH",
     help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
 )
-@with_options(SEND_OPTIONS)
+@with_flags([own_flag(RunOptions, "concurrency"), own_flag(ClientOptions, "timeout")])
 @with_verbosity
 def record_command(records: str, **opts: Any) -> None:
     """Replay RECORDS against a known-good service and write them to --output with their

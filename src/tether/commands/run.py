@@ -1,36 +1,33 @@
 """``tether run``: send records, check every response, report, and say how it went in the
-exit status (see :mod:`tether.cli` for the codes). Click's options become typed here, once
-(:func:`command_options`); past that the run's functions take the dataclasses."""
+exit status (see :mod:`tether.cli` for the codes). Its flags are declared on the fields of the
+dataclasses they set (:mod:`tether.flags`); click's values become those dataclasses here,
+once (:func:`command_options`); past that the run's functions take the dataclasses."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import os
 import resource
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from tether import flags
+from tether.commands.clickflags import fields_flags, free_flags, made, with_flags
 from tether.commands.options import (
-    POSITIVE,
-    POSITIVE_SECONDS,
-    READ_OPTIONS,
-    SECONDS,
-    Size,
+    READ_FLAGS,
     Verbosity,
     exit_status,
     nothing_to_send,
     reading,
-    with_options,
     with_verbosity,
 )
 from tether.document import SummaryDocument
-from tether.engine.options import ClientOptions, default_of
+from tether.engine.options import ClientOptions
 from tether.engine.request import framing_problem, split_url
 from tether.errors import InputError, RecordError
 from tether.gates import Gates, failures
@@ -48,7 +45,6 @@ from tether.run.session import OutcomeSink, ProgressView, run
 from tether.secrets import secret_names
 from tether.thresholds import Threshold, evaluate, parse_threshold
 from tether.thresholds import failures as threshold_failures
-from tether.watch import parse_source
 
 if TYPE_CHECKING:
     from tether.report.junit import PerRecord
@@ -64,15 +60,56 @@ class Outputs:
     run's figures at while it goes on, and after it for up to ``prometheus_linger`` seconds,
     until it has scraped the final figures once."""
 
-    json_path: str | None = None
-    results: str | None = None
-    junit: str | None = None
-    junit_per_record: bool = False
-    html: str | None = None
-    verbosity: Verbosity = Verbosity.NORMAL
-    prometheus_listen: str | None = None
+    json_path: str | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--json", metavar="PATH", help="Write the summary as JSON ('-': stdout)."
+        ),
+    )
+    results: str | None = field(
+        default=None,
+        metadata=flags.flag("--results", metavar="PATH", help="Write one JSON line per request."),
+    )
+    junit: str | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--junit", metavar="PATH", help="Write JUnit XML: a testcase per record group."
+        ),
+    )
+    junit_per_record: bool = field(
+        default=False,
+        metadata=flags.flag(
+            "--junit-per-record",
+            kind=flags.Kind.SWITCH,
+            help="JUnit: a testcase per record instead.",
+        ),
+    )
+    html: str | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--html", metavar="PATH", help="Write the HTML report (one file, plots inline)."
+        ),
+    )
+    verbosity: Verbosity = field(
+        default=Verbosity.NORMAL, metadata=flags.made_of("--quiet", "--silent")
+    )
+    prometheus_listen: str | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--prometheus-listen",
+            metavar="HOST:PORT",
+            help="Serve the run's metrics to Prometheus at http://HOST:PORT/metrics.",
+        ),
+    )
     # Prometheus's conventional scrape interval: a scrape that comes at it sees the end.
-    prometheus_linger: float = 15.0
+    prometheus_linger: float = field(
+        default=15.0,
+        metadata=flags.flag(
+            "--prometheus-linger",
+            kind=flags.Kind.SECONDS,
+            help="After the run, serve its final metrics until scraped, at most this long.",
+        ),
+    )
 
     @property
     def quiet(self) -> bool:
@@ -87,326 +124,99 @@ class RunCommand:
     cluster at ``cluster``, ``cluster_workers`` of them, all when ``None``), where it is
     reported and what it is judged by."""
 
-    records: str
-    run: RunOptions
-    client: ClientOptions
-    reading: Reading
-    outputs: Outputs
-    gates: Gates
-    thresholds: tuple[Threshold, ...] = ()
-    workers: int = 1
-    cluster: str | None = None
-    cluster_workers: int | None = None
+    records: str = field(metadata=flags.internal("the RECORDS argument"))
+    run: RunOptions = field(metadata=flags.internal("made of RunOptions's own flags"))
+    client: ClientOptions = field(metadata=flags.internal("made of ClientOptions's own flags"))
+    reading: Reading = field(metadata=flags.internal("made of Reading's own flags"))
+    outputs: Outputs = field(metadata=flags.internal("made of Outputs's own flags"))
+    gates: Gates = field(metadata=flags.internal("made of Gates's own flags"))
+    workers: int = field(
+        default=1,
+        metadata=flags.flag(
+            "--workers",
+            "-w",
+            kind=flags.Kind.COUNT,
+            help="Processes to split the run over (each its own event loop).",
+        ),
+    )
+    cluster: str | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Run on the workers of a Dask cluster (tcp://scheduler:8786).",
+        ),
+    )
+    cluster_workers: int | None = field(
+        default=None,
+        metadata=flags.flag(
+            "--cluster-workers",
+            kind=flags.Kind.COUNT,
+            metavar="K",
+            default_in_words="all",
+            help="Use K of the cluster's workers.",
+        ),
+    )
+    # Parsed by the command, in the order its other usage errors are said.
+    thresholds: tuple[Threshold, ...] = field(
+        default=(),
+        metadata=flags.made_of(
+            flags.Flag(
+                ("--threshold",),
+                multiple=True,
+                metavar="EXPR",
+                param="threshold",
+                help="Gate, as k6 has them: 'p99<250ms', 'error_rate<0.1%', 'reuse>99%'.",
+            )
+        ),
+    )
 
 
-# The run command's options, declared once: (flags, keyword arguments for click.option).
-# A default is that of the field the option becomes (default_of), never written here again;
-# an option without one gets None (or False, or ()), as its field has.
-RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--target", "-t"), {"help": "Base URL that record paths are joined to."}),
-    (
-        ("--concurrency", "-c"),
-        {
-            "type": POSITIVE,
-            "default": default_of(RunOptions, "concurrency"),
-            "help": "Workers (closed model).",
-        },
-    ),
-    (("--requests", "-n"), {"type": POSITIVE, "help": "Send this many (records cycle)."}),
-    (
-        ("--duration", "-d"),
-        {
-            "type": POSITIVE_SECONDS,
-            "help": "Run this long (10s, 1m30s, 2h; a bare number is seconds): records cycle "
-            "until it ends, or --requests does, whichever comes first.",
-        },
-    ),
-    (
-        ("--rate", "-r"),
-        {
-            "metavar": "R[:R2]",
-            "help": "Open model: R requests/s (or a ramp R:R2 over --duration).",
-        },
-    ),
-    (
-        ("--pace",),
-        {
-            "metavar": "original[xF]",
-            "help": "Open model at the records' own times (HAR, logs), F times faster.",
-        },
-    ),
-    (
-        ("--max-inflight",),
-        {
-            "type": POSITIVE,
-            "default": default_of(RunOptions, "max_inflight"),
-            "help": "Open model: most requests in flight; the rest wait and count as late.",
-        },
-    ),
-    (
-        ("--workers", "-w"),
-        {
-            "type": POSITIVE,
-            "default": default_of(RunCommand, "workers"),
-            "help": "Processes to split the run over (each its own event loop).",
-        },
-    ),
-    (
-        ("--cluster",),
-        {
-            "metavar": "ADDRESS",
-            "help": "Run on the workers of a Dask cluster (tcp://scheduler:8786).",
-        },
-    ),
-    (
-        ("--cluster-workers",),
-        {
-            "type": POSITIVE,
-            "metavar": "K",
-            "help": "Use K of the cluster's workers [default: all].",
-        },
-    ),
-    (
-        ("--strict",),
-        {"is_flag": True, "help": "Check every record first; any bad one stops the run."},
-    ),
-    (
-        ("--json", "json_path"),
-        {"metavar": "PATH", "help": "Write the summary as JSON ('-': stdout)."},
-    ),
-    (("--results",), {"metavar": "PATH", "help": "Write one JSON line per request."}),
-    (("--junit",), {"metavar": "PATH", "help": "Write JUnit XML: a testcase per record group."}),
-    (("--html",), {"metavar": "PATH", "help": "Write the HTML report (one file, plots inline)."}),
-    (("--junit-per-record",), {"is_flag": True, "help": "JUnit: a testcase per record instead."}),
-    (
-        ("--min-reuse",),
-        {
-            "type": click.FloatRange(0, 1),
-            "help": "Gate: least fraction of requests on a reused connection.",
-        },
-    ),
-    (
-        ("--max-connections",),
-        {"type": click.IntRange(min=0), "help": "Gate: most connections opened."},
-    ),
-    (
-        ("--watch",),
-        {
-            "multiple": True,
-            "metavar": "SPEC",
-            "help": "Watch the server: port:N, nginx:URL, pprof:URL or prom:URL#metric.",
-        },
-    ),
-    (
-        ("--watch-interval",),
-        {
-            "type": POSITIVE_SECONDS,
-            "default": default_of(RunOptions, "watch_interval"),
-            "help": "Time between watch samples (500ms, 2s).",
-        },
-    ),
-    (
-        ("--threshold",),
-        {
-            "multiple": True,
-            "metavar": "EXPR",
-            "help": "Gate, as k6 has them: 'p99<250ms', 'error_rate<0.1%', 'reuse>99%'.",
-        },
-    ),
-    (
-        ("--fail-on-leak",),
-        {"is_flag": True, "help": "Gate: fail when a watched server's connections pile up."},
-    ),
-    (
-        ("--leak",),
-        {
-            "is_flag": True,
-            "help": "Behave like a leaky client: never read bodies nor return connections.",
-        },
-    ),
-    # None here as in ClientOptions, and meaning the same: the run keeps as many idle
-    # connections per host as it has workers (or requests in flight); the help says so.
-    (
-        ("--max-idle-per-host",),
-        {
-            "type": click.IntRange(min=0),
-            "help": "Idle connections kept per host [default: concurrency].",
-        },
-    ),
-    (
-        ("--max-idle",),
-        {
-            "type": click.IntRange(min=0),
-            "default": default_of(ClientOptions, "max_idle"),
-            "help": "Idle connections kept in all (0: no limit).",
-        },
-    ),
-    (
-        ("--max-conns-per-host",),
-        {
-            "type": click.IntRange(min=0),
-            "default": default_of(ClientOptions, "max_conns_per_host"),
-            "help": "Connections per host (0: no limit).",
-        },
-    ),
-    (
-        ("--idle-timeout",),
-        {
-            "type": SECONDS,
-            "default": default_of(ClientOptions, "idle_timeout"),
-            "help": "Close connections idle this long (0: never).",
-        },
-    ),
-    (
-        ("--connect-timeout",),
-        {
-            "type": SECONDS,
-            "default": default_of(ClientOptions, "connect_timeout"),
-            "help": "Time to connect (5s, 500ms; 0: none).",
-        },
-    ),
-    (
-        ("--response-header-timeout",),
-        {
-            "type": SECONDS,
-            "default": default_of(ClientOptions, "response_header_timeout"),
-            "help": "Time from request to response headers (0: none).",
-        },
-    ),
-    (
-        ("--timeout",),
-        {
-            "type": SECONDS,
-            "default": default_of(ClientOptions, "timeout"),
-            "help": "Time for a whole request (30s, 500ms; 0: none).",
-        },
-    ),
-    (("--disable-keep-alives",), {"is_flag": True, "help": "One request per connection."}),
-    (
-        ("--follow-redirects",),
-        {
-            "type": click.IntRange(min=0),
-            "default": default_of(ClientOptions, "follow_redirects"),
-            "metavar": "N",
-            "help": "Follow up to N redirects (0: off).",
-        },
-    ),
-    (
-        ("--drain-limit",),
-        {
-            "type": Size(),
-            "default": default_of(ClientOptions, "drain_limit"),
-            # The default in words too, as the size is written (tests hold it to the field).
-            "help": "Read bodies up to this size, else close [default: 256k].",
-        },
-    ),
-    (
-        ("--drain-timeout",),
-        {
-            "type": SECONDS,
-            "default": default_of(ClientOptions, "drain_timeout"),
-            "help": "Time to read a body, else close.",
-        },
-    ),
-    (
-        ("--max-body",),
-        {
-            "type": Size(),
-            "default": default_of(ClientOptions, "max_body"),
-            "help": "Read a body that an expectation checks up to this size, whatever "
-            "--drain-limit [default: 64m].",
-        },
-    ),
-    (
-        ("--max-response-header-bytes",),
-        {
-            "type": Size(),
-            "default": default_of(ClientOptions, "max_response_header_bytes"),
-            "help": "Fail a response whose head is larger, and close it (0: no limit) "
-            "[default: 1m].",
-        },
-    ),
-    (("--insecure", "-k"), {"is_flag": True, "help": "Do not verify TLS certificates."}),
-    (
-        ("--cacert",),
-        {"type": click.Path(exists=True, dir_okay=False), "help": "Trust this CA file."},
-    ),
-    (
-        ("--http2",),
-        {"is_flag": True, "help": "Offer HTTP/2 by ALPN on https URLs (h2, then http/1.1)."},
-    ),
-    (
-        ("--http2-prior-knowledge",),
-        {"is_flag": True, "help": "Speak HTTP/2 from the first byte on http URLs (h2c)."},
-    ),
-    (
-        ("--redact-header",),
-        {
-            "multiple": True,
-            "metavar": "NAME",
-            "help": "Mask this header's values in reports too (Authorization, Cookie and "
-            "Set-Cookie always are).",
-        },
-    ),
-    (("--show-secrets",), {"is_flag": True, "help": "Show secret header values in reports."}),
-    (
-        ("--prometheus-listen",),
-        {
-            "metavar": "HOST:PORT",
-            "help": "Serve the run's metrics to Prometheus at http://HOST:PORT/metrics.",
-        },
-    ),
-    (
-        ("--prometheus-linger",),
-        {
-            "type": SECONDS,
-            "default": default_of(Outputs, "prometheus_linger"),
-            "help": "After the run, serve its final metrics until scraped, at most this long.",
-        },
-    ),
-]
-
+# The run command's flags, in the order its help lists them: each declared on the field it
+# sets (the flags of the URL given in place of a records file set none: below).
+RUN_FLAGS = fields_flags(RunOptions, RunCommand, Gates, Outputs, ClientOptions)
 
 # A URL where the records file goes: its one request and check, as hey and oha take them.
-URL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--method", "-m"), {"metavar": "METHOD", "help": "With a URL: its method [default: GET]."}),
-    (
-        ("--header", "-H", "headers"),
-        {"multiple": True, "metavar": "'NAME: VALUE'", "help": "With a URL: a request header."},
+URL_FLAGS = free_flags(
+    flags.Flag(
+        ("--method", "-m"),
+        metavar="METHOD",
+        default_in_words="GET",
+        help="With a URL: its method.",
     ),
-    (("--body",), {"metavar": "TEXT", "help": "With a URL: the request body (UTF-8)."}),
-    (
+    flags.Flag(
+        ("--header", "-H"),
+        multiple=True,
+        metavar="'NAME: VALUE'",
+        param="headers",
+        help="With a URL: a request header.",
+    ),
+    flags.Flag(("--body",), metavar="TEXT", help="With a URL: the request body (UTF-8)."),
+    flags.Flag(
         ("--body-file",),
-        {
-            "type": click.Path(exists=True, dir_okay=False),
-            "help": "With a URL: the request body, read from this file as is.",
-        },
+        kind=flags.Kind.FILE,
+        help="With a URL: the request body, read from this file as is.",
     ),
-    (
+    flags.Flag(
         ("--expect-status",),
-        {
-            "type": click.IntRange(100, 599),
-            "multiple": True,
-            "help": "With a URL: the status expected (repeat it for any of several).",
-        },
+        kind=flags.Kind.STATUS,
+        multiple=True,
+        help="With a URL: the status expected (repeat it for any of several).",
     ),
-    (
+    flags.Flag(
         ("--expect-header",),
-        {
-            "multiple": True,
-            "metavar": "'NAME: VALUE'",
-            "help": "With a URL: a response header expected to have this value.",
-        },
+        multiple=True,
+        metavar="'NAME: VALUE'",
+        help="With a URL: a response header expected to have this value.",
     ),
-]
-_URL_FLAGS = {
-    "method": "--method",
-    "headers": "--header",
-    "body": "--body",
-    "body_file": "--body-file",
-    "expect_status": "--expect-status",
-    "expect_header": "--expect-header",
-}
+)
+
+CONFIG_FLAG = flags.Flag(
+    ("--config",),
+    metavar="PATH",
+    default_in_words="./tether.toml, or [tool.tether] in ./pyproject.toml",
+    help="Settings file.",
+)
 
 
 def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -423,17 +233,10 @@ def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @click.command("run")
 @click.argument("records")
-@click.option(
-    "--config",
-    metavar="PATH",
-    is_eager=True,
-    expose_value=False,
-    callback=_use_config,
-    help="Settings file [default: ./tether.toml, or [tool.tether] in ./pyproject.toml].",
-)
-@with_options(READ_OPTIONS)
-@with_options(RUN_OPTIONS)
-@with_options(URL_OPTIONS)
+@with_flags(free_flags(CONFIG_FLAG), is_eager=True, expose_value=False, callback=_use_config)
+@with_flags(READ_FLAGS)
+@with_flags(RUN_FLAGS)
+@with_flags(URL_FLAGS)
 @with_verbosity
 def run_command(records: str, **opts: Any) -> None:
     """Send RECORDS (JSONL, HAR, an access log, vegeta targets, curl commands or CSV; '-' for
@@ -453,40 +256,31 @@ def run_command(records: str, **opts: Any) -> None:
 
 def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     """The run command's options as click hands them over, typed: the one place they are
-    read by name. InputError, before anything is sent, for a bad target, a missing records
-    file, a bad threshold, or options that do not fit together."""
+    read, each dataclass made of its fields' flags (:func:`made`). InputError, before
+    anything is sent, for a bad target, a missing records file, a bad threshold, or options
+    that do not fit together."""
     if opts["target"]:
         split_url(opts["target"])  # a bad target is a usage error before anything is sent
     how = _reading(records, opts)
     if records != "-" and not oneurl.is_url(records) and not os.path.isfile(records):
         raise InputError(f"records file {records!r} not found")
     thresholds = tuple(parse_threshold(text) for text in opts["threshold"])
-    outputs = Outputs(
-        json_path=opts["json_path"],
-        results=opts["results"],
-        junit=opts["junit"],
-        junit_per_record=opts["junit_per_record"],
-        html=opts["html"],
-        verbosity=opts["verbosity"],
-        prometheus_listen=opts["prometheus_listen"],
-        prometheus_linger=opts["prometheus_linger"],
-    )
+    outputs = made(Outputs, opts, verbosity=opts["verbosity"])
     check_outputs(_output_paths(outputs))  # before the run, not after it
     if outputs.prometheus_listen:
         from tether.report.live_metrics import listen_address
 
         listen_address(outputs.prometheus_listen)  # a bad address: a usage error now
-    return RunCommand(
+    return made(
+        RunCommand,
+        opts,
         records=records,
         run=run_options(opts),
         client=client_options(opts),
         reading=how,
         outputs=outputs,
-        gates=Gates(opts["min_reuse"], opts["max_connections"], opts["fail_on_leak"]),
+        gates=made(Gates, opts),
         thresholds=thresholds,
-        workers=opts["workers"],
-        cluster=opts["cluster"],
-        cluster_workers=opts["cluster_workers"],
     )
 
 
@@ -494,7 +288,7 @@ def _reading(records: str, opts: dict[str, Any]) -> Reading:
     """How to read the records; for a URL, with the request and check its flags make
     (checked now: a bad flag is a usage error before anything is sent). Those flags with a
     records file are refused: the file's records say their own requests."""
-    given = [flag for name, flag in _URL_FLAGS.items() if opts[name]]
+    given = [placed.flag.name for placed in URL_FLAGS if opts[placed.param]]
     if not oneurl.is_url(records):
         if given:
             raise InputError(f"{', '.join(given)} go with a URL in place of the records file")
@@ -520,7 +314,7 @@ def _reading(records: str, opts: dict[str, Any]) -> Reading:
     problem = framing_problem(record.headers, record.body)
     if problem is not None:
         raise InputError(f"-H: {problem}")
-    return dataclasses.replace(reading(opts), url_request=request)
+    return made(Reading, opts, url_request=request)
 
 
 def _output_paths(outputs: Outputs) -> dict[str, str | None]:
@@ -535,26 +329,7 @@ def _output_paths(outputs: Outputs) -> dict[str, str | None]:
 
 def client_options(opts: dict[str, Any]) -> ClientOptions:
     """The engine's settings from the run command's options."""
-    return ClientOptions(
-        max_idle_per_host=opts["max_idle_per_host"],
-        max_idle=opts["max_idle"],
-        max_conns_per_host=opts["max_conns_per_host"],
-        idle_timeout=opts["idle_timeout"],
-        connect_timeout=opts["connect_timeout"],
-        response_header_timeout=opts["response_header_timeout"],
-        timeout=opts["timeout"],
-        disable_keep_alives=opts["disable_keep_alives"],
-        follow_redirects=opts["follow_redirects"],
-        drain_limit=opts["drain_limit"],
-        drain_timeout=opts["drain_timeout"],
-        max_body=opts["max_body"],
-        max_response_header_bytes=opts["max_response_header_bytes"],
-        insecure=opts["insecure"],
-        cacert=opts["cacert"],
-        leak=opts["leak"],
-        http2=opts["http2"],
-        http2_prior_knowledge=opts["http2_prior_knowledge"],
-    )
+    return made(ClientOptions, opts)
 
 
 def run_options(opts: dict[str, Any]) -> RunOptions:
@@ -567,18 +342,8 @@ def run_options(opts: dict[str, Any]) -> RunOptions:
         pacer = parse_pace(opts["pace"], opts["duration"])
     elif opts["rate"]:
         pacer = parse_rate(opts["rate"], opts["duration"])
-    run_opts = RunOptions(
-        target=opts["target"],
-        concurrency=opts["concurrency"],
-        requests=opts["requests"],
-        duration=opts["duration"],
-        strict=opts["strict"],
-        rate=pacer,
-        max_inflight=opts["max_inflight"],
-        watch=tuple(parse_source(spec) for spec in opts["watch"]),
-        watch_interval=opts["watch_interval"],
-        secret=secret_names(opts["redact_header"], opts["show_secrets"]),
-    )
+    secret = secret_names(opts["redact_header"], opts["show_secrets"])
+    run_opts = made(RunOptions, opts, rate=pacer, secret=secret)
     if opts["fail_on_leak"] and not run_opts.watch:
         raise InputError("--fail-on-leak needs a server to watch: give --watch")
     return run_opts

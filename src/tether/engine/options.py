@@ -1,11 +1,14 @@
 """The client's settings, named after Go's http.Transport because that is what people who
-meet connection leaks already know. Pure data."""
+meet connection leaks already know. Pure data; each field declares the flag that sets it
+(:mod:`tether.flags`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from tether.flags import Kind, flag, internal
 
 GO_DEFAULT_MAX_IDLE_PER_HOST = 2
 
@@ -19,13 +22,13 @@ def default_of(options: type[Any], name: str) -> Any:
     """The default of the field ``name`` of the dataclass ``options``: where the command
     line and ``tether.run`` take theirs, so that each default is written once, on its
     dataclass. (A ``slots=True`` dataclass keeps no field default as a class attribute.)"""
-    for field in dataclasses.fields(options):
-        if field.name != name:
+    for each in dataclasses.fields(options):
+        if each.name != name:
             continue
-        if field.default is not dataclasses.MISSING:
-            return field.default
-        if field.default_factory is not dataclasses.MISSING:
-            return field.default_factory()
+        if each.default is not dataclasses.MISSING:
+            return each.default
+        if each.default_factory is not dataclasses.MISSING:
+            return each.default_factory()
         raise TypeError(f"{options.__name__}.{name} has no default")
     raise TypeError(f"{options.__name__} has no field {name!r}")
 
@@ -70,25 +73,137 @@ class ClientOptions:
       http URLs from the first byte (h2c, no Upgrade), and offer it on https ones too.
     """
 
-    max_idle_per_host: int | None = None
-    max_idle: int = 0
-    max_conns_per_host: int = 0
-    idle_timeout: float = 90.0
-    connect_timeout: float = 10.0
-    response_header_timeout: float = 0.0
-    timeout: float = 30.0
-    disable_keep_alives: bool = False
-    follow_redirects: int = 0
-    drain_limit: int = 256 * 1024
-    drain_timeout: float = 5.0
-    max_body: int = WHOLE_BODY_DRAIN_LIMIT
-    max_response_header_bytes: int = 1 << 20
-    insecure: bool = False
-    cacert: str | None = None
-    leak: bool = False
-    user_agent: str = "tether/0.1"
-    http2: bool = False
-    http2_prior_knowledge: bool = False
+    # None here and on the command line, meaning the same: as many as the run has workers
+    # (or requests in flight); the help says so.
+    max_idle_per_host: int | None = field(
+        default=None,
+        metadata=flag(
+            "--max-idle-per-host",
+            kind=Kind.NATURAL,
+            default_in_words="concurrency",
+            help="Idle connections kept per host.",
+        ),
+    )
+    max_idle: int = field(
+        default=0,
+        metadata=flag(
+            "--max-idle", kind=Kind.NATURAL, help="Idle connections kept in all (0: no limit)."
+        ),
+    )
+    max_conns_per_host: int = field(
+        default=0,
+        metadata=flag(
+            "--max-conns-per-host", kind=Kind.NATURAL, help="Connections per host (0: no limit)."
+        ),
+    )
+    idle_timeout: float = field(
+        default=90.0,
+        metadata=flag(
+            "--idle-timeout",
+            kind=Kind.SECONDS,
+            help="Close connections idle this long (0: never).",
+        ),
+    )
+    connect_timeout: float = field(
+        default=10.0,
+        metadata=flag(
+            "--connect-timeout", kind=Kind.SECONDS, help="Time to connect (5s, 500ms; 0: none)."
+        ),
+    )
+    response_header_timeout: float = field(
+        default=0.0,
+        metadata=flag(
+            "--response-header-timeout",
+            kind=Kind.SECONDS,
+            help="Time from request to response headers (0: none).",
+        ),
+    )
+    timeout: float = field(
+        default=30.0,
+        metadata=flag(
+            "--timeout",
+            kind=Kind.SECONDS,
+            help="Time for a whole request (30s, 500ms; 0: none).",
+        ),
+    )
+    disable_keep_alives: bool = field(
+        default=False,
+        metadata=flag(
+            "--disable-keep-alives", kind=Kind.SWITCH, help="One request per connection."
+        ),
+    )
+    follow_redirects: int = field(
+        default=0,
+        metadata=flag(
+            "--follow-redirects",
+            kind=Kind.NATURAL,
+            metavar="N",
+            help="Follow up to N redirects (0: off).",
+        ),
+    )
+    drain_limit: int = field(
+        default=256 * 1024,
+        metadata=flag(
+            "--drain-limit", kind=Kind.SIZE, help="Read bodies up to this size, else close."
+        ),
+    )
+    drain_timeout: float = field(
+        default=5.0,
+        metadata=flag(
+            "--drain-timeout", kind=Kind.SECONDS, help="Time to read a body, else close."
+        ),
+    )
+    max_body: int = field(
+        default=WHOLE_BODY_DRAIN_LIMIT,
+        metadata=flag(
+            "--max-body",
+            kind=Kind.SIZE,
+            help="Read a body that an expectation checks up to this size, whatever --drain-limit.",
+        ),
+    )
+    max_response_header_bytes: int = field(
+        default=1 << 20,
+        metadata=flag(
+            "--max-response-header-bytes",
+            kind=Kind.SIZE,
+            help="Fail a response whose head is larger, and close it (0: no limit).",
+        ),
+    )
+    insecure: bool = field(
+        default=False,
+        metadata=flag("--insecure", "-k", kind=Kind.SWITCH, help="Do not verify TLS certificates."),
+    )
+    cacert: str | None = field(
+        default=None, metadata=flag("--cacert", kind=Kind.FILE, help="Trust this CA file.")
+    )
+    leak: bool = field(
+        default=False,
+        metadata=flag(
+            "--leak",
+            kind=Kind.SWITCH,
+            help="Behave like a leaky client: never read bodies nor return connections.",
+        ),
+    )
+    user_agent: str = field(
+        default="tether/0.1",
+        metadata=internal("sent when a record has none: its own header sets another"),
+    )
+    http2: bool = field(
+        default=False,
+        metadata=flag(
+            "--http2",
+            kind=Kind.SWITCH,
+            help="Offer HTTP/2 by ALPN on https URLs (h2, then http/1.1).",
+        ),
+    )
+    http2_prior_knowledge: bool = field(
+        default=False,
+        metadata=flag(
+            "--http2-prior-knowledge",
+            kind=Kind.SWITCH,
+            help="Speak HTTP/2 from the first byte on http URLs (h2c).",
+        ),
+    )
 
     def speaks_h2(self, scheme: str) -> bool:
         """Whether a connection for a URL of ``scheme`` starts as HTTP/2 (for https: offers

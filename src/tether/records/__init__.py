@@ -14,10 +14,11 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from tether.errors import InputError, RecordError
+from tether.flags import Kind, flag, made_of
 from tether.model import Record
 from tether.records import accesslog, csvfile, curl, har, jsonl, oneurl, vegeta
 from tether.records.oneurl import UrlRequest
@@ -48,11 +49,49 @@ class Reading:
     to keep from a HAR, and an nginx ``log_format`` for access logs. ``url_request``: the
     request and check made for a URL given in place of the file (:mod:`.oneurl`)."""
 
-    format: str | None = None
-    expect_recorded: bool = False
-    only_origin: str | None = None
-    log_format: str | None = None
-    url_request: UrlRequest | None = None
+    format: str | None = field(
+        default=None,
+        metadata=flag(
+            "--format",
+            kind=Kind.CHOICE,
+            choices=FORMATS,
+            param="records_format",  # what a config file has always called it
+            default_in_words="from the file's name, else its first line",
+            help="The records' format.",
+        ),
+    )
+    expect_recorded: bool = field(
+        default=False,
+        metadata=flag(
+            "--expect-from-har",
+            "--expect-recorded",
+            kind=Kind.SWITCH,
+            help="Expect the recorded responses: HAR status and Location, a log's status.",
+        ),
+    )
+    only_origin: str | None = field(
+        default=None,
+        metadata=flag(
+            "--only-origin",
+            metavar="ORIGIN",
+            help="HAR: keep only entries for this scheme://host[:port].",
+        ),
+    )
+    log_format: str | None = field(
+        default=None,
+        metadata=flag(
+            "--log-format",
+            metavar="FORMAT",
+            help="Access logs: the nginx log_format they were written in.",
+        ),
+    )
+    # Made of the run command's URL flags, which only that command takes.
+    url_request: UrlRequest | None = field(
+        default=None,
+        metadata=made_of(
+            "--method", "--header", "--body", "--body-file", "--expect-status", "--expect-header"
+        ),
+    )
 
 
 def detect(name: str, first_line: str) -> str:

@@ -1,12 +1,14 @@
-"""What a run is asked to do: how much to send, how, and what to watch. Pure data."""
+"""What a run is asked to do: how much to send, how, and what to watch. Pure data;
+each field declares the flags that set it (:mod:`tether.flags`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tether.flags import Flag, Kind, flag, internal, made_of
 from tether.run.pacer import OriginalPace, Schedule
 from tether.secrets import SECRET_HEADERS
-from tether.watch import Source
+from tether.watch import Source, parse_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +34,105 @@ class RunOptions:
     which counts alike.
     """
 
-    target: str | None = None
-    concurrency: int = 1
-    requests: int | None = None
-    duration: float | None = None
-    strict: bool = False
-    rate: Schedule | None = None
-    max_inflight: int = 1000
-    share: tuple[int, int] = (0, 1)
-    watch: tuple[Source, ...] = ()
-    watch_interval: float = 0.5
-    secret: frozenset[str] = SECRET_HEADERS  # header values reports do not show
-    check_in_full: bool = False
-    compiled: bool = True
+    target: str | None = field(
+        default=None,
+        metadata=flag("--target", "-t", help="Base URL that record paths are joined to."),
+    )
+    concurrency: int = field(
+        default=1,
+        metadata=flag("--concurrency", "-c", kind=Kind.COUNT, help="Workers (closed model)."),
+    )
+    requests: int | None = field(
+        default=None,
+        metadata=flag("--requests", "-n", kind=Kind.COUNT, help="Send this many (records cycle)."),
+    )
+    duration: float | None = field(
+        default=None,
+        metadata=flag(
+            "--duration",
+            "-d",
+            kind=Kind.POSITIVE_SECONDS,
+            help="Run this long (10s, 1m30s, 2h; a bare number is seconds): records cycle "
+            "until it ends, or --requests does, whichever comes first.",
+        ),
+    )
+    strict: bool = field(
+        default=False,
+        metadata=flag(
+            "--strict",
+            kind=Kind.SWITCH,
+            help="Check every record first; any bad one stops the run.",
+        ),
+    )
+    # One schedule of two flags, and of --duration (a ramp's length): the command makes it.
+    rate: Schedule | None = field(
+        default=None,
+        metadata=made_of(
+            Flag(
+                ("--rate", "-r"),
+                metavar="R[:R2]",
+                help="Open model: R requests/s (or a ramp R:R2 over --duration).",
+            ),
+            Flag(
+                ("--pace",),
+                metavar="original[xF]",
+                help="Open model at the records' own times (HAR, logs), F times faster.",
+            ),
+        ),
+    )
+    max_inflight: int = field(
+        default=1000,
+        metadata=flag(
+            "--max-inflight",
+            kind=Kind.COUNT,
+            help="Open model: most requests in flight; the rest wait and count as late.",
+        ),
+    )
+    share: tuple[int, int] = field(
+        default=(0, 1), metadata=internal("one process's part of a split run: the split sets it")
+    )
+    watch: tuple[Source, ...] = field(
+        default=(),
+        metadata=flag(
+            "--watch",
+            multiple=True,
+            metavar="SPEC",
+            each=parse_source,
+            help="Watch the server: port:N, nginx:URL, pprof:URL or prom:URL#metric.",
+        ),
+    )
+    watch_interval: float = field(
+        default=0.5,
+        metadata=flag(
+            "--watch-interval",
+            kind=Kind.POSITIVE_SECONDS,
+            help="Time between watch samples (500ms, 2s).",
+        ),
+    )
+    # Header values reports do not show: the defaults, more, or none.
+    secret: frozenset[str] = field(
+        default=SECRET_HEADERS,
+        metadata=made_of(
+            Flag(
+                ("--redact-header",),
+                multiple=True,
+                metavar="NAME",
+                help="Mask this header's values in reports too (Authorization, Cookie and "
+                "Set-Cookie always are).",
+            ),
+            Flag(
+                ("--show-secrets",),
+                kind=Kind.SWITCH,
+                help="Show secret header values in reports.",
+            ),
+        ),
+    )
+    check_in_full: bool = field(
+        default=False, metadata=internal("for the tests that prove the fast check")
+    )
+    compiled: bool = field(
+        default=True, metadata=internal("for the tests that prove the compiled path")
+    )
 
     @property
     def cycles(self) -> bool:
