@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from servers import NginxServer
 from tether.cli import main
 from tether.model import Mismatch, Outcome, Record
-from tether.report.rebuild import _outcome as read_outcome
-from tether.report.rebuild import rebuild
-from tether.report.results import ResultsWriter, _plain_line, filled, outcome_line
+from tether.results.lines import filled, outcome_line, plain_text
+from tether.results.rebuild import _outcome as read_outcome
+from tether.results.rebuild import rebuild
+from tether.results.writer import ResultsWriter
 
 LINES = [
     {"url": "/", "expect": {"status": 200}},
@@ -151,7 +152,7 @@ def outcomes(draw: Any, plain: bool = False) -> tuple[Outcome, list[Mismatch]]:
 @given(outcomes(plain=True), st.floats(0, 1e5))
 def test_a_plain_line_is_the_same_json(case: tuple[Outcome, list[Mismatch]], t: float) -> None:
     outcome, _ = case
-    assert json.loads(_plain_line(outcome, t)) == outcome_line(outcome, [], frozenset(), t)
+    assert json.loads(plain_text(outcome, t)) == outcome_line(outcome, [], frozenset(), t)
 
 
 @settings(deadline=None)

@@ -1,4 +1,4 @@
-"""``tether report``: any report from results files (see :mod:`tether.report.rebuild`)."""
+"""``tether report``: any report from results files (see :mod:`tether.results.rebuild`)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def rerender(
     verbosity: Verbosity = Verbosity.NORMAL,
 ) -> int:
     """Rebuild the summary from results files and write it in ``fmt``."""
-    from tether.report import rebuild
+    from tether.results import rebuild
 
     judged = [parse_threshold(text) for text in thresholds]
     rebuild.readable(paths)
@@ -94,7 +94,8 @@ def _write_csv(
     summary of the runs, rebuilt in the same pass (``cut`` told of a last line cut short)."""
     import csv
 
-    from tether.report import rebuild, results
+    from tether.report import csv_report
+    from tether.results import rebuild
 
     try:
         with contextlib.ExitStack() as stack:
@@ -102,8 +103,8 @@ def _write_csv(
             if output != "-":  # newline="": the csv module ends its rows itself
                 out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
             rows = csv.writer(out)
-            rows.writerow(results.CSV_COLUMNS)
-            row = results.csv_row
+            rows.writerow(csv_report.CSV_COLUMNS)
+            row = csv_report.csv_row
             return rebuild.rebuild(paths, each=lambda line: rows.writerow(row(line)), cut=cut)
     except BrokenPipeError:
         if output != "-":

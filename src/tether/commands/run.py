@@ -40,7 +40,7 @@ from tether.records import Reading, file_source, oneurl
 from tether.records.oneurl import UrlRequest
 from tether.report import json_report
 from tether.report.files import check_outputs, not_written
-from tether.report.results import ResultsWriter
+from tether.results.writer import ResultsWriter
 from tether.run.feed import validate
 from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace, Schedule, parse_pace, parse_rate
@@ -51,8 +51,8 @@ from tether.thresholds import failures as threshold_failures
 from tether.watch import parse_source
 
 if TYPE_CHECKING:
+    from tether.live.exporter import Exporter
     from tether.report.junit import PerRecord
-    from tether.report.live_metrics import Exporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,7 +473,7 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     )
     check_outputs(_output_paths(outputs))  # before the run, not after it
     if outputs.prometheus_listen:
-        from tether.report.live_metrics import listen_address
+        from tether.live.exporter import listen_address
 
         listen_address(outputs.prometheus_listen)  # a bad address: a usage error now
     return RunCommand(
@@ -637,7 +637,7 @@ def _metrics_served(outputs: Outputs) -> Iterator[Exporter | None]:
     if not outputs.prometheus_listen:
         yield None
         return
-    from tether.report.live_metrics import Exporter
+    from tether.live.exporter import Exporter
 
     exporter = Exporter(outputs.prometheus_listen)
     try:
@@ -746,7 +746,7 @@ def report(
     doc["gate_failures"] = gate_failures
     doc["unwritten"] = list(unwritten or ())
     # What ran, for the reports (the HTML page's header); never merged: it is the command's.
-    from tether.report import provenance as ran
+    from tether.run import provenance as ran
 
     doc["started_at"] = ran.started_at(doc["duration_s"])
     doc["tether_version"] = ran.tether_version()

@@ -1,7 +1,7 @@
 """The run over time: one point a second (requests, rate, latency percentiles of that second,
 errors, mismatches, statuses, connections open), thinned so that a run of any length keeps
 at most :data:`MAX_POINTS`. Taken live from the summary's counters (once a second, off the
-per-request path) or rebuilt from a results file (:mod:`tether.report.results`)."""
+per-request path) or rebuilt from a results file (:mod:`tether.results.rebuild`)."""
 
 from __future__ import annotations
 

@@ -289,7 +289,7 @@ class Exporter:
     def _serve(self) -> None:
         try:
             # Imported here, in this thread: the client library takes tens of milliseconds.
-            from tether.report import prometheus
+            from tether.live import prometheus
 
             with self._lock:
                 if self._closed:

@@ -1,5 +1,5 @@
 """The run's figures as Prometheus metrics: a custom collector, whose families are built at
-scrape time from the figures the live summary has then (:mod:`tether.report.live_metrics`
+scrape time from the figures the live summary has then (:mod:`tether.live.exporter`
 reads them), and prometheus_client's own WSGI server to serve them.
 
 Nothing here is updated per request: the run counts as it always does (the compiled path in
@@ -32,7 +32,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from tether.report.live_metrics import LATENCY_BOUNDS_S, Exporter, Figures, Latency
+from tether.live.exporter import LATENCY_BOUNDS_S, Exporter, Figures, Latency
 
 __all__ = ["RunCollector", "families", "server"]
 

@@ -1,7 +1,7 @@
-"""The results file (``--results PATH``): one JSON line per outcome, written as the run goes,
-then one closing line with what no single outcome carries (the connection ledger, the run's
-length). ``tether report`` renders any report from one or more of these files, streaming
-(see :mod:`tether.report.rebuild`), and writes them as CSV, one row per outcome.
+"""The results file's two kinds of line, each written and read here: an outcome line (one per
+outcome, :func:`outcome_line`, and :func:`plain_text` for the common one, formatted directly;
+read back by :func:`filled`) and the closing line (:func:`end_line`: what no single outcome
+carries, the connection ledger and the run's length).
 
 An outcome line leaves out each key whose value is its default (``OUTCOME_DEFAULTS``: a GET,
 not reused, no error, no mismatch, ...), and ``service_ms`` when it is ``latency_ms``::
@@ -16,25 +16,15 @@ Files written before that have every key; :func:`filled` reads both alike. The c
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from functools import lru_cache
-from typing import IO, cast
+from typing import cast
 
 from tether.document import OUTCOME_DEFAULTS, ClosingLine, OutcomeLine
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.secrets import SECRET_HEADERS, masked
 
-__all__ = [
-    "CSV_COLUMNS",
-    "ResultsWriter",
-    "csv_row",
-    "end_line",
-    "filled",
-    "outcome_line",
-    "spreadsheet_safe",
-]
+__all__ = ["end_line", "filled", "json_text", "outcome_line", "plain_text"]
 
 
 def outcome_line(
@@ -106,7 +96,7 @@ def _request(line: int, method: str, url: str, group: str) -> str:
 _GET = OUTCOME_DEFAULTS["method"]
 
 
-def _plain_line(outcome: Outcome, t: float) -> str:
+def plain_text(outcome: Outcome, t: float) -> str:
     """:func:`outcome_line` as JSON text for an outcome with no error and no mismatch (most
     of them), formatted directly: json.dumps of a dict costs several times more per line."""
     rec = outcome.record
@@ -164,99 +154,8 @@ def end_line(summary: Summary) -> ClosingLine:
     }
 
 
-# --- as CSV ---------------------------------------------------------------------------------
-
-_LINE_KEYS = [key for key in OutcomeLine.__annotations__ if key != "mismatches"]
-
-CSV_COLUMNS = (*_LINE_KEYS, "mismatches", "mismatch_field", "mismatch_expected", "mismatch_got")
-"""The CSV's header: the results file's keys, its mismatches as a count and the first one's
-field, expected and got (each response's every mismatch stays in the results file)."""
-
-
-def csv_row(line: OutcomeLine) -> list[object]:
-    """A :func:`filled` line as a CSV row of :data:`CSV_COLUMNS`. Pure."""
-    full = cast("dict[str, object]", line)
-    first = line["mismatches"][0] if line["mismatches"] else None
-    cells = [full[key] for key in _LINE_KEYS] + [len(line["mismatches"])]
-    cells += [first["field"], first["expected"], first["got"]] if first else [None] * 3
-    return [_cell(cell) for cell in cells]
-
-
-def _cell(value: object) -> object:
-    """None as an empty cell, flags as JSON writes them, text spreadsheet-safe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return _BOOL[value]
-    if isinstance(value, str):
-        return spreadsheet_safe(value)
-    return value
-
-
-_BOOL = {False: "false", True: "true"}
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a cell as a formula (CSV injection, as OWASP lists it)."""
-
-
-def spreadsheet_safe(text: str) -> str:
-    """``text`` as a CSV cell a spreadsheet shows as text: one that would start a formula
-    gets a ``'`` before it (a URL, header value or group comes from records and responses:
-    anyone's). Numbers are tether's own, never negative, and are left as numbers."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class ResultsWriter:
-    """Writes outcomes to a text stream as they arrive (the sink of a run), then the closing
-    line (:meth:`close`).
-
-    A write that fails (a full disk) stops the writing, never the run: what the run measures
-    is worth more than the file. ``failed`` keeps the error, and ``on_failure`` is told at
-    once, so that the file can be named while the run goes on."""
-
-    def __init__(
-        self,
-        stream: IO[str],
-        secret: frozenset[str] = SECRET_HEADERS,
-        on_failure: Callable[[OSError], None] | None = None,
-    ) -> None:
-        self._stream = stream
-        self._secret = secret
-        self._started = time.perf_counter()
-        self._on_failure = on_failure
-        self.failed: OSError | None = None
-
-    def __call__(self, outcome: Outcome, mismatches: list[Mismatch]) -> None:
-        if self.failed is not None:
-            return
-        t = time.perf_counter() - self._started
-        if mismatches or outcome.error is not None:
-            line = _json(outcome_line(outcome, mismatches, self._secret, t))
-        else:
-            line = _plain_line(outcome, t)
-        try:
-            self._stream.write(line + "\n")
-        except OSError as exc:
-            self._fail(exc)
-            return
-
-    def close(self, summary: Summary) -> None:
-        """Write the closing line, and flush: a full disk is often first seen here."""
-        if self.failed is not None:
-            return
-        try:
-            self._stream.write(_json(end_line(summary)) + "\n")
-            self._stream.flush()
-        except OSError as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: OSError) -> None:
-        self.failed = exc
-        if self._on_failure is not None:
-            self._on_failure(exc)
-
-
-def _json(obj: OutcomeLine | ClosingLine) -> str:
+def json_text(obj: OutcomeLine | ClosingLine) -> str:
+    """A line as compact JSON text (no spaces), as the file has it."""
     return _COMPACT(obj)
 
 

@@ -3,7 +3,8 @@ line at a time goes into a :class:`~tether.metrics.summary.Summary` as the run w
 added it, so memory stays bounded however big the files (vegeta's report once ran out of
 memory on a 1.5 GB results file). The closing line gives the connection ledger and the run's
 length; files from several runs or processes merge. Lines that leave out their defaults and
-lines from files written before (every key written) read alike (:func:`results.filled`).
+lines from files written before (every key written) read alike
+(:func:`~tether.results.lines.filled`).
 
 A run that was killed (SIGKILL, out of memory, power lost) leaves no closing line, and often a
 last line cut mid-write: one with no newline at its end that does not parse. That line is the
@@ -25,7 +26,7 @@ from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
 from tether.model import Mismatch, Outcome, Record
-from tether.report.results import filled
+from tether.results.lines import filled
 
 __all__ = ["readable", "rebuild"]
 
