@@ -83,6 +83,35 @@ def test_a_threshold_judges_the_results(nginx: NginxServer, tmp_path: Path) -> N
     assert main([*args, "--threshold", "mismatch_rate<10%"]) == 3
 
 
+# A gate and a threshold that fail beside one of each that holds; then all of them holding.
+JUDGED_BY = {
+    "failing": (3, ["--max-connections", "1", "--min-reuse", "0.5"], ["reuse>99.9%", "p99<10s"]),
+    "holding": (0, ["--max-connections", "2", "--min-reuse", "0.5"], ["error_rate<1%"]),
+}
+
+
+@pytest.mark.parametrize("case", JUDGED_BY)
+def test_run_and_report_judge_the_same_results_alike(
+    nginx: NginxServer, tmp_path: Path, case: str
+) -> None:
+    status, gates, thresholds = JUDGED_BY[case]
+    judged_by = [*gates, *(word for t in thresholds for word in ("--threshold", t))]
+    records, results = tmp_path / "r.jsonl", tmp_path / "out.jsonl"
+    records.write_text(json.dumps({"url": "/", "expect": {"status": 200}}) + "\n")
+    ran, reported = tmp_path / "ran.json", tmp_path / "reported.json"
+    args = ["run", str(records), "-t", nginx.url, "-n", "200", "-c", "2", "-q"]
+    assert main([*args, "--results", str(results), "--json", str(ran), *judged_by]) == status
+    again = ["report", str(results), "--format", "json", "-o", str(reported)]
+    assert main([*again, *judged_by]) == status
+
+    def verdict(path: Path) -> tuple[list[str], list[tuple[str, bool]]]:
+        doc = json.loads(path.read_text())
+        return doc["gate_failures"], [(t["threshold"], t["ok"]) for t in doc["thresholds"]]
+
+    assert verdict(reported) == verdict(ran)
+    assert len(verdict(ran)[0]) == (2 if status else 0)  # the failing gate and threshold
+
+
 def test_a_cut_short_file_still_renders(nginx: NginxServer, tmp_path: Path) -> None:
     results, _ = results_of(nginx, tmp_path, "a")
     lines = results.read_text().splitlines()[:-1]  # no closing line: the run was killed

@@ -33,7 +33,8 @@ from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions, default_of
 from tether.engine.request import framing_problem, split_url
 from tether.errors import InputError, RecordError
-from tether.gates import Gates, failures
+from tether.gates import Gates
+from tether.judge import judged
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.records import Reading, file_source, oneurl
@@ -46,8 +47,7 @@ from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace, Schedule, parse_pace, parse_rate
 from tether.run.session import OutcomeSink, ProgressView, run
 from tether.secrets import secret_names
-from tether.thresholds import Threshold, evaluate, parse_threshold
-from tether.thresholds import failures as threshold_failures
+from tether.thresholds import Threshold, parse_threshold
 from tether.watch import parse_source
 
 if TYPE_CHECKING:
@@ -739,11 +739,8 @@ def report(
     cannot be written is named (in the outputs written after it, on stderr, and in the text
     summary) and the others are still written."""
     outputs = command.outputs
-    doc = summary.to_dict()
-    doc["thresholds"] = evaluate(list(command.thresholds), summary)
-    gate_failures = failures(command.gates, doc)
-    gate_failures += threshold_failures(doc["thresholds"], doc["requests"])
-    doc["gate_failures"] = gate_failures
+    doc = judged(summary, command.gates, command.thresholds)
+    gate_failures = doc["gate_failures"]
     doc["unwritten"] = list(unwritten or ())
     # What ran, for the reports (the HTML page's header); never merged: it is the command's.
     from tether.run import provenance as ran
