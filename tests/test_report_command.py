@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
+from tether.ledger import CloseReason
+from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
-from tether.results.lines import filled, outcome_line, plain_text
-from tether.results.rebuild import _outcome as read_outcome
+from tether.results.lines import end_line, filled, outcome_line, outcome_of, plain_text
 from tether.results.rebuild import rebuild
 from tether.results.writer import ResultsWriter
 
@@ -190,7 +191,7 @@ def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mism
     outcome, mismatches = case
     out = io.StringIO()
     ResultsWriter(out, frozenset())(outcome, mismatches)
-    back, back_mismatches = read_outcome(filled(json.loads(out.getvalue())), "r.jsonl", 1)
+    back, back_mismatches = outcome_of(filled(json.loads(out.getvalue())), "r.jsonl")
     assert back_mismatches == mismatches
     assert (back.record.method, back.record.line) == (outcome.record.method, outcome.record.line)
     # Times are written in milliseconds to three places.
@@ -199,3 +200,43 @@ def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mism
     same = ["status", "conn_id", "reused", "retried", "redirects", "body_size"]
     same += ["body_truncated", "url", "group", "error", "error_kind"]
     assert {k: getattr(back, k) for k in same} == {k: getattr(outcome, k) for k in same}
+
+
+def every_closing_fact() -> Summary:
+    """A summary with every figure a closing line carries set, none of them its default."""
+    summary = Summary()
+    led = summary.ledger
+    led.opened, led.peak_open, led.connect_failed, led.retried_stale = 7, 3, 2, 1
+    led.closed.update({CloseReason.SERVER_IDLE: 4, CloseReason.UNDRAINED: 1})
+    led.carried.update({"http/1.1": 5, "h2": 9})
+    h2 = led.h2
+    h2.connections, h2.streams, h2.peak, h2.goaway, h2.retried = 2, 9, 4, 1, 1
+    h2.reset_by_server.update({"refused_stream": 1})
+    h2.reset_by_us.update({"cancel": 2})
+    h2.flow_stalls, h2.flow_stall_s, h2.leaked, h2.stalled, h2.unread_bytes = 3, 0.25, 1, 1, 99
+    summary.late, summary.input_errors = 5, 1
+    summary.input_error_examples = [{"source": "r.jsonl", "line": 3, "error": "bad"}]
+    facts = summary.facts
+    facts.duration, facts.target, facts.concurrency = 1.5, "http://127.0.0.1:1", 4
+    facts.interrupted, facts.signal, facts.rate_target, facts.schedule_s = True, "SIGINT", 50, 1.2
+    facts.watch = {"interval_s": 1.0, "sources": [], "leak_verdicts": [], "cross_checks": []}
+    return summary
+
+
+def test_a_closing_line_reads_back_whole() -> None:
+    written = end_line(every_closing_fact())
+    assert all(value not in (None, 0, False, {}, []) for value in written["end"].values())
+    again = Summary()
+    again.restore(json.loads(json.dumps(written))["end"])
+    assert end_line(again) == written
+
+
+def test_a_closing_line_that_lacks_a_key_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    end = end_line(every_closing_fact())["end"]
+    del end["connections"]["opened"]  # type: ignore[misc]  (the point of the test)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"end": end}) + "\n")
+    assert main(["report", str(bad)]) == 2
+    assert f"{bad}:1: not a results line: 'opened' missing" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The run's summary: its tally (:class:`~tether.metrics.tally.Tally`, what adds up across
 processes, which outcomes stream into), its facts (:class:`RunFacts`, what is true of the run
 as a whole), and ``to_dict``, the report document made of both (after bucketing the
-latencies still buffered).
+latencies still buffered), with its reader beside it: ``restore`` takes back the document's
+part that is not the sum of outcomes (a results file's closing line).
 
 The document's keys are a contract (see the README), typed in :mod:`tether.document`: add
 keys, never rename them.
@@ -12,10 +13,10 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from tether.document import Connections, H2Streams, LostWorker, SummaryDocument, Watch
-from tether.ledger import Streams
+from tether.document import Connections, H2Streams, LostWorker, RunEnd, SummaryDocument, Watch
+from tether.ledger import CloseReason, Ledger, Streams
 from tether.metrics.tally import FLUSH_EVERY, MAX_EXAMPLES, Tally
 from tether.secrets import SECRET_HEADERS
 
@@ -193,43 +194,112 @@ class Summary(Tally):
             "engine": facts.engine,
         }
 
+    def restore(self, end: RunEnd) -> None:
+        """Take back what a document says of the run that its outcomes do not add up to (a
+        results file's closing line): the inverse of :meth:`to_dict` for those keys. Each is
+        the fact or count of the same name, but ``connections`` (the ledger) and
+        ``duration_s`` (the run's length)."""
+        _restore_ledger(self.ledger, end["connections"])
+        self.facts.duration = end["duration_s"]
+        given = cast("Mapping[str, Any]", end)
+        for key in _SAME_NAMED_END:
+            # A key the line may lack (files written before it) is None; another, a KeyError.
+            value = given[key] if key in RunEnd.__required_keys__ else given.get(key)
+            setattr(self.facts if key in _FACTS else self, key, value)
+
     def _connections(self) -> Connections:
         led = self.ledger
-        return {
-            "opened": led.opened,
+        worked_out = {
             "reused": self.reused,
-            "closed_by_server": led.closed_by_server,
-            "closed_undrained": led.closed_undrained,
-            "retried_stale": led.retried_stale,
-            "peak_open": led.peak_open,
-            "connect_failed": led.connect_failed,
             "requests_per_connection": round(self.requests / led.opened, 2) if led.opened else 0,
             "reuse_fraction": round(self.reused / self.requests, 4) if self.requests else 0.0,
             "closed": {r.key: n for r, n in sorted(led.closed.items(), key=_by_name)},
             "protocol": dict(sorted(led.carried.items())),
             "h2": _h2(led.h2),
         }
+        return _in_order(Connections, {**_ledger_counts(led), **worked_out})
+
+
+_FACTS = frozenset(f.name for f in fields(RunFacts))
+
+# A closing line's keys that name a fact or a count of the summary as they are (RunEnd's are
+# the document's keys of the same names): read back by name, so that a key added to RunEnd
+# and the document is read with no line here.
+_SAME_NAMED_END = tuple(
+    key for key in RunEnd.__annotations__ if key not in ("connections", "duration_s")
+)
+
+# The ledger's counts and properties that the document's connections have by the same name
+# (``opened``, ``closed_by_server``, ...): written as the ledger has them, and its counts
+# read back. ``closed`` and ``h2`` are the ledger's too, but shaped for the document.
+_LEDGER_KEYS = tuple(key for key in Connections.__annotations__ if hasattr(Ledger, key))
+_LEDGER_COUNTS = tuple(f.name for f in fields(Ledger) if f.type == "int" and f.name in _LEDGER_KEYS)
+
+
+def _ledger_counts(led: Ledger) -> dict[str, Any]:
+    return {key: getattr(led, key) for key in _LEDGER_KEYS}
+
+
+def _restore_ledger(led: Ledger, c: Connections) -> None:
+    """The ledger a document's ``connections`` describes (the inverse of its writing)."""
+    given = cast("Mapping[str, int]", c)
+    for key in _LEDGER_COUNTS:
+        setattr(led, key, given[key])
+    for name, n in c["closed"].items():
+        reason = CloseReason.of_key(name)
+        if reason is not None:  # a reason this version does not know is left out
+            led.closed[reason] += n
+    led.carried.update(c.get("protocol", {}))
+    _restore_h2(led.h2, c.get("h2"))
+
+
+_Shape = TypeVar("_Shape")
+
+
+def _in_order(shape: type[_Shape], values: Mapping[str, Any]) -> _Shape:
+    """``values`` as the TypedDict ``shape``, its keys in the order ``shape`` declares them:
+    the order the JSON document has always had them in."""
+    return cast("_Shape", {key: values[key] for key in shape.__annotations__ if key in values})
+
+
+# Each H2Streams count and the Streams count it is (the document's names say more).
+_H2_COUNTS = {
+    "connections": "connections",
+    "streams": "streams",
+    "peak_concurrent_streams": "peak",
+    "goaway_received": "goaway",
+    "retried_refused": "retried",
+    "flow_control_stalls": "flow_stalls",
+    "leaked_streams": "leaked",
+    "stalled_streams": "stalled",
+    "unread_bytes": "unread_bytes",
+}
 
 
 def _h2(counts: Streams) -> H2Streams | None:
     """The HTTP/2 part of the ledger; None when no connection spoke it."""
     if not counts.connections:
         return None
-    return {
-        "connections": counts.connections,
-        "streams": counts.streams,
+    worked_out = {
         "streams_per_connection": round(counts.streams / counts.connections, 2),
-        "peak_concurrent_streams": counts.peak,
-        "goaway_received": counts.goaway,
-        "retried_refused": counts.retried,
         "rst_received": dict(sorted(counts.reset_by_server.items())),
         "rst_sent": dict(sorted(counts.reset_by_us.items())),
-        "flow_control_stalls": counts.flow_stalls,
         "flow_control_stall_s": round(counts.flow_stall_s, 6),
-        "leaked_streams": counts.leaked,
-        "stalled_streams": counts.stalled,
-        "unread_bytes": counts.unread_bytes,
     }
+    named = {key: getattr(counts, name) for key, name in _H2_COUNTS.items()}
+    return _in_order(H2Streams, {**named, **worked_out})
+
+
+def _restore_h2(counts: Streams, h2: H2Streams | None) -> None:
+    """The HTTP/2 part of a document's ledger (absent from results files written before it)."""
+    if not h2:
+        return
+    given = cast("Mapping[str, int]", h2)
+    for key, name in _H2_COUNTS.items():
+        setattr(counts, name, given[key])
+    counts.reset_by_server.update(h2["rst_received"])
+    counts.reset_by_us.update(h2["rst_sent"])
+    counts.flow_stall_s = h2["flow_control_stall_s"]
 
 
 def _by_name(item: tuple[Any, int]) -> str:

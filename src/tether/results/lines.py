@@ -1,7 +1,8 @@
 """The results file's two kinds of line, each written and read here: an outcome line (one per
 outcome, :func:`outcome_line`, and :func:`plain_text` for the common one, formatted directly;
-read back by :func:`filled`) and the closing line (:func:`end_line`: what no single outcome
-carries, the connection ledger and the run's length).
+read back by :func:`filled` and :func:`outcome_of`) and the closing line (:func:`end_line`:
+what no single outcome carries, the connection ledger and the run's length; the summary reads
+it back, :meth:`~tether.metrics.summary.Summary.restore`).
 
 An outcome line leaves out each key whose value is its default (``OUTCOME_DEFAULTS``: a GET,
 not reused, no error, no mismatch, ...), and ``service_ms`` when it is ``latency_ms``::
@@ -19,12 +20,12 @@ import json
 from functools import lru_cache
 from typing import cast
 
-from tether.document import OUTCOME_DEFAULTS, ClosingLine, OutcomeLine
+from tether.document import OUTCOME_DEFAULTS, ClosingLine, OutcomeLine, RunEnd
 from tether.metrics.summary import Summary
-from tether.model import Mismatch, Outcome
+from tether.model import Mismatch, Outcome, Record
 from tether.secrets import SECRET_HEADERS, masked
 
-__all__ = ["end_line", "filled", "json_text", "outcome_line", "plain_text"]
+__all__ = ["end_line", "filled", "json_text", "outcome_line", "outcome_of", "plain_text"]
 
 
 def outcome_line(
@@ -78,6 +79,31 @@ def filled(line: OutcomeLine) -> OutcomeLine:
     full["group"] = full.get("group") or full["method"]
     full["error_kind"] = full["error_kind"] or ("request" if full["error"] else None)
     return full
+
+
+def outcome_of(line: OutcomeLine, source: str) -> tuple[Outcome, list[Mismatch]]:
+    """The outcome a :func:`filled` line says (its record's source is ``source``, the file),
+    and its mismatches: the inverse of :func:`outcome_line`. A ``KeyError`` or ``TypeError``
+    says a key is missing or is not what it should be."""
+    record = Record(line["method"], line["url"], line=line["line"], source=source)
+    outcome = Outcome(
+        record,
+        status=line["status"],
+        latency=line["latency_ms"] / 1000,
+        service=line["service_ms"] / 1000,
+        conn_id=line["conn_id"],
+        reused=line["reused"],
+        retried=line["retried"],
+        redirects=line["redirects"],
+        body_size=line["body_size"],
+        body_truncated=line["body_truncated"],
+        url=line["url"],
+        error=line["error"],
+        error_kind=line["error_kind"],
+        group=line["group"],
+        protocol=line["protocol"],
+    )
+    return outcome, [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
 
 
 def _ms(seconds: float) -> float:
@@ -134,24 +160,10 @@ def _protocol(name: str) -> str:
 
 def end_line(summary: Summary) -> ClosingLine:
     """The closing line: the run's figures that are not the sum of its outcomes, as the
-    summary document has them."""
-    doc = summary.to_dict()
-    return {
-        "end": {
-            "connections": doc["connections"],
-            "duration_s": doc["duration_s"],
-            "target": doc["target"],
-            "concurrency": doc["concurrency"],
-            "interrupted": doc["interrupted"],
-            "signal": doc["signal"],
-            "late": doc["late"],
-            "rate_target": doc["rate_target"],
-            "schedule_s": doc["schedule_s"],
-            "input_errors": doc["input_errors"],
-            "input_error_examples": doc["input_error_examples"],
-            "watch": doc["watch"],
-        }
-    }
+    summary document has them (its keys that :class:`~tether.document.RunEnd` names, in its
+    order). Read back by :meth:`Summary.restore <tether.metrics.summary.Summary.restore>`."""
+    doc = cast("dict[str, object]", summary.to_dict())
+    return {"end": cast("RunEnd", {key: doc[key] for key in RunEnd.__annotations__})}
 
 
 def json_text(obj: OutcomeLine | ClosingLine) -> str:

@@ -19,14 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
-from tether.document import ClosingLine, H2Streams, OutcomeLine, RunEnd
+from tether.document import ClosingLine, OutcomeLine, RunEnd
 from tether.errors import InputError
-from tether.ledger import CloseReason, Streams
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point
-from tether.model import Mismatch, Outcome, Record
-from tether.results.lines import filled
+from tether.model import Mismatch, Outcome
+from tether.results.lines import filled, outcome_of
 
 __all__ = ["readable", "rebuild"]
 
@@ -77,7 +76,7 @@ def _one(
                 cut(path, number)
             break
         if "end" in obj:
-            _apply_end(summary, obj["end"])
+            _restore(summary, obj["end"], path, number)
             ended = True
             continue
         line = _filled(obj, path, number)
@@ -148,30 +147,10 @@ def _filled(obj: OutcomeLine, path: str, number: int) -> OutcomeLine:
 
 
 def _outcome(line: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
-    """The outcome of a :func:`filled` line, and its mismatches."""
     try:
-        record = Record(line["method"], line["url"], line=line["line"], source=path)
-        outcome = Outcome(
-            record,
-            status=line["status"],
-            latency=line["latency_ms"] / 1000,
-            service=line["service_ms"] / 1000,
-            conn_id=line["conn_id"],
-            reused=line["reused"],
-            retried=line["retried"],
-            redirects=line["redirects"],
-            body_size=line["body_size"],
-            body_truncated=line["body_truncated"],
-            url=line["url"],
-            error=line["error"],
-            error_kind=line["error_kind"],
-            group=line["group"],
-            protocol=line["protocol"],
-        )
-        mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
+        return outcome_of(line, path)
     except (KeyError, TypeError) as exc:
         raise _not_a_line(path, number, exc) from None
-    return outcome, mismatches
 
 
 def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
@@ -179,43 +158,11 @@ def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
     return InputError(f"{path}:{number}: not a results line: {what}")
 
 
-def _apply_end(summary: Summary, end: RunEnd) -> None:
-    c = end["connections"]
-    led = summary.ledger
-    led.opened, led.peak_open = c["opened"], c["peak_open"]
-    led.connect_failed, led.retried_stale = c["connect_failed"], c["retried_stale"]
-    for name, n in c["closed"].items():
-        reason = CloseReason.of_key(name)
-        if reason is not None:  # a reason this version does not know is left out
-            led.closed[reason] += n
-    led.carried.update(c.get("protocol", {}))
-    _apply_h2(led.h2, c.get("h2"))
-    summary.late = end["late"]
-    summary.input_errors = end["input_errors"]
-    summary.input_error_examples = end["input_error_examples"]
-    facts = summary.facts
-    facts.duration = end["duration_s"]
-    facts.target = end["target"]
-    facts.concurrency = end["concurrency"]
-    facts.interrupted = end["interrupted"]
-    facts.signal = end.get("signal")
-    facts.rate_target = end["rate_target"]
-    facts.schedule_s = end["schedule_s"]
-    facts.watch = end["watch"]
-
-
-def _apply_h2(counts: Streams, h2: H2Streams | None) -> None:
-    """The HTTP/2 part of a closing line's ledger (absent from files written before it)."""
-    if not h2:
-        return
-    counts.connections, counts.streams = h2["connections"], h2["streams"]
-    counts.peak, counts.goaway = h2["peak_concurrent_streams"], h2["goaway_received"]
-    counts.retried = h2["retried_refused"]
-    counts.reset_by_server.update(h2["rst_received"])
-    counts.reset_by_us.update(h2["rst_sent"])
-    counts.flow_stalls, counts.flow_stall_s = h2["flow_control_stalls"], h2["flow_control_stall_s"]
-    counts.leaked, counts.stalled = h2["leaked_streams"], h2["stalled_streams"]
-    counts.unread_bytes = h2["unread_bytes"]
+def _restore(summary: Summary, end: RunEnd, path: str, number: int) -> None:
+    try:
+        summary.restore(end)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _not_a_line(path, number, exc) from None
 
 
 class _Seconds:
