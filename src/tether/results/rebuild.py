@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import cast
 
 from tether.document import ClosingLine, OutcomeLine, RunEnd
 from tether.errors import InputError
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
-from tether.metrics.timeline import Point
+from tether.metrics.timeline import Sampler
 from tether.model import Mismatch, Outcome
 from tether.results.lines import filled, outcome_of
 
@@ -81,7 +80,7 @@ def _one(
             continue
         line = _filled(obj, path, number)
         outcome, mismatches = _outcome(line, path, number)
-        seconds.add(float(line["t"]), outcome, bool(mismatches))
+        seconds.add(float(line["t"]), outcome)
         summary.add(outcome, mismatches)
         if each is not None:
             each(line)
@@ -166,53 +165,36 @@ def _restore(summary: Summary, end: RunEnd, path: str, number: int) -> None:
 
 
 class _Seconds:
-    """The timeline, one whole second of outcomes at a time (outcomes come in time order)."""
+    """The timeline of a file's outcomes, which come in time order: a point for each whole
+    second that has any, sampled as the second ends (a live run's :class:`Sampler`, given
+    the connections that carried a response in the second for the ones open)."""
 
     def __init__(self, summary: Summary) -> None:
         self._summary = summary
+        self._sampler: Sampler | None = None  # made at the first outcome's second
         self._second = 0
-        self._latency = Histogram()
-        self._counts: dict[str, Any] = {}
         self._conns: set[int] = set()
         self.last_t = 0.0
-        self._reset()
 
-    def _reset(self) -> None:
-        self._latency = Histogram()
-        self._counts = {"requests": 0, "errors": 0, "mismatches": 0, "status": {}}
-        self._conns = set()
-
-    def add(self, t: float, outcome: Outcome, mismatched: bool) -> None:
+    def add(self, t: float, outcome: Outcome) -> None:
+        """An outcome that ended ``t`` seconds into the run, before the summary counts it."""
         second = math.floor(t)
-        if second > self._second and self._counts["requests"]:
-            self._close(float(second), float(second - self._second))
-        self._second = max(self._second, second)
+        if self._sampler is None:
+            self._sampler, self._second = Sampler(start=float(second)), second
+            self._summary.window = Histogram()
+        elif second > self._second:
+            self._sample(float(second))
+            self._second = second
         self.last_t = max(self.last_t, t)
-        counts = self._counts
-        counts["requests"] += 1
-        if outcome.error is not None:
-            counts["errors"] += 1
-        else:
-            counts["status"][outcome.status] = counts["status"].get(outcome.status, 0) + 1
-            self._latency.record(int(outcome.latency * 1e6))
-        counts["mismatches"] += mismatched
         self._conns.add(outcome.conn_id)
 
-    def _close(self, t: float, seconds: float) -> None:
-        c = self._counts
-        point = Point.of(
-            t,
-            seconds,
-            self._latency,
-            requests=c["requests"],
-            errors=c["errors"],
-            mismatches=c["mismatches"],
-            status=Counter(c["status"]),
-            open=len(self._conns - {0}),  # connections that carried a response in the second
-        )
-        self._summary.timeline.add(point)
-        self._reset()
+    def _sample(self, t: float) -> None:
+        assert self._sampler is not None
+        self._sampler.sample(self._summary, t, open_now=len(self._conns - {0}))
+        self._conns = set()
 
     def finish(self) -> None:
-        if self._counts["requests"]:
-            self._close(self.last_t, max(self.last_t - self._second, 1e-3))
+        """The last second's point, up to the last outcome."""
+        if self._sampler is not None:
+            self._sample(self.last_t)
+            self._summary.window = None  # no more points: a summary like any other
