@@ -256,9 +256,15 @@ _SAME_NAMED_END = tuple(
 
 # The ledger's counts and properties that the document's connections have by the same name
 # (``opened``, ``closed_by_server``, ...): written as the ledger has them, and its counts
-# read back. ``closed`` and ``h2`` are the ledger's too, but shaped for the document.
-_LEDGER_KEYS = tuple(key for key in Connections.__annotations__ if hasattr(Ledger, key))
-_LEDGER_COUNTS = tuple(f.name for f in fields(Ledger) if f.type == "int" and f.name in _LEDGER_KEYS)
+# read back. ``closed`` and ``h2`` are the ledger's too, but shaped for the document (the
+# writer's worked-out values take their place).
+_LEDGER_NAMES = {f.name for f in fields(Ledger)} | {
+    name for name, value in vars(Ledger).items() if isinstance(value, property)
+}
+_LEDGER_KEYS = tuple(key for key in Connections.__annotations__ if key in _LEDGER_NAMES)
+_LEDGER_COUNTS = tuple(
+    f.name for f in fields(Ledger) if f.type in ("int", int) and f.name in _LEDGER_KEYS
+)
 
 
 def _ledger_counts(led: Ledger) -> dict[str, Any]:

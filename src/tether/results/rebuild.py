@@ -160,7 +160,7 @@ def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
 def _restore(summary: Summary, end: RunEnd, path: str, number: int) -> None:
     try:
         summary.restore(end)
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise _not_a_line(path, number, exc) from None
 
 
