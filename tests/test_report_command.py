@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
+from tether.commands.report import GATE_FLAGS, GATE_OPTIONS
 from tether.ledger import CloseReason
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
@@ -111,6 +112,11 @@ def test_run_and_report_judge_the_same_results_alike(
 
     assert verdict(reported) == verdict(ran)
     assert len(verdict(ran)[0]) == (2 if status else 0)  # the failing gate and threshold
+
+
+def test_report_takes_every_gate_run_declares() -> None:
+    # Picked from the run command's declarations by flag: one that moved would be missed.
+    assert [flags[0] for flags, _ in GATE_OPTIONS] == list(GATE_FLAGS)
 
 
 def test_a_cut_short_file_still_renders(nginx: NginxServer, tmp_path: Path) -> None:
