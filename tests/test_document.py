@@ -9,15 +9,19 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import tether.document
 from helpers import shape_problems
 from servers import NginxServer, free_port
 from tether.cli import main
-from tether.document import ClosingLine, OutcomeLine, SummaryDocument
+from tether.document import ClosingLine, Counts, OutcomeLine, RunEnd, SummaryDocument
 
 # Only a cluster run that lost a worker has these: test_cluster.py holds that one to them.
 # Only a run over HTTP/2 has H2Streams: test_h2.py holds that one to it.
 CLUSTER_ONLY = {"LostWorker", "WorkerReport", "H2Streams"}
+# The document's counts, which a live scrape takes alone: its keys, held to it below.
+PARTS = {"Counts"}
 
 
 def real_run(nginx: NginxServer, tmp_path: Path) -> tuple[Any, list[Any]]:
@@ -56,7 +60,16 @@ def test_a_real_runs_document_and_results_have_the_typed_keys(
     assert [s["samples"] > 0 for s in doc["watch"]["sources"]] == [True, True]
     assert any(line.get("mismatches") for line in outcomes)  # absent when there are none
     typed = {name for name, v in vars(tether.document).items() if typing.is_typeddict(v)}
-    assert seen == typed - CLUSTER_ONLY
+    assert seen == typed - CLUSTER_ONLY - PARTS
+
+
+@pytest.mark.parametrize("part", [Counts, RunEnd], ids=["counts", "closing line"])
+def test_a_part_of_the_document_is_its_own_keys_typed_alike(part: Any) -> None:
+    # Each is the document's keys of its names: the closing line is taken from the document,
+    # and the document takes the counts whole.
+    keys = typing.get_type_hints(part)
+    whole = typing.get_type_hints(SummaryDocument)
+    assert {key: whole.get(key) for key in keys} == keys
 
 
 def test_the_check_sees_a_key_on_one_side_only(nginx: NginxServer, tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ from servers import NginxServer, ThreadServer, keepalive_handler, open_in_browse
 from tether.cli import main
 from tether.report import interactive
 from tether.report.html import render
-from tether.report.provenance import load_model, mask_url
 from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace, Pacer
+from tether.run.provenance import load_model
+from tether.secrets import mask_url
 
 HOSTILE = "<script>document.title='pwned'</script>"
 HOSTILE_URL = "/</script><script>alert(1)</script>"

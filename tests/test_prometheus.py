@@ -132,7 +132,7 @@ def test_metrics_scraped_during_and_after_a_run_match_its_summary(
 
 
 def test_the_latency_buckets_are_tethers_own_counts_at_fixed_bounds() -> None:
-    from tether.report.live_metrics import LATENCY_BOUNDS_S, latency
+    from tether.live.exporter import LATENCY_BOUNDS_S, latency
 
     values = [v for v in range(0, 12_000_000, 997)] + [24_995, 25_000, 999_950]
     hist = Histogram()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tracemalloc
@@ -15,10 +16,14 @@ from hypothesis import strategies as st
 
 from servers import NginxServer
 from tether.cli import main
+from tether.commands.report import JUDGE_FLAGS
+from tether.gates import Gates
+from tether.ledger import CloseReason
+from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome, Record
-from tether.report.rebuild import _outcome as read_outcome
-from tether.report.rebuild import rebuild
-from tether.report.results import ResultsWriter, _plain_line, filled, outcome_line
+from tether.results.lines import end_line, filled, outcome_line, outcome_of, plain_text
+from tether.results.rebuild import rebuild
+from tether.results.writer import ResultsWriter
 
 LINES = [
     {"url": "/", "expect": {"status": 200}},
@@ -80,6 +85,41 @@ def test_a_threshold_judges_the_results(nginx: NginxServer, tmp_path: Path) -> N
     out = tmp_path / "r.json"
     args = ["report", str(results), "--format", "json", "-o", str(out)]
     assert main([*args, "--threshold", "mismatch_rate<10%"]) == 3
+
+
+# A gate and a threshold that fail beside one of each that holds; then all of them holding.
+JUDGED_BY = {
+    "failing": (3, ["--max-connections", "1", "--min-reuse", "0.5"], ["reuse>99.9%", "p99<10s"]),
+    "holding": (0, ["--max-connections", "2", "--min-reuse", "0.5"], ["error_rate<1%"]),
+}
+
+
+@pytest.mark.parametrize("case", JUDGED_BY)
+def test_run_and_report_judge_the_same_results_alike(
+    nginx: NginxServer, tmp_path: Path, case: str
+) -> None:
+    status, gates, thresholds = JUDGED_BY[case]
+    judged_by = [*gates, *(word for t in thresholds for word in ("--threshold", t))]
+    records, results = tmp_path / "r.jsonl", tmp_path / "out.jsonl"
+    records.write_text(json.dumps({"url": "/", "expect": {"status": 200}}) + "\n")
+    ran, reported = tmp_path / "ran.json", tmp_path / "reported.json"
+    args = ["run", str(records), "-t", nginx.url, "-n", "200", "-c", "2", "-q"]
+    assert main([*args, "--results", str(results), "--json", str(ran), *judged_by]) == status
+    again = ["report", str(results), "--format", "json", "-o", str(reported)]
+    assert main([*again, *judged_by]) == status
+
+    def verdict(path: Path) -> tuple[list[str], list[tuple[str, bool]]]:
+        doc = json.loads(path.read_text())
+        return doc["gate_failures"], [(t["threshold"], t["ok"]) for t in doc["thresholds"]]
+
+    assert verdict(reported) == verdict(ran)
+    assert len(verdict(ran)[0]) == (2 if status else 0)  # the failing gate and threshold
+
+
+def test_report_takes_every_gate_run_declares() -> None:
+    # The run command's own declarations: every gate there is, and the thresholds.
+    gates = [f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(Gates)]
+    assert [placed.flag.name for placed in JUDGE_FLAGS] == ["--threshold", *gates]
 
 
 def test_a_cut_short_file_still_renders(nginx: NginxServer, tmp_path: Path) -> None:
@@ -151,7 +191,7 @@ def outcomes(draw: Any, plain: bool = False) -> tuple[Outcome, list[Mismatch]]:
 @given(outcomes(plain=True), st.floats(0, 1e5))
 def test_a_plain_line_is_the_same_json(case: tuple[Outcome, list[Mismatch]], t: float) -> None:
     outcome, _ = case
-    assert json.loads(_plain_line(outcome, t)) == outcome_line(outcome, [], frozenset(), t)
+    assert json.loads(plain_text(outcome, t)) == outcome_line(outcome, [], frozenset(), t)
 
 
 @settings(deadline=None)
@@ -160,7 +200,7 @@ def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mism
     outcome, mismatches = case
     out = io.StringIO()
     ResultsWriter(out, frozenset())(outcome, mismatches)
-    back, back_mismatches = read_outcome(filled(json.loads(out.getvalue())), "r.jsonl", 1)
+    back, back_mismatches = outcome_of(filled(json.loads(out.getvalue())), "r.jsonl")
     assert back_mismatches == mismatches
     assert (back.record.method, back.record.line) == (outcome.record.method, outcome.record.line)
     # Times are written in milliseconds to three places.
@@ -169,3 +209,43 @@ def test_every_field_of_a_results_line_reads_back(case: tuple[Outcome, list[Mism
     same = ["status", "conn_id", "reused", "retried", "redirects", "body_size"]
     same += ["body_truncated", "url", "group", "error", "error_kind"]
     assert {k: getattr(back, k) for k in same} == {k: getattr(outcome, k) for k in same}
+
+
+def every_closing_fact() -> Summary:
+    """A summary with every figure a closing line carries set, none of them its default."""
+    summary = Summary()
+    led = summary.ledger
+    led.opened, led.peak_open, led.connect_failed, led.retried_stale = 7, 3, 2, 1
+    led.closed.update({CloseReason.SERVER_IDLE: 4, CloseReason.UNDRAINED: 1})
+    led.carried.update({"http/1.1": 5, "h2": 9})
+    h2 = led.h2
+    h2.connections, h2.streams, h2.peak, h2.goaway, h2.retried = 2, 9, 4, 1, 1
+    h2.reset_by_server.update({"refused_stream": 1})
+    h2.reset_by_us.update({"cancel": 2})
+    h2.flow_stalls, h2.flow_stall_s, h2.leaked, h2.stalled, h2.unread_bytes = 3, 0.25, 1, 1, 99
+    summary.late, summary.input_errors = 5, 1
+    summary.input_error_examples = [{"source": "r.jsonl", "line": 3, "error": "bad"}]
+    facts = summary.facts
+    facts.duration, facts.target, facts.concurrency = 1.5, "http://127.0.0.1:1", 4
+    facts.interrupted, facts.signal, facts.rate_target, facts.schedule_s = True, "SIGINT", 50, 1.2
+    facts.watch = {"interval_s": 1.0, "sources": [], "leak_verdicts": [], "cross_checks": []}
+    return summary
+
+
+def test_a_closing_line_reads_back_whole() -> None:
+    written = end_line(every_closing_fact())
+    assert all(value not in (None, 0, False, {}, []) for value in written["end"].values())
+    again = Summary()
+    again.restore(json.loads(json.dumps(written))["end"])
+    assert end_line(again) == written
+
+
+def test_a_closing_line_that_lacks_a_key_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    end = end_line(every_closing_fact())["end"]
+    del end["connections"]["opened"]  # type: ignore[misc]  (the point of the test)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"end": end}) + "\n")
+    assert main(["report", str(bad)]) == 2
+    assert f"{bad}:1: not a results line: 'opened' missing" in capsys.readouterr().err

@@ -146,6 +146,21 @@ def test_an_old_file_renders_as_it_did(tmp_path: Path) -> None:
     assert {key: now["connections"][key] for key in ledger} == ledger
 
 
+def test_a_file_from_before_t_has_a_timeline_with_no_rate_made_up(tmp_path: Path) -> None:
+    # Its lines say nothing of when they ended (all read as at 0 s): a point of no length,
+    # whose rate is unknown, not 28 requests over a millisecond.
+    *outcomes, end = lines_of(OLD)
+    timeless = tmp_path / "timeless.jsonl"
+    timeless.write_text(
+        "".join(json.dumps({k: v for k, v in line.items() if k != "t"}) + "\n" for line in outcomes)
+        + json.dumps(end)
+        + "\n"
+    )
+    code, text = report(timeless, "json", tmp_path / "timeless.json")
+    [point] = json.loads(text)["timeline"]
+    assert (code, point["t"], point["requests"], point["rps"]) == (1, 0.0, 28, 0.0)
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown", "junit", "csv"])
 def test_the_old_form_and_the_new_render_alike(tmp_path: Path, fmt: str) -> None:
     *outcomes, end = lines_of(OLD)

@@ -18,6 +18,7 @@ __all__ = [
     "OUTCOME_DEFAULTS",
     "ClosingLine",
     "Connections",
+    "Counts",
     "ErrorExample",
     "GroupRow",
     "H2Streams",
@@ -230,6 +231,28 @@ class LoadModel(TypedDict):
     ramp_s: NotRequired[float]
     pace: NotRequired[float]
     max_inflight: NotRequired[int]
+
+
+class Counts(TypedDict):
+    """The summary document's figures that a run's counters give at any moment, cheaply (no
+    percentile, example or timeline is worked out): what the Prometheus exporter serves at
+    each scrape of a live run. The document's keys of the same names, typed alike."""
+
+    requests: int
+    ok: int
+    mismatches: int
+    errors: int
+    status: dict[str, int]
+    late: int
+    rate_target: float | None
+    connections: Connections
+    error_kinds: dict[str, int]
+    input_errors: int
+    redirects_followed: int
+    undrained_responses: int
+    concurrency: int
+    peak_inflight: int
+    engine: str
 
 
 class SummaryDocument(TypedDict):

@@ -1,10 +1,14 @@
 """Secrets in reports: the values of Authorization, Cookie, Set-Cookie and
 Proxy-Authorization headers (and any named with ``--redact-header``) are masked wherever a
-report or the results file would show them, unless ``--show-secrets``. Pure."""
+report or the results file would show them, unless ``--show-secrets``; and in a URL shown
+(:func:`mask_url`), its ``user:password@`` and the values of query parameters whose names
+say they hold a credential (``token``, ``api_key``, ``sig``, ...), always. Pure."""
 
 from __future__ import annotations
 
-__all__ = ["MASK", "SECRET_HEADERS", "masked", "secret_names"]
+import re
+
+__all__ = ["HIDDEN", "MASK", "SECRET_HEADERS", "mask_url", "masked", "secret_names"]
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 MASK = "(secret: not shown; --show-secrets shows it)"
@@ -22,3 +26,19 @@ def masked(field: str, value: str, secret: frozenset[str]) -> str:
     if kind == "header" and name.lower() in secret and value != "(absent)":
         return MASK
     return value
+
+
+HIDDEN = "***"
+
+# scheme://userinfo@ : the userinfo (a password, or a token used as the user name) goes.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+# ?name=value or &name=value, where the name says it is a credential.
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;](?:[^=&#\s]*(?:token|secret|passw(?:or)?d|api[-_]?key|apikey|signature"
+    r"|credential|session|auth)[^=&#\s]*|key|sig|pwd)=)[^&#\s]*"
+)
+
+
+def mask_url(text: str) -> str:
+    """``text`` with any URL's ``user:password@`` and credential query values hidden."""
+    return _SECRET_QUERY.sub(rf"\1{HIDDEN}", _USERINFO.sub(rf"\1{HIDDEN}@", text))

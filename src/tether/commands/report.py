@@ -1,4 +1,4 @@
-"""``tether report``: any report from results files (see :mod:`tether.report.rebuild`)."""
+"""``tether report``: any report from results files (see :mod:`tether.results.rebuild`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,30 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from tether.commands.clickflags import fields_flags, free_flags, with_flags
 from tether.commands.options import Verbosity, exit_status, with_verbosity
+from tether.commands.run import RunCommand
 from tether.document import SummaryDocument
+from tether.flags import flags_of
+from tether.gates import Gates
+from tether.judge import judged
 from tether.report import json_report
 from tether.run import signals
-from tether.thresholds import evaluate, parse_threshold
-from tether.thresholds import failures as threshold_failures
+from tether.thresholds import parse_threshold
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tether.metrics.summary import Summary
+
+
+# The gates and thresholds as tether run declares them (one declaration): the same results
+# judged by the same gates give the same verdict in either command. (--fail-on-leak reads the
+# watch the results file's closing line kept.)
+JUDGE_FLAGS = [
+    *free_flags(*(flag for field, flag in flags_of(RunCommand) if field.name == "thresholds")),
+    *fields_flags(Gates),
+]
 
 
 @click.command("report")
@@ -31,21 +44,27 @@ if TYPE_CHECKING:
     show_default=True,
 )
 @click.option("--output", "-o", metavar="PATH", default="-", help="Where to write ('-': stdout).")
-@click.option("--threshold", multiple=True, metavar="EXPR", help="Judge the runs by it too.")
+@with_flags(JUDGE_FLAGS)
 @with_verbosity
 def report_command(
     results: tuple[str, ...],
     report_format: str,
     output: str,
     threshold: tuple[str, ...],
+    min_reuse: float | None,
+    max_connections: int | None,
+    fail_on_leak: bool,
     verbosity: Verbosity,
 ) -> None:
     """Render a report from RESULTS files (written with --results; several merge), one line
-    at a time, in bounded memory. Exits as the run would have (1 on mismatches or errors, 3 on
-    a failed threshold). -q and --silent shorten only a text report on stdout: a file, or
-    another format, is the output asked for and is written whole. csv: one row per request,
-    with the results file's keys as its columns."""
-    raise SystemExit(rerender(list(results), report_format, output, list(threshold), verbosity))
+    at a time, in bounded memory. Judged as the run was, by the same gates and thresholds when
+    given the same ones, and exits as it did (1 on mismatches or errors, 3 on a failed gate or
+    threshold). -q and --silent shorten only a text report on stdout: a file, or another
+    format, is the output asked for and is written whole. csv: one row per request, with the
+    results file's keys as its columns."""
+    gates = Gates(min_reuse, max_connections, fail_on_leak)
+    status = rerender(list(results), report_format, output, list(threshold), verbosity, gates)
+    raise SystemExit(status)
 
 
 def rerender(
@@ -54,19 +73,19 @@ def rerender(
     output: str,
     thresholds: list[str],
     verbosity: Verbosity = Verbosity.NORMAL,
+    gates: Gates | None = None,
 ) -> int:
-    """Rebuild the summary from results files and write it in ``fmt``."""
-    from tether.report import rebuild
+    """Rebuild the summary from results files, judge it as ``tether run`` does, and write it
+    in ``fmt``."""
+    from tether.results import rebuild
 
-    judged = [parse_threshold(text) for text in thresholds]
+    asked = [parse_threshold(text) for text in thresholds]
     rebuild.readable(paths)
     said = None if verbosity is Verbosity.SILENT else _say_cut
     # CSV rows are written as the lines are read: one pass over the files makes both.
     summary = _write_csv(paths, output, said) if fmt == "csv" else rebuild.rebuild(paths, cut=said)
-    doc = summary.to_dict()
-    doc["thresholds"] = evaluate(judged, summary)
-    gate_failures = threshold_failures(doc["thresholds"], doc["requests"])
-    doc["gate_failures"] = gate_failures
+    doc = judged(summary, gates or Gates(), asked)
+    gate_failures = doc["gate_failures"]
     if fmt == "json":
         json_report.write(doc, output)
     elif fmt == "text" and output == "-" and verbosity is not Verbosity.NORMAL:
@@ -94,7 +113,8 @@ def _write_csv(
     summary of the runs, rebuilt in the same pass (``cut`` told of a last line cut short)."""
     import csv
 
-    from tether.report import rebuild, results
+    from tether.report import csv_report
+    from tether.results import rebuild
 
     try:
         with contextlib.ExitStack() as stack:
@@ -102,8 +122,8 @@ def _write_csv(
             if output != "-":  # newline="": the csv module ends its rows itself
                 out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
             rows = csv.writer(out)
-            rows.writerow(results.CSV_COLUMNS)
-            row = results.csv_row
+            rows.writerow(csv_report.CSV_COLUMNS)
+            row = csv_report.csv_row
             return rebuild.rebuild(paths, each=lambda line: rows.writerow(row(line)), cut=cut)
     except BrokenPipeError:
         if output != "-":

@@ -30,25 +30,25 @@ from tether.document import SummaryDocument
 from tether.engine.options import ClientOptions
 from tether.engine.request import framing_problem, split_url
 from tether.errors import InputError, RecordError
-from tether.gates import Gates, failures
+from tether.gates import Gates
+from tether.judge import judged
 from tether.metrics.summary import Summary
 from tether.model import Mismatch, Outcome
 from tether.records import Reading, file_source, oneurl
 from tether.records.oneurl import UrlRequest
 from tether.report import json_report
 from tether.report.files import check_outputs, not_written
-from tether.report.results import ResultsWriter
+from tether.results.writer import ResultsWriter
 from tether.run.feed import validate
 from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace, Schedule, parse_pace, parse_rate
 from tether.run.session import OutcomeSink, ProgressView, run
 from tether.secrets import secret_names
-from tether.thresholds import Threshold, evaluate, parse_threshold
-from tether.thresholds import failures as threshold_failures
+from tether.thresholds import Threshold, parse_threshold
 
 if TYPE_CHECKING:
+    from tether.live.exporter import Exporter
     from tether.report.junit import PerRecord
-    from tether.report.live_metrics import Exporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +268,7 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     outputs = made(Outputs, opts, verbosity=opts["verbosity"])
     check_outputs(_output_paths(outputs))  # before the run, not after it
     if outputs.prometheus_listen:
-        from tether.report.live_metrics import listen_address
+        from tether.live.exporter import listen_address
 
         listen_address(outputs.prometheus_listen)  # a bad address: a usage error now
     return made(
@@ -402,7 +402,7 @@ def _metrics_served(outputs: Outputs) -> Iterator[Exporter | None]:
     if not outputs.prometheus_listen:
         yield None
         return
-    from tether.report.live_metrics import Exporter
+    from tether.live.exporter import Exporter
 
     exporter = Exporter(outputs.prometheus_listen)
     try:
@@ -504,14 +504,11 @@ def report(
     cannot be written is named (in the outputs written after it, on stderr, and in the text
     summary) and the others are still written."""
     outputs = command.outputs
-    doc = summary.to_dict()
-    doc["thresholds"] = evaluate(list(command.thresholds), summary)
-    gate_failures = failures(command.gates, doc)
-    gate_failures += threshold_failures(doc["thresholds"], doc["requests"])
-    doc["gate_failures"] = gate_failures
+    doc = judged(summary, command.gates, command.thresholds)
+    gate_failures = doc["gate_failures"]
     doc["unwritten"] = list(unwritten or ())
     # What ran, for the reports (the HTML page's header); never merged: it is the command's.
-    from tether.report import provenance as ran
+    from tether.run import provenance as ran
 
     doc["started_at"] = ran.started_at(doc["duration_s"])
     doc["tether_version"] = ran.tether_version()

@@ -1,7 +1,7 @@
 """The run over time: one point a second (requests, rate, latency percentiles of that second,
 errors, mismatches, statuses, connections open), thinned so that a run of any length keeps
 at most :data:`MAX_POINTS`. Taken live from the summary's counters (once a second, off the
-per-request path) or rebuilt from a results file (:mod:`tether.report.results`)."""
+per-request path) or rebuilt from a results file (:mod:`tether.results.rebuild`)."""
 
 from __future__ import annotations
 
@@ -117,16 +117,21 @@ class Timeline(Merges):
 
 
 class Sampler:
-    """Takes a live run's point each second from the summary's counters: what changed since
-    the last one, and the percentiles of the latencies recorded since (the summary's window)."""
+    """Takes a run's points from the summary's counters: what changed since the last one, and
+    the percentiles of the latencies recorded since (the summary's window). A live run samples
+    once a second; a summary rebuilt from a results file as each second of its outcomes ends
+    (:mod:`tether.results.rebuild`), so that both timelines are made alike. ``start``: when
+    the first point begins, in seconds from the run's start."""
 
-    def __init__(self) -> None:
-        self._t = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        self._t = start
         self._requests = self._errors = self._mismatches = 0
         self._status: Counter[int] = Counter()
 
-    def sample(self, summary: Tally, elapsed: float) -> Point:
-        """The point from the last sample to now, added to the summary's timeline."""
+    def sample(self, summary: Tally, elapsed: float, open_now: int | None = None) -> Point:
+        """The point from the last sample to ``elapsed``, added to the summary's timeline;
+        ``open_now`` the connections open at its end (the ledger's, unless given: a rebuilt
+        summary has no live connections, only the ones its outcomes show)."""
         summary.flush()  # the buffered latencies reach the window too
         window = summary.window or Histogram()
         summary.window = Histogram()
@@ -138,7 +143,7 @@ class Sampler:
             errors=summary.errors - self._errors,
             mismatches=summary.mismatches - self._mismatches,
             status=summary.status - self._status,
-            open=summary.ledger.open_now,
+            open=summary.ledger.open_now if open_now is None else open_now,
         )
         self._t, self._requests = elapsed, summary.requests
         self._errors, self._mismatches = summary.errors, summary.mismatches

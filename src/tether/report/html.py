@@ -18,13 +18,14 @@ import shlex
 from html import escape
 from typing import Any
 
-from tether.document import Omitted, SummaryDocument
+from tether.document import LoadModel, Omitted, SummaryDocument
 from tether.report import charts, interactive, svg
-from tether.report.provenance import describe_model, mask_url, tether_version
 from tether.report.text import figure, h2_leak_sentence, h2_rows, omitted_sentence, verdict
+from tether.secrets import mask_url
 from tether.thresholds import shown
+from tether.version import tether_version
 
-__all__ = ["render"]
+__all__ = ["describe_model", "render"]
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -125,6 +126,34 @@ def _what_ran(doc: SummaryDocument) -> str:
         ("engine", escape(doc.get("engine", "python"))),
     ]
     return "<h2>what ran</h2>" + _table(["", ""], [[k, v] for k, v in rows], header=False)
+
+
+def describe_model(doc: SummaryDocument) -> str:
+    """The run's load in words: the document's ``model``, or for a document without one (a
+    summary rebuilt from results files) what its other keys tell."""
+    model = doc.get("model") or _model_from_figures(doc)
+    kind = model["kind"]
+    if kind == "concurrency":
+        return f"closed model: concurrency {model.get('concurrency', 1):,}"
+    if kind == "rate":
+        load = f"rate {model.get('rate', 0):,.6g} req/s"
+    elif kind == "ramp":
+        load = (
+            f"ramp {model.get('rate', 0):,.6g} to {model.get('rate_to', 0):,.6g} req/s "
+            f"over {model.get('ramp_s', 0):g} s"
+        )
+    else:
+        factor = model.get("pace")
+        load = "the records' own pace" + (f", {factor:g} times faster" if factor else "")
+    inflight = model.get("max_inflight")
+    return f"open model: {load}" + (f", at most {inflight:,} in flight" if inflight else "")
+
+
+def _model_from_figures(doc: SummaryDocument) -> LoadModel:
+    if doc.get("schedule_s") is None:
+        return {"kind": "concurrency", "concurrency": doc["concurrency"]}
+    rate = doc.get("rate_target")
+    return {"kind": "rate", "rate": rate} if rate else {"kind": "pace"}
 
 
 def _figures(doc: SummaryDocument) -> str:

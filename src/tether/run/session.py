@@ -56,7 +56,7 @@ class ProgressView(Protocol):
 
 class LiveMetrics(Protocol):
     """Something serving a run's figures while it goes on (see
-    :mod:`tether.report.live_metrics`): started before the first request (``settle``: wait
+    :mod:`tether.live.exporter`): started before the first request (``settle``: wait
     until it is up, for a schedule that its start would make late), stopped after the last
     fold."""
 

@@ -1,6 +1,7 @@
 """What ran, as the summary document records it for the reports: when the run started, the
 tether that ran it, its command line (secrets masked), and the load it was asked for
-(``started_at``, ``tether_version``, ``command``, ``model``), and that load in words.
+(``started_at``, ``tether_version``, ``command``, ``model``). Recorded by ``tether run`` only:
+a summary rebuilt from results files (``tether report``) has none of them.
 
 Secrets in a command line: the values of secret headers given with ``-H`` (the rule of
 :mod:`tether.secrets`, ``--redact-header`` and ``--show-secrets`` included), a URL's
@@ -9,37 +10,19 @@ parameters whose names say they hold a credential (``token``, ``api_key``, ``sig
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
-from importlib import metadata
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from tether.document import LoadModel, SummaryDocument
+from tether.document import LoadModel
 from tether.run.options import RunOptions
 from tether.run.pacer import OriginalPace
-from tether.secrets import masked
+from tether.secrets import mask_url, masked
+from tether.version import tether_version
 
-__all__ = [
-    "command_line",
-    "describe_model",
-    "load_model",
-    "mask_url",
-    "started_at",
-    "tether_version",
-]
-
-HIDDEN = "***"
-
-# scheme://userinfo@ : the userinfo (a password, or a token used as the user name) goes.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
-# ?name=value or &name=value, where the name says it is a credential.
-_SECRET_QUERY = re.compile(
-    r"(?i)([?&;](?:[^=&#\s]*(?:token|secret|passw(?:or)?d|api[-_]?key|apikey|signature"
-    r"|credential|session|auth)[^=&#\s]*|key|sig|pwd)=)[^&#\s]*"
-)
+__all__ = ["command_line", "load_model", "started_at", "tether_version"]
 
 # The run command's parameters whose values are 'Name: value' headers.
 HEADER_PARAMS = frozenset({"headers", "expect_header"})
@@ -50,14 +33,6 @@ def started_at(duration_s: float, now: datetime | None = None) -> str:
     ``duration_s`` seconds started, in ISO 8601 to the second."""
     ended = now if now is not None else datetime.now().astimezone()
     return (ended - timedelta(seconds=duration_s)).isoformat(timespec="seconds")
-
-
-def tether_version() -> str:
-    """The installed tether's version ("unknown" when it runs from a source tree)."""
-    try:
-        return metadata.version("tether")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def load_model(run: RunOptions) -> LoadModel:
@@ -76,39 +51,6 @@ def load_model(run: RunOptions) -> LoadModel:
         "ramp_s": rate.duration or 0.0,
         "max_inflight": run.max_inflight,
     }
-
-
-def describe_model(doc: SummaryDocument) -> str:
-    """The run's load in words: the document's ``model``, or for a document without one (a
-    summary rebuilt from results files) what its other keys tell."""
-    model = doc.get("model") or _model_from_figures(doc)
-    kind = model["kind"]
-    if kind == "concurrency":
-        return f"closed model: concurrency {model.get('concurrency', 1):,}"
-    if kind == "rate":
-        load = f"rate {model.get('rate', 0):,.6g} req/s"
-    elif kind == "ramp":
-        load = (
-            f"ramp {model.get('rate', 0):,.6g} to {model.get('rate_to', 0):,.6g} req/s "
-            f"over {model.get('ramp_s', 0):g} s"
-        )
-    else:
-        factor = model.get("pace")
-        load = "the records' own pace" + (f", {factor:g} times faster" if factor else "")
-    inflight = model.get("max_inflight")
-    return f"open model: {load}" + (f", at most {inflight:,} in flight" if inflight else "")
-
-
-def _model_from_figures(doc: SummaryDocument) -> LoadModel:
-    if doc.get("schedule_s") is None:
-        return {"kind": "concurrency", "concurrency": doc["concurrency"]}
-    rate = doc.get("rate_target")
-    return {"kind": "rate", "rate": rate} if rate else {"kind": "pace"}
-
-
-def mask_url(text: str) -> str:
-    """``text`` with any URL's ``user:password@`` and credential query values hidden."""
-    return _SECRET_QUERY.sub(rf"\1{HIDDEN}", _USERINFO.sub(rf"\1{HIDDEN}@", text))
 
 
 def command_line(ctx: click.Context | None, secret: frozenset[str]) -> list[str]:

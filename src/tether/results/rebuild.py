@@ -3,7 +3,8 @@ line at a time goes into a :class:`~tether.metrics.summary.Summary` as the run w
 added it, so memory stays bounded however big the files (vegeta's report once ran out of
 memory on a 1.5 GB results file). The closing line gives the connection ledger and the run's
 length; files from several runs or processes merge. Lines that leave out their defaults and
-lines from files written before (every key written) read alike (:func:`results.filled`).
+lines from files written before (every key written) read alike
+(:func:`~tether.results.lines.filled`).
 
 A run that was killed (SIGKILL, out of memory, power lost) leaves no closing line, and often a
 last line cut mid-write: one with no newline at its end that does not parse. That line is the
@@ -14,18 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import cast
 
-from tether.document import ClosingLine, H2Streams, OutcomeLine, RunEnd
+from tether.document import ClosingLine, OutcomeLine, RunEnd
 from tether.errors import InputError
-from tether.ledger import CloseReason, Streams
 from tether.metrics.histogram import Histogram
 from tether.metrics.summary import Summary
-from tether.metrics.timeline import Point
-from tether.model import Mismatch, Outcome, Record
-from tether.report.results import filled
+from tether.metrics.timeline import Sampler
+from tether.model import Mismatch, Outcome
+from tether.results.lines import filled, outcome_of
 
 __all__ = ["readable", "rebuild"]
 
@@ -76,12 +75,12 @@ def _one(
                 cut(path, number)
             break
         if "end" in obj:
-            _apply_end(summary, obj["end"])
+            _restore(summary, obj["end"], path, number)
             ended = True
             continue
         line = _filled(obj, path, number)
         outcome, mismatches = _outcome(line, path, number)
-        seconds.add(float(line["t"]), outcome, bool(mismatches))
+        seconds.add(float(line["t"]), outcome)
         summary.add(outcome, mismatches)
         if each is not None:
             each(line)
@@ -147,30 +146,10 @@ def _filled(obj: OutcomeLine, path: str, number: int) -> OutcomeLine:
 
 
 def _outcome(line: OutcomeLine, path: str, number: int) -> tuple[Outcome, list[Mismatch]]:
-    """The outcome of a :func:`filled` line, and its mismatches."""
     try:
-        record = Record(line["method"], line["url"], line=line["line"], source=path)
-        outcome = Outcome(
-            record,
-            status=line["status"],
-            latency=line["latency_ms"] / 1000,
-            service=line["service_ms"] / 1000,
-            conn_id=line["conn_id"],
-            reused=line["reused"],
-            retried=line["retried"],
-            redirects=line["redirects"],
-            body_size=line["body_size"],
-            body_truncated=line["body_truncated"],
-            url=line["url"],
-            error=line["error"],
-            error_kind=line["error_kind"],
-            group=line["group"],
-            protocol=line["protocol"],
-        )
-        mismatches = [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
+        return outcome_of(line, path)
     except (KeyError, TypeError) as exc:
         raise _not_a_line(path, number, exc) from None
-    return outcome, mismatches
 
 
 def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
@@ -178,93 +157,44 @@ def _not_a_line(path: str, number: int, exc: Exception) -> InputError:
     return InputError(f"{path}:{number}: not a results line: {what}")
 
 
-def _apply_end(summary: Summary, end: RunEnd) -> None:
-    c = end["connections"]
-    led = summary.ledger
-    led.opened, led.peak_open = c["opened"], c["peak_open"]
-    led.connect_failed, led.retried_stale = c["connect_failed"], c["retried_stale"]
-    for name, n in c["closed"].items():
-        reason = CloseReason.of_key(name)
-        if reason is not None:  # a reason this version does not know is left out
-            led.closed[reason] += n
-    led.carried.update(c.get("protocol", {}))
-    _apply_h2(led.h2, c.get("h2"))
-    summary.late = end["late"]
-    summary.input_errors = end["input_errors"]
-    summary.input_error_examples = end["input_error_examples"]
-    facts = summary.facts
-    facts.duration = end["duration_s"]
-    facts.target = end["target"]
-    facts.concurrency = end["concurrency"]
-    facts.interrupted = end["interrupted"]
-    facts.signal = end.get("signal")
-    facts.rate_target = end["rate_target"]
-    facts.schedule_s = end["schedule_s"]
-    facts.watch = end["watch"]
-
-
-def _apply_h2(counts: Streams, h2: H2Streams | None) -> None:
-    """The HTTP/2 part of a closing line's ledger (absent from files written before it)."""
-    if not h2:
-        return
-    counts.connections, counts.streams = h2["connections"], h2["streams"]
-    counts.peak, counts.goaway = h2["peak_concurrent_streams"], h2["goaway_received"]
-    counts.retried = h2["retried_refused"]
-    counts.reset_by_server.update(h2["rst_received"])
-    counts.reset_by_us.update(h2["rst_sent"])
-    counts.flow_stalls, counts.flow_stall_s = h2["flow_control_stalls"], h2["flow_control_stall_s"]
-    counts.leaked, counts.stalled = h2["leaked_streams"], h2["stalled_streams"]
-    counts.unread_bytes = h2["unread_bytes"]
+def _restore(summary: Summary, end: RunEnd, path: str, number: int) -> None:
+    try:
+        summary.restore(end)
+    except (KeyError, TypeError) as exc:
+        raise _not_a_line(path, number, exc) from None
 
 
 class _Seconds:
-    """The timeline, one whole second of outcomes at a time (outcomes come in time order)."""
+    """The timeline of a file's outcomes, which come in time order: a point for each whole
+    second that has any, sampled as the second ends (a live run's :class:`Sampler`, given
+    the connections that carried a response in the second for the ones open)."""
 
     def __init__(self, summary: Summary) -> None:
         self._summary = summary
+        self._sampler: Sampler | None = None  # made at the first outcome's second
         self._second = 0
-        self._latency = Histogram()
-        self._counts: dict[str, Any] = {}
         self._conns: set[int] = set()
         self.last_t = 0.0
-        self._reset()
 
-    def _reset(self) -> None:
-        self._latency = Histogram()
-        self._counts = {"requests": 0, "errors": 0, "mismatches": 0, "status": {}}
-        self._conns = set()
-
-    def add(self, t: float, outcome: Outcome, mismatched: bool) -> None:
+    def add(self, t: float, outcome: Outcome) -> None:
+        """An outcome that ended ``t`` seconds into the run, before the summary counts it."""
         second = math.floor(t)
-        if second > self._second and self._counts["requests"]:
-            self._close(float(second), float(second - self._second))
-        self._second = max(self._second, second)
+        if self._sampler is None:
+            self._sampler, self._second = Sampler(start=float(second)), second
+            self._summary.window = Histogram()
+        elif second > self._second:
+            self._sample(float(second))
+            self._second = second
         self.last_t = max(self.last_t, t)
-        counts = self._counts
-        counts["requests"] += 1
-        if outcome.error is not None:
-            counts["errors"] += 1
-        else:
-            counts["status"][outcome.status] = counts["status"].get(outcome.status, 0) + 1
-            self._latency.record(int(outcome.latency * 1e6))
-        counts["mismatches"] += mismatched
         self._conns.add(outcome.conn_id)
 
-    def _close(self, t: float, seconds: float) -> None:
-        c = self._counts
-        point = Point.of(
-            t,
-            seconds,
-            self._latency,
-            requests=c["requests"],
-            errors=c["errors"],
-            mismatches=c["mismatches"],
-            status=Counter(c["status"]),
-            open=len(self._conns - {0}),  # connections that carried a response in the second
-        )
-        self._summary.timeline.add(point)
-        self._reset()
+    def _sample(self, t: float) -> None:
+        assert self._sampler is not None
+        self._sampler.sample(self._summary, t, open_now=len(self._conns - {0}))
+        self._conns = set()
 
     def finish(self) -> None:
-        if self._counts["requests"]:
-            self._close(self.last_t, max(self.last_t - self._second, 1e-3))
+        """The last second's point, up to the last outcome."""
+        if self._sampler is not None:
+            self._sample(self.last_t)
+            self._summary.window = None  # no more points: a summary like any other

@@ -1,5 +1,5 @@
 """The run's figures as Prometheus metrics: a custom collector, whose families are built at
-scrape time from the figures the live summary has then (:mod:`tether.report.live_metrics`
+scrape time from the figures the live summary has then (:mod:`tether.live.exporter`
 reads them), and prometheus_client's own WSGI server to serve them.
 
 Nothing here is updated per request: the run counts as it always does (the compiled path in
@@ -32,7 +32,9 @@ from prometheus_client.metrics_core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from tether.report.live_metrics import LATENCY_BOUNDS_S, Exporter, Figures, Latency
+from tether.document import Connections, Counts
+from tether.ledger import CloseReason
+from tether.live.exporter import LATENCY_BOUNDS_S, Exporter, Figures, Latency
 
 __all__ = ["RunCollector", "families", "server"]
 
@@ -52,12 +54,17 @@ class RunCollector(Collector):
 
 
 def families(f: Figures) -> Iterator[Metric]:
-    """The metric families of one moment of a run (pure)."""
+    """The metric families of one moment of a run (pure): each count read from the summary
+    document's keys (``f.counts``), under the metric name it has always had."""
+    c = f.counts
+    # Every request by its status, and "error" for those that got no response: the counts
+    # add up to the requests.
+    status = {**c["status"], "error": c["errors"]}
     yield _labelled(
         "tether_requests_total",
         "Requests done, by the status code of their response (error: none came).",
         ["status"],
-        {(status,): n for status, n in f.status.items()},
+        {(code,): n for code, n in status.items()},
     )
     yield _labelled(
         "tether_group_requests_total",
@@ -65,12 +72,12 @@ def families(f: Figures) -> Iterator[Metric]:
         ["group", "result"],
         _group_results(f),
     )
-    yield _counter("tether_mismatches_total", "Responses that did not match.", f.mismatches)
+    yield _counter("tether_mismatches_total", "Responses that did not match.", c["mismatches"])
     yield _labelled(
         "tether_errors_total",
         "Requests that got no response, by kind of error.",
         ["kind"],
-        {(kind,): n for kind, n in f.error_kinds.items()},
+        {(kind,): n for kind, n in c["error_kinds"].items()},
     )
     yield _histogram("tether_latency_seconds", "Latency of the responses.", f.latency)
     yield _group_latency(f)
@@ -80,8 +87,8 @@ def families(f: Figures) -> Iterator[Metric]:
             "Open model: time of the responses from their actual send, not their due time.",
             f.service,
         )
-    yield from _connections(f)
-    yield from _run(f)
+    yield from _connections(c["connections"], f.open_now)
+    yield from _run(c, f.finished)
 
 
 def _group_results(f: Figures) -> dict[tuple[str, ...], int]:
@@ -103,59 +110,66 @@ def _group_latency(f: Figures) -> HistogramMetricFamily:
     return family
 
 
-def _connections(f: Figures) -> Iterator[Metric]:
-    yield _counter("tether_connections_opened_total", "Connections opened.", f.opened)
+def _connections(c: Connections, open_now: int) -> Iterator[Metric]:
+    yield _counter("tether_connections_opened_total", "Connections opened.", c["opened"])
     yield _counter(
         "tether_connections_reused_total",
         "Requests sent on a connection that had carried one before.",
-        f.reused,
+        c["reused"],
     )
-    yield _gauge("tether_connections_open", "Connections open now.", f.open_now)
-    yield _gauge("tether_connections_peak_open", "Most connections open at once.", f.peak_open)
+    yield _gauge("tether_connections_open", "Connections open now.", open_now)
+    yield _gauge("tether_connections_peak_open", "Most connections open at once.", c["peak_open"])
+    # Every close reason, 0 or not, so that a dashboard's series exist from the first scrape.
+    closed = {reason.key: 0 for reason in CloseReason} | c["closed"]
     yield _labelled(
         "tether_connections_closed_total",
         "Connections closed, by reason.",
         ["reason"],
-        {(reason,): n for reason, n in f.closed.items()},
+        {(reason,): n for reason, n in closed.items()},
     )
     yield _counter(
         "tether_connections_connect_failed_total",
         "Connections that could not be opened.",
-        f.connect_failed,
+        c["connect_failed"],
     )
     yield _counter(
         "tether_connections_retried_stale_total",
         "Requests retried on a new connection after a reused one turned out closed.",
-        f.retried_stale,
+        c["retried_stale"],
     )
 
 
-def _run(f: Figures) -> Iterator[Metric]:
-    yield _counter("tether_late_total", "Open model: requests sent after they were due.", f.late)
+def _run(c: Counts, finished: bool) -> Iterator[Metric]:
+    yield _counter("tether_late_total", "Open model: requests sent after they were due.", c["late"])
     yield _gauge(
-        "tether_inflight_peak", "Open model: most requests in flight at once.", f.peak_inflight
+        "tether_inflight_peak", "Open model: most requests in flight at once.", c["peak_inflight"]
     )
-    yield _gauge("tether_concurrency", "Connections (workers) the run was given.", f.concurrency)
-    if f.rate_target is not None:
+    yield _gauge("tether_concurrency", "Connections (workers) the run was given.", c["concurrency"])
+    rate_target = c["rate_target"]
+    if rate_target is not None:
         yield _gauge(
             "tether_rate_target",
             "Open model: the schedule's mean rate, requests/s.",
-            f.rate_target,
+            rate_target,
         )
-    yield _counter("tether_redirects_followed_total", "Redirects followed.", f.redirects)
+    yield _counter(
+        "tether_redirects_followed_total", "Redirects followed.", c["redirects_followed"]
+    )
     yield _counter(
         "tether_undrained_responses_total",
         "Responses whose body was not read to its end (over the drain limit or deadline).",
-        f.undrained,
+        c["undrained_responses"],
     )
-    yield _counter("tether_input_errors_total", "Records that could not be sent.", f.input_errors)
+    yield _counter(
+        "tether_input_errors_total", "Records that could not be sent.", c["input_errors"]
+    )
     yield _gauge(
         "tether_run_finished",
         "1 once the run is over: these are its final figures.",
-        int(f.finished),
+        int(finished),
     )
     yield InfoMetricFamily(
-        "tether_run", "The run: which send path made its figures.", {"engine": f.engine}
+        "tether_run", "The run: which send path made its figures.", {"engine": c["engine"]}
     )
 
 

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tether.document import Counts
 from tether.errors import InputError
-from tether.ledger import CloseReason
 from tether.metrics.histogram import Histogram, bucket_index
 from tether.metrics.summary import Summary
 
@@ -77,7 +77,8 @@ class Latency:
 
 @dataclass(frozen=True, slots=True)
 class GroupFigures:
-    """One record group's requests by how they ended, and its latencies."""
+    """One record group's requests by how they ended, and its latencies (the names its row
+    of the document has)."""
 
     group: str
     ok: int
@@ -88,33 +89,17 @@ class GroupFigures:
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """What one scrape shows: the run's figures at one moment, as plain data (read on the run's
-    loop, turned into metric families in the server's thread). ``status`` is every request by
-    its response's status code, and ``"error"`` for those that got no response, so that its
-    counts add up to the requests; ``closed`` has every close reason, 0 or not, so that a
-    dashboard's series exist from the first scrape."""
+    """What one scrape shows, as plain data (read on the run's loop, turned into metric
+    families in the server's thread): the run's counts at one moment as the summary document
+    has them (``counts``, its keys and its writer), and what only a live run has: the
+    connections open now, the latency histograms at :data:`LATENCY_BOUNDS_S` (the run's, the
+    open model's service times, each group's), and whether the run is over."""
 
-    status: dict[str, int]
-    groups: tuple[GroupFigures, ...]
-    error_kinds: dict[str, int]
-    mismatches: int
+    counts: Counts
+    open_now: int
     latency: Latency
     service: Latency | None  # open model: from the actual send, not from when it was due
-    opened: int
-    reused: int
-    open_now: int
-    peak_open: int
-    connect_failed: int
-    retried_stale: int
-    closed: dict[str, int]
-    late: int
-    peak_inflight: int
-    concurrency: int
-    rate_target: float | None
-    redirects: int
-    undrained: int
-    input_errors: int
-    engine: str
+    groups: tuple[GroupFigures, ...]
     finished: bool
 
 
@@ -122,36 +107,17 @@ def figures(summary: Summary, finished: bool) -> Figures:
     """The summary's figures now (on the run's loop: it writes the summary). Buffered
     latencies are bucketed first, as a timeline point does, so the histograms hold every
     response counted."""
-    summary.flush()
-    led, facts = summary.ledger, summary.facts
-    status = {str(code): n for code, n in sorted(summary.status.items())}
-    status["error"] = summary.errors
+    counts = summary.counts()  # flushes the buffered latencies
     groups = tuple(
         GroupFigures(key, g.ok, g.mismatches, g.errors, latency(g.latency))
         for key, g in summary.groups.by_key.items()
     )
     return Figures(
-        status=status,
-        groups=groups,
-        error_kinds=dict(sorted(summary.error_kinds.items())),
-        mismatches=summary.mismatches,
+        counts=counts,
+        open_now=summary.ledger.open_now,
         latency=latency(summary.latency),
         service=None if summary.service is None else latency(summary.service),
-        opened=led.opened,
-        reused=summary.reused,
-        open_now=led.open_now,
-        peak_open=led.peak_open,
-        connect_failed=led.connect_failed,
-        retried_stale=led.retried_stale,
-        closed={reason.key: led.closed[reason] for reason in CloseReason},
-        late=summary.late,
-        peak_inflight=facts.peak_inflight,
-        concurrency=facts.concurrency,
-        rate_target=facts.rate_target,
-        redirects=summary.redirects,
-        undrained=summary.undrained_responses,
-        input_errors=summary.input_errors,
-        engine=facts.engine,
+        groups=groups,
         finished=finished,
     )
 
@@ -289,7 +255,7 @@ class Exporter:
     def _serve(self) -> None:
         try:
             # Imported here, in this thread: the client library takes tens of milliseconds.
-            from tether.report import prometheus
+            from tether.live import prometheus
 
             with self._lock:
                 if self._closed:
