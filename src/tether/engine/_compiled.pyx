@@ -1002,7 +1002,8 @@ cdef class Wire:
             stage = BODY if reader.in_body else (HEAD if reader.started else SENT)
             body_size = reader.body_size
         handover = Handover(
-            job.prep, self.unsynced, self.reused, self.latency_from / 1e9, deadline, due,
+            job.prep, self.unsynced, self.reused, self.latency_from / 1e9, self.started / 1e9,
+            deadline, due,
             PHASES[self.phase], STAGES[stage], reader.status if stage == BODY else 0,
             reader.head_bytes() if stage != SENT else b"", body_size)
         self.path.adopt(self.conn, self.journey, handover)

@@ -183,7 +183,7 @@ class Connection(PooledConnection):
     def adopt(self, handover: Handover, done: Done) -> None:
         """Take over the compiled path's request in flight, as it stands: this side reports
         it to ``done`` from here."""
-        self.requests += handover.sent
+        self.requests += handover.carried
         self._ex = handover.exchange(self.id, done)
 
     def wire_expired(self) -> None:

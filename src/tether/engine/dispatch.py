@@ -170,12 +170,8 @@ class Dispatch:
         """The compiled path hands its request in flight to the Python one: the journey's
         job is the one in flight now (the path may have sent several since it started), and
         the connection reports it to the journey from here."""
-        journey.job, journey.started, journey.deadline = (
-            handover.prep,
-            handover.started,
-            handover.deadline,
-        )
-        journey.sent = handover.started
+        journey.job, journey.deadline = handover.prep, handover.deadline
+        journey.started, journey.sent = handover.started, handover.sent
         conn.adopt(handover, journey.exchanged)
 
     def ready(self, job: Prepared) -> bool:

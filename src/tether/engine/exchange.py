@@ -217,15 +217,17 @@ class Handover:
     over (a response it does not read itself, a deadline, a lost connection): the Python
     side reports it from here, to the journey that sent it.
 
-    ``sent``: requests the compiled path carried on the connection that the Python side
-    has not counted yet, this one included; ``stage``: how far its response came (with
-    ``status``, ``head`` and ``body_size`` of what was read); ``deadline`` and ``due``
-    on the loop's clock."""
+    ``carried``: requests the compiled path carried on the connection that the Python side
+    has not counted yet, this one included; ``started`` and ``sent``: what its latency and
+    its service time are measured from (``time.perf_counter`` seconds); ``stage``: how far
+    its response came (with ``status``, ``head`` and ``body_size`` of what was read);
+    ``deadline`` and ``due`` on the loop's clock."""
 
     prep: Prepared
-    sent: int
+    carried: int
     reused: bool
-    started: float  # what its latency is measured from (perf_counter seconds)
+    started: float
+    sent: float
     deadline: float
     due: float
     phase: Phase
