@@ -24,6 +24,7 @@ looks at the headers (see :class:`~tether.http.heads.Headers`).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import httptools
@@ -294,7 +295,8 @@ class Connection(PooledConnection):
         elif self._closing_after:
             self.close(CloseReason.REQUEST_CLOSE)
         elif self._parser.should_keep_alive():
-            self._now_idle()
+            self.state = _IDLE  # (_now_idle, written out: this runs per response)
+            self.idle_since = time.monotonic()
             self._on_released(self)
         else:
             self.close(CloseReason.SERVER_CLOSE)

@@ -180,22 +180,30 @@ class Exchange:
         if done is not None:
             done(self, error)
 
-    def outcome(self, prep: Prepared, latency: float, service: float) -> Outcome:
-        """The outcome of a plain one-hop exchange, built in one call (the hot path)."""
+    def outcome(self, prep: Prepared | None, latency: float, service: float) -> Outcome:
+        """The outcome of a plain one-hop exchange, built in one call (the hot path: by
+        position, in :class:`~tether.model.Outcome`'s order)."""
+        assert prep is not None
+        headers = self._headers
         return Outcome(
-            record=prep.record,
-            status=self.status,
-            headers=self.headers,
-            body=self.body,
-            body_sha256=self.sha256,
-            body_size=self.body_size,
-            body_truncated=self.truncated,
-            latency=latency,
-            conn_id=self.conn_id,
-            reused=self.reused,
-            url=prep.url_text,
-            service=service,
-            protocol=self.protocol,
+            prep.record,
+            self.status,
+            Headers(self.head) if headers is None else headers,
+            self.body,
+            self.sha256,
+            self.body_size,
+            self.truncated,
+            latency,
+            self.conn_id,
+            self.reused,
+            False,  # retried
+            0,  # redirects
+            prep.url_text,
+            None,  # error
+            None,  # error_kind
+            service,
+            "",  # the group: the sender's to say
+            self.protocol,
         )
 
     def copy_to(self, outcome: Outcome) -> None:

@@ -159,17 +159,20 @@ class Pool:
         :meth:`acquire`): the oldest shared one with room, else the most recently parked
         exclusive one. Those found past their idle timeout are closed on the way.
         Synchronous, for the senders' callback path."""
-        shared = self._room(key)
-        if shared is not None:
-            return shared
+        if self._shared:
+            shared = self._room(key)
+            if shared is not None:
+                return shared
         idle = self._idle.get(key)
         if not idle:
             return None
         now = time.monotonic()
+        timeout = self._idle_timeout
         while idle:
             conn = idle.pop()
             self._idle_total -= 1
-            if conn.has_expired(now):
+            # (conn.has_expired, written out for a parked one: this runs per request)
+            if timeout and now - conn.idle_since >= timeout:
                 conn.close(CloseReason.IDLE_TIMEOUT)
             elif conn.has_room:
                 return conn

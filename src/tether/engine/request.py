@@ -4,7 +4,7 @@ data (and its encodings), the redirect and retry rules. Pure functions; no I/O."
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from tether.errors import InputError
@@ -178,7 +178,8 @@ class RequestHead:
         self.fields = fields  # in the order they are sent, Host among them
         self.body = body
         self.closes = closes  # it says ``Connection: close``: its connection ends with it
-        lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in fields)]
+        lines = [f"{method} {target} HTTP/1.1"]
+        lines.extend([f"{name}: {value}" for name, value in fields])
         # UTF-8, as curl sends it: records may hold non-ASCII header values.
         self.http11 = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
         self._h2: H2Fields | None = None
@@ -222,18 +223,19 @@ def request_head(
     win over the defaults (Host, User-Agent), but never over the framing: the body's length
     is ours to send (see :func:`framing_problem`), and a record's Content-Length or
     Transfer-Encoding is left out. ``close`` (keep-alive off) says ``Connection: close``."""
-    given = {name.lower() for name, _ in headers}
+    given = {name.lower(): value for name, value in reversed(headers)}  # the first one wins
     fields: list[tuple[str, str]] = []
-    if "host" not in given:
-        fields.append(("Host", url.authority))
+    authority = given.get("host")
+    if authority is None:
+        authority = url.authority
+        fields.append(("Host", authority))
     if "user-agent" not in given and user_agent:
         fields.append(("User-Agent", user_agent))
     if body or method in _BODY_METHODS:
         fields.append(("Content-Length", str(len(body))))
     if close:
         fields.append(("Connection", "close"))
-    fields.extend((name, value) for name, value in headers if name.lower() not in _FRAMING)
-    authority = next((value for name, value in fields if name.lower() == "host"), url.authority)
+    fields.extend(header for header in headers if header[0].lower() not in _FRAMING)
     return RequestHead(
         method, url.target, authority.strip(" \t"), tuple(fields), body, asks_close(headers)
     )
@@ -297,7 +299,7 @@ class Prepared:
         self.request = request
         self.need: BodyNeed = record.expect.body_need
         self.native: Job | None = None
-        self.token: object = None
+        self.token: Any = None  # the sender's own, of whatever kind it likes
 
     def __repr__(self) -> str:
         return f"<Prepared {self.request.method} {self.url_text}>"

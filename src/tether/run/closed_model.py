@@ -9,7 +9,7 @@ that response just freed, with no task switch in between.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from tether.engine.dispatch import Journey
 from tether.model import Outcome
@@ -43,13 +43,13 @@ class Worker(Journey):
         self.started = self.sent = time.perf_counter()
         self.dispatch.send(self)
 
-    def counted(self, token: object) -> None:
+    def counted(self, token: Job | None) -> None:
         # The engine counted the last response; ``token`` is a Job of the feed's, or None.
-        self.next(cast("Job | None", token))
+        self.next(token)
 
     def answered(self, outcome: Outcome) -> None:
         assert self.job is not None
-        self._session.deliver(cast(Job, self.job.token), outcome)
+        self._session.deliver(self.job.token, outcome)  # (the token of its job: the feed's)
         self.next()
 
     def failed(self, exc: BaseException) -> None:

@@ -225,7 +225,8 @@ async def run_async(
         counter_slots=CountedAs.NAMES if compiled else 0,
     )
     summary.facts.engine = client.engine
-    plan = planner(client, asked.check_in_full, CountedAs() if compiled else None)
+    counted = CountedAs() if client.engine == "compiled" else None
+    plan = planner(client, asked.check_in_full, counted)
     feed = Feed(
         source,
         plan,
