@@ -114,8 +114,8 @@ class Pool:
         4. otherwise wait for room (a response, a close) and look again.
         """
         key = self.key_of(url)
-        shares = self._shares(url.scheme, key)
         while not self._closing:
+            shares = self._shares(url.scheme, key)  # (again each time: ALPN may have said no)
             if not fresh or shares:
                 conn = self.take_idle(key)
                 if conn is not None:
@@ -130,7 +130,6 @@ class Pool:
             handed = await self._wait(key, deadline)
             if handed is not None and handed.has_room:
                 return handed
-            shares = self._shares(url.scheme, key)
         raise ConnectError("the client is closed")
 
     async def close(self, wait: float = 2.0) -> None:
