@@ -81,3 +81,24 @@ def test_values_are_trimmed_of_blanks_only(data: bytes) -> None:
     # the one-header search keeps it (a repeat or an interim head must not change a value).
     assert head_fields(data) == [("X-A", "\xa0a\xa0"), ("X-A", "b")]
     assert Headers(head=data)["x-a"] == "\xa0a\xa0, b"
+
+
+def test_headers_from_http2_fields_read_as_a_heads_do() -> None:
+    fields = [
+        (b"location", b"/a"),
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"x", b"\xe9"),
+    ]
+    headers = Headers.of_fields(fields)
+    assert headers["location"] == "/a" and headers.get("Location") == "/a"
+    assert headers["set-cookie"] == "a=1, b=2"  # a repeated field is joined, as in a head
+    assert "absent" not in headers and headers.get("absent") is None
+    assert headers["x"] == "\xe9"  # Latin-1, one character a byte
+    assert dict(headers) == {"location": "/a", "set-cookie": "a=1, b=2", "x": "\xe9"}
+    assert dict(Headers.of_fields(fields)) == dict(
+        Headers(
+            b"HTTP/1.1 200 OK\r\nLocation: /a\r\n"
+            b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX: \xe9\r\n\r\n"
+        )
+    )

@@ -130,30 +130,31 @@ class Headers(Mapping[str, str]):
     come as fields, not a head: :meth:`of_fields`.
     """
 
-    __slots__ = ("_decoded", "_lower", "head")
+    __slots__ = ("_decoded", "_fields", "_lower", "head")
 
     def __init__(self, head: bytes = b"") -> None:
         self.head = head
+        self._fields: list[tuple[bytes, bytes]] | None = None
         self._decoded: dict[str, str] | None = None
         self._lower: bytes | None = None
 
     @classmethod
     def of_fields(cls, fields: list[tuple[bytes, bytes]]) -> Headers:
         """Headers from (name, value) fields as HTTP/2 carries them (names in lower case,
-        no pseudo-header fields), decoded as Latin-1 as a head's are."""
+        no pseudo-header fields), decoded as Latin-1 as a head's are, and as lazily: one
+        field is found without decoding the others."""
         headers = cls()
-        decoded: dict[str, str] = {}
-        for raw, value in fields:
-            name, text = raw.decode("latin-1"), value.decode("latin-1")
-            decoded[name] = f"{decoded[name]}, {text}" if name in decoded else text
-        headers._decoded = decoded
+        headers._fields = fields
         return headers
 
     def _lookup(self, name: str) -> str | Headers | None:
-        """One header straight from the head's bytes, without parsing the rest: a checked
-        response usually needs one. ``self`` when only a full parse can tell."""
+        """One header straight from the head's bytes (or the fields), without parsing the
+        rest: a checked response usually needs one. ``self`` when only a full parse can
+        tell."""
         if self._decoded is not None:
             return self
+        if self._fields is not None:
+            return self._one_field(name.lower().encode("latin-1"))
         if self._lower is None:
             self._lower = head_lower(self.head)
         if not self._lower:
@@ -163,10 +164,27 @@ class Headers(Mapping[str, str]):
             return self
         return None if found is None else found.decode("latin-1")
 
+    def _one_field(self, key: bytes) -> str | Headers | None:
+        """The field named ``key``; ``self`` when it repeats (the full map joins them)."""
+        assert self._fields is not None
+        found = None
+        for name, value in self._fields:
+            if name == key:
+                if found is not None:
+                    return self
+                found = value
+        return None if found is None else found.decode("latin-1")
+
     def _map(self) -> dict[str, str]:
         if self._decoded is None:
+            fields = self._fields
+            pairs = (
+                head_fields(self.head)
+                if fields is None
+                else [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields]
+            )
             decoded: dict[str, str] = {}
-            for name, value in head_fields(self.head):
+            for name, value in pairs:
                 key = name.lower()
                 decoded[key] = f"{decoded[key]}, {value}" if key in decoded else value
             self._decoded = decoded
