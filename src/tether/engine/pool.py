@@ -151,7 +151,7 @@ class Pool:
 
     def has_idle(self, key: Key) -> bool:
         """Whether a connection for ``key`` has room now (it may yet turn out stale)."""
-        return bool(self._idle.get(key)) or self._room(key) is not None
+        return bool(self._idle.get(key)) or (bool(self._shared) and self._room(key) is not None)
 
     def take_idle(self, key: Key) -> PooledConnection | None:
         """A connection for ``key`` with room now, or None (then dial or wait: see
