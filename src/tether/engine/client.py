@@ -66,7 +66,7 @@ class Client:
         self.dispatch = Dispatch(self.pool, self.options, self.ledger, self._encode)
         self._slots: dict[str, int] = {}  # counter slots by the name counts come back under
         self._names: list[str] = []
-        self._room = counter_slots
+        self._most_slots = counter_slots
         if self._path is not None:
             self._path.adopt = self.dispatch.adopt
 
@@ -102,7 +102,7 @@ class Client:
         """The counter slot counts under ``name`` are kept in (given on first sight), or
         None when every slot is taken."""
         slot = self._slots.get(name)
-        if slot is None and len(self._names) < self._room:
+        if slot is None and len(self._names) < self._most_slots:
             slot = self._slots[name] = len(self._names)
             self._names.append(name)
         return slot

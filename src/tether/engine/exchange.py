@@ -246,8 +246,9 @@ class Handover:
 
     def exchange(self, conn_id: int, done: Done) -> Exchange:
         """The Python side's exchange for the request, as far as it has come."""
-        ex = Exchange(conn_id, self.reused, self.prep.request.method, BodyNeed.DISCARD, done, 0.0)
-        ex.deadline, ex.due, ex.phase, ex.stage = self.deadline, self.due, self.phase, self.stage
+        method = self.prep.request.method
+        ex = Exchange(conn_id, self.reused, method, BodyNeed.DISCARD, done, self.deadline)
+        ex.due, ex.phase, ex.stage = self.due, self.phase, self.stage
         ex.status, ex.head, ex.body_size = self.status, self.head, self.body_size
         return ex
 
