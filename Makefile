@@ -14,7 +14,7 @@ PURE_TESTS := tests/test_engine.py tests/test_engine_fuzz.py tests/test_connecti
 	tests/test_prometheus.py tests/test_one_url.py
 
 # pip builds the compiled extension (Cython) along with the install.
-$(STAMP): pyproject.toml setup.py src/tether/engine/_compiled.pyx
+$(STAMP): pyproject.toml setup.py src/tether/engine/_compiled.pyx $(wildcard src/tether/engine/*.pxi)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -1008,3 +1008,7 @@ cdef class Wire:
             reader.head_bytes() if stage != SENT else b"", body_size)
         self.path.adopt(self.conn, self.journey, handover)
         self.unsynced = 0
+
+
+include "_hpack.pxi"
+include "_h2wire.pxi"
