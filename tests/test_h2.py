@@ -20,6 +20,7 @@ from tether import CloseReason, Record
 from tether.cli import main
 from tether.document import H2Streams
 from tether.engine.client import Client, compiled_path
+from tether.engine.compiled import ENGINE
 from tether.engine.options import ClientOptions
 from tether.engine.request import request_head, split_url
 from tether.model import Outcome
@@ -65,7 +66,7 @@ def test_n_requests_at_c20_go_over_exactly_one_h2_connection(
     assert h2 is not None and h2["connections"] == 1 and h2["streams"] == 2_000
     assert 1 < h2["peak_concurrent_streams"] <= 20  # multiplexed, never past -c
     assert doc["connections"]["reused"] + doc["connections"]["opened"] == 2_000
-    assert doc["engine"] == "python"  # the compiled path speaks HTTP/1.1 only
+    assert doc["engine"] == ENGINE  # the compiled path speaks HTTP/2 too, when built
 
 
 def test_h2c_with_prior_knowledge(nginx_h2: H2Nginx, tmp_path: Path) -> None:
@@ -121,14 +122,17 @@ def test_an_h2_outcome_says_its_protocol(h2_certs: Certs) -> None:
     assert outcomes[0].body_size == len(b"hello\n") and outcomes[0].headers["content-length"] == "6"
 
 
-def test_the_compiled_path_is_http11_only() -> None:
+def test_the_compiled_path_speaks_http2_too() -> None:
+    """A compiled send path is made for HTTP/2 runs as for HTTP/1.1 ones (when built)."""
+
     async def paths() -> list[object]:
         return [
             compiled_path(ClientOptions(**{flag: True}), 10)
             for flag in ("http2", "http2_prior_knowledge")
         ]
 
-    assert uvloop.run(paths()) == [None, None]
+    made = uvloop.run(paths())
+    assert [path is not None for path in made] == [ENGINE == "compiled"] * 2
 
 
 def test_request_heads_become_h2_fields() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "src" / "tether"
-MODULE = re.compile(r"`([\w/]+\.pyx?)`")
+MODULE = re.compile(r"`([\w/]+\.(?:py|pyx|pxi))`")
 
 
 def named() -> set[str]:
@@ -36,7 +36,7 @@ def docstring_only(path: Path) -> bool:
 
 def modules() -> set[str]:
     """Every module of the package, but an ``__init__.py`` that only says what it is."""
-    paths = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.pyx")]
+    paths = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.pyx"), *PACKAGE.rglob("*.pxi")]
     return {
         str(p.relative_to(PACKAGE))
         for p in paths
@@ -49,4 +49,4 @@ def test_every_module_is_named_where_each_idea_lives() -> None:
 
 
 def test_every_module_named_there_exists() -> None:
-    assert sorted(named() - {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py*")}) == []
+    assert sorted(named() - {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.p[yx]*")}) == []

@@ -320,6 +320,7 @@ cdef class Job:
     cdef const char *values[MAX_RULES]
     cdef Py_ssize_t value_len[MAX_RULES]
     cdef bint absent[MAX_RULES]
+    cdef bytes h2block  # its HPACK header block, made on its first HTTP/2 send
 
 
 cdef class Cycle:

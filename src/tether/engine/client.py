@@ -182,13 +182,11 @@ class Client:
 
 def compiled_path(options: ClientOptions, counter_slots: int) -> Path | None:
     """A compiled send path with ``counter_slots`` counter slots, when the extension is
-    built, slots are asked for, and the options leave it a common case to run: HTTP/1.1
-    only (the compiled protocol speaks nothing else), keep-alive on, no leak mode, no
-    per-host connection limit (a request waiting for a slot must get the next connection
-    given back, and only the pool's Python side hands them out)."""
+    built, slots are asked for, and the options leave it a common case to run (over
+    HTTP/1.1 or HTTP/2): keep-alive on, no leak mode, no per-host connection limit (a
+    request waiting for a slot must get the next connection given back, and only the
+    pool's Python side hands them out)."""
     if native is None or counter_slots <= 0:
-        return None
-    if options.http2 or options.http2_prior_knowledge:
         return None
     if options.disable_keep_alives or options.leak or options.max_conns_per_host:
         return None

@@ -54,6 +54,7 @@ from tether.ledger import CloseReason
 from tether.model import BodyNeed
 
 if TYPE_CHECKING:
+    from tether.engine._compiled import Wire
     from tether.engine.exchange import Done
     from tether.engine.options import ClientOptions
     from tether.engine.request import RequestHead
@@ -96,6 +97,8 @@ parser itself, once, rather than assumed from its version."""
 
 class Connection(PooledConnection):
     """An HTTP/1.1 client connection, owned by a pool that hears of its events."""
+
+    wire: Wire | None  # (an HTTP/1.1 connection is driven by the HTTP/1.1 compiled protocol)
 
     def __init__(
         self,

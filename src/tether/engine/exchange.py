@@ -244,10 +244,12 @@ class Handover:
     head: bytes = b""
     body_size: int = 0
 
-    def exchange(self, conn_id: int, done: Done) -> Exchange:
-        """The Python side's exchange for the request, as far as it has come."""
+    def exchange(self, conn_id: int, done: Done, kind: type[Exchange] | None = None) -> Exchange:
+        """The Python side's exchange for the request, as far as it has come: an
+        :class:`Exchange`, or the ``kind`` of one its protocol reports (an HTTP/2 stream)."""
         method = self.prep.request.method
-        ex = Exchange(conn_id, self.reused, method, BodyNeed.DISCARD, done, self.deadline)
+        made = kind or Exchange
+        ex = made(conn_id, self.reused, method, BodyNeed.DISCARD, done, self.deadline)
         ex.due, ex.phase, ex.stage = self.due, self.phase, self.stage
         ex.status, ex.head, ex.body_size = self.status, self.head, self.body_size
         return ex

@@ -40,14 +40,14 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame
 
 from tether.engine.connection import Connection
-from tether.engine.exchange import (
-    WHERE,
-    Done,
-    Exchange,
-    Phase,
-    Stage,
-    classify_lost,
-    timed_out,
+from tether.engine.exchange import Done, Phase, Stage, classify_lost, timed_out
+from tether.engine.h2common import (
+    H2,
+    Stream,
+    code_name,
+    lost_before_settings,
+    response_fields,
+    where,
 )
 from tether.engine.interface import Closed, Opened, PooledConnection, State
 from tether.errors import (
@@ -59,7 +59,6 @@ from tether.errors import (
     StreamRefused,
     StreamReset,
 )
-from tether.http.heads import Headers
 from tether.ledger import CloseReason, Streams
 from tether.model import BodyNeed
 
@@ -69,9 +68,6 @@ if TYPE_CHECKING:
 
 _SENT, _BODY = Stage.SENT, Stage.BODY
 _DRAIN = Phase.DRAIN
-
-H2 = "h2"
-"""The protocol of an HTTP/2 connection, as ALPN names it (and outcomes say)."""
 
 _NO_LIMIT = 2**31 - 1
 
@@ -99,41 +95,9 @@ def _error_code(code: int) -> ErrorCodes | int:
         return code
 
 
-def code_name(code: ErrorCodes | int) -> str:
-    """An error code as the ledger counts it: ``refused_stream``, ``cancel``, ``0x1f``."""
-    return code.name.lower() if isinstance(code, ErrorCodes) else f"{code:#x}"
-
-
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
 """Every connection's: fields as bytes, both ways validated (the head made of the server's
 fields relies on h2 having refused CR, LF and NUL in them)."""
-
-
-class Stream(Exchange):
-    """One request on an HTTP/2 connection and, once reported, its response."""
-
-    __slots__ = ("leaked", "pending", "stalled_at", "stream_id")
-
-    protocol: ClassVar[str] = H2
-
-    def __init__(
-        self,
-        conn_id: int,
-        reused: bool,
-        method: str,
-        need: BodyNeed,
-        done: Done,
-        deadline: float,
-    ) -> None:
-        super().__init__(conn_id, reused, method, need, done, deadline)
-        self.stream_id = 0
-        self.pending = memoryview(b"")  # the request body still to send
-        self.stalled_at = 0.0  # since when it has waited for WINDOW_UPDATE (0: it does not)
-        self.leaked = False
-
-    @property
-    def close_delimited(self) -> bool:
-        return False  # an HTTP/2 body ends with its stream, never with the connection
 
 
 class H2Connection(PooledConnection):
@@ -300,7 +264,7 @@ class H2Connection(PooledConnection):
         self.counts.stalled += sum(1 for ex in streams if ex.leaked)
         self.state = State.CLOSED
         if not self.ready.done():
-            self.ready.set_exception(ConnectError(_lost_before_settings(exc)))
+            self.ready.set_exception(ConnectError(lost_before_settings(exc)))
             self.ready.exception()  # retrieved: the pool asks only while it waits
         if self.transport is not None:
             self._on_closed(self, reason)
@@ -323,7 +287,7 @@ class H2Connection(PooledConnection):
         ex = self._streams.get(event.stream_id)
         if ex is None or ex.done is None:
             return
-        size, status, headers = _fields(event.headers)
+        size, status, headers = response_fields(event.headers)
         if size > self._max_head:
             self._reset(ex, ErrorCodes.CANCEL)
             ex.fail(HeadersTooLarge(f"response headers over {self._max_head:,} bytes"))
@@ -379,7 +343,7 @@ class H2Connection(PooledConnection):
         if event.error_code == ErrorCodes.REFUSED_STREAM:
             self._refused(ex, f"server refused the stream ({name})")
         else:
-            ex.fail(StreamReset(f"server reset the stream ({name}) {_where(ex)}"))
+            ex.fail(StreamReset(f"server reset the stream ({name}) {where(ex)}"))
 
     def _window(self, event: h2.events.WindowUpdated) -> None:
         if event.stream_id:
@@ -534,33 +498,6 @@ class H2Connection(PooledConnection):
         t = self.transport
         if data and t is not None and not t.is_closing():
             t.write(data)
-
-
-def _fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Headers]:
-    """A response's fields as h2 gives them: the size of the head they make (as an HTTP/1.1
-    head of them would be, status line first, for the head size limit to mean one thing
-    over both protocols), the status, and the :class:`~tether.http.heads.Headers`. h2 has
-    refused what could make them ambiguous (upper case in a name, CR, LF or NUL in a
-    value)."""
-    status = b"000"
-    size = len(b"HTTP/2.0 000\r\n\r\n")
-    regular = []
-    for name, value in fields:
-        if name == b":status":
-            status = value
-        elif not name.startswith(b":"):
-            regular.append((name, value))
-            size += len(name) + len(value) + 4  # "name: value\r\n"
-    return size + len(status) - 3, int(status), Headers.of_fields(regular)
-
-
-def _where(ex: Stream) -> str:
-    return WHERE[_BODY] if ex.stage is _BODY else WHERE[_SENT]
-
-
-def _lost_before_settings(exc: Exception | None) -> str:
-    why = f": {exc}" if exc is not None else ""
-    return f"the server closed the connection before its HTTP/2 SETTINGS{why}"
 
 
 _HANDLERS: dict[type, Callable[[H2Connection, Any], None]] = {

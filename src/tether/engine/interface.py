@@ -25,7 +25,7 @@ from tether.ledger import CloseReason
 from tether.model import BodyNeed
 
 if TYPE_CHECKING:
-    from tether.engine._compiled import Wire
+    from tether.engine._compiled import H2Wire, Wire
     from tether.engine.options import ClientOptions
     from tether.engine.request import RequestHead
 
@@ -78,7 +78,7 @@ class PooledConnection(asyncio.Protocol):
         self.requests = 0
         self.idle_since = 0.0
         self.transport: asyncio.Transport | None = None
-        self.wire: Wire | None = None  # the compiled protocol driving this one, if any
+        self.wire: Wire | H2Wire | None = None  # the compiled protocol driving this one, if any
         self._on_open = on_open
         self._on_released = on_released
         self._on_closed = on_closed

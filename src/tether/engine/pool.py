@@ -67,7 +67,7 @@ class Pool:
     def __init__(self, options: ClientOptions, ledger: Ledger, path: Path | None = None) -> None:
         self.options = options
         self.ledger = ledger
-        self.path = path  # the compiled send path its HTTP/1.1 connections are driven by
+        self.path = path  # the compiled send path its connections are driven by
         self._tls_key = (options.insecure, options.cacert)
         per_host = options.max_idle_per_host
         self._max_idle_per_host = GO_DEFAULT_MAX_IDLE_PER_HOST if per_host is None else per_host
@@ -259,10 +259,17 @@ class Pool:
 
     def _connection(self, key: Key, shares: bool) -> PooledConnection:
         """The protocol object for a new connection: HTTP/2 when it may be multiplexed (it
-        hands over to HTTP/1.1 where ALPN picks that), else HTTP/1.1, driven by the compiled
-        path when there is one (imported only then: a run over HTTP/1.1 does not load h2)."""
+        hands over to HTTP/1.1 where ALPN picks that), else HTTP/1.1; compiled when there is
+        a compiled path, else on the h2 library (imported only then: a run over HTTP/1.1,
+        or a compiled one, does not load h2)."""
         conn_id, self._next_id = self._next_id, self._next_id + 1
         callbacks = (self._opened, self._released, self._closed)
+        if shares and self.path is not None:
+            from tether.engine.h2compiled import CompiledH2Connection
+
+            return CompiledH2Connection(
+                conn_id, key, self.options, *callbacks, self.ledger.h2, self.path
+            )
         if shares:
             from tether.engine.h2connection import H2Connection
 

@@ -1,0 +1,99 @@
+"""What both HTTP/2 connections share, the one on the h2 library
+(:mod:`tether.engine.h2connection`) and the compiled one (:mod:`tether.engine.h2compiled`):
+a stream's exchange, the names the ledger counts error codes by, the size rule of a
+response head, and the sentences of a connection lost before it settled. Nothing here
+loads h2: a compiled connection never needs it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tether.engine.exchange import WHERE, Done, Exchange, Stage
+from tether.http.heads import Headers
+from tether.model import BodyNeed
+
+H2 = "h2"
+"""The protocol of an HTTP/2 connection, as ALPN names it (and outcomes say)."""
+
+_BODY, _SENT = Stage.BODY, Stage.SENT
+
+ERROR_NAMES = (
+    "no_error",
+    "protocol_error",
+    "internal_error",
+    "flow_control_error",
+    "settings_timeout",
+    "stream_closed",
+    "frame_size_error",
+    "refused_stream",
+    "cancel",
+    "compression_error",
+    "connect_error",
+    "enhance_your_calm",
+    "inadequate_security",
+    "http_1_1_required",
+)
+"""RFC 9113 7's error codes by number, as the ledger names them."""
+
+
+def code_name(code: int) -> str:
+    """An error code as the ledger counts it: ``refused_stream``, ``cancel``, ``0x1f``."""
+    return ERROR_NAMES[code] if 0 <= code < len(ERROR_NAMES) else f"{code:#x}"
+
+
+class Stream(Exchange):
+    """One request on an HTTP/2 connection and, once reported, its response."""
+
+    __slots__ = ("leaked", "pending", "stalled_at", "stream_id")
+
+    protocol: ClassVar[str] = H2
+
+    def __init__(
+        self,
+        conn_id: int,
+        reused: bool,
+        method: str,
+        need: BodyNeed,
+        done: Done,
+        deadline: float,
+    ) -> None:
+        super().__init__(conn_id, reused, method, need, done, deadline)
+        self.stream_id = 0
+        self.pending = memoryview(b"")  # the request body still to send
+        self.stalled_at = 0.0  # since when it has waited for WINDOW_UPDATE (0: it does not)
+        self.leaked = False
+
+    @property
+    def close_delimited(self) -> bool:
+        return False  # an HTTP/2 body ends with its stream, never with the connection
+
+
+HEAD_FLOOR = len(b"HTTP/2.0 000\r\n\r\n")
+"""What a response head's size starts from: its status line and blank line."""
+
+
+def response_fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Headers]:
+    """A response's fields, validated: the size of the head they make (as an HTTP/1.1
+    head of them would be, status line first, for the head size limit to mean one thing
+    over both protocols), the status, and the :class:`~tether.http.heads.Headers`."""
+    status = b"000"
+    size = HEAD_FLOOR
+    regular = []
+    for name, value in fields:
+        if name == b":status":
+            status = value
+        elif not name.startswith(b":"):
+            regular.append((name, value))
+            size += len(name) + len(value) + 4  # "name: value\r\n"
+    return size + len(status) - 3, int(status), Headers.of_fields(regular)
+
+
+def where(ex: Exchange) -> str:
+    """Where in its response a stream was when it was reset."""
+    return WHERE[_BODY] if ex.stage is _BODY else WHERE[_SENT]
+
+
+def lost_before_settings(exc: Exception | None) -> str:
+    """The error of the requests waiting for a connection lost before its SETTINGS."""
+    why = f": {exc}" if exc is not None else ""
+    return f"the server closed the connection before its HTTP/2 SETTINGS{why}"
