@@ -73,6 +73,23 @@ def server_context(certs: Certs, alpn: tuple[str, ...] = ("h2",)) -> ssl.SSLCont
 # --- an HTTP/2 server on the h2 library -----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Route:
+    """One path's answer: its status, its fields (sent as given: a ``content-length`` only
+    if listed), its body in DATA frames of ``chunk`` bytes, and trailers if any."""
+
+    status: int = 200
+    fields: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes = b""
+    chunk: int = 16_384
+    trailers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def framed(status: int, body: bytes, *fields: tuple[bytes, bytes]) -> Route:
+    """A route whose body is framed by a content-length."""
+    return Route(status, (*fields, (b"content-length", str(len(body)).encode())), body)
+
+
 @dataclass
 class H2Behaviour:
     """What :class:`H2Server` does.
@@ -86,6 +103,7 @@ class H2Behaviour:
     - ``body``: what every response carries (200); ``/rst/CODE`` is reset with that error
       code name instead, and a path under ``/refuse/`` is refused (REFUSED_STREAM) the first
       time it is asked, and then answered.
+    - ``routes``: paths answered as their :class:`Route` says instead.
     """
 
     max_streams: int | None = None
@@ -94,6 +112,7 @@ class H2Behaviour:
     hold: float = 0.0
     slow: float = 0.0
     body: bytes = b"hello\n"
+    routes: dict[str, Route] = field(default_factory=dict)
 
 
 class H2Server(ThreadServer):
@@ -236,10 +255,25 @@ class _Served:
         if self.server._refuses(path):
             self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
+        route = self.server.behaviour.routes.get(path)
+        if route is not None:
+            self._route(stream_id, route)
+            return
         body = self.server.behaviour.body
         head = [(b":status", b"200"), (b"content-length", str(len(body)).encode())]
         self.h2.send_headers(stream_id, head)
         self.h2.send_data(stream_id, body, end_stream=True)
+
+    def _route(self, stream_id: int, route: Route) -> None:
+        head = [(b":status", str(route.status).encode()), *route.fields]
+        ends = not route.body and not route.trailers
+        self.h2.send_headers(stream_id, head, end_stream=ends)
+        body = route.body
+        while body:
+            piece, body = body[: route.chunk], body[route.chunk :]
+            self.h2.send_data(stream_id, piece, end_stream=not body and not route.trailers)
+        if route.trailers:
+            self.h2.send_headers(stream_id, list(route.trailers), end_stream=True)
 
     def _flush(self) -> None:
         data = self.h2.data_to_send()

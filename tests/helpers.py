@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pty
@@ -16,7 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tether.engine import compiled
+from tether.engine.options import ClientOptions
 from tether.metrics.summary import Summary
+from tether.metrics.tally import Tally
+from tether.model import Counted, Record
+from tether.run.options import RunOptions
+from tether.run.session import run
 
 
 def write_records(path: Path, count: int, make: Callable[[int], dict[str, Any]]) -> Path:
@@ -176,3 +183,30 @@ def on_a_terminal(
             proc.wait()
         os.close(master)
     return shown.decode(errors="replace"), (stdout or b"").decode()
+
+
+def both(
+    recs: list[Record], asked: RunOptions, options: ClientOptions | None = None
+) -> tuple[Summary, Summary, int]:
+    """The records run compiled and on the Python path; with how many responses the
+    compiled path counted itself (so that a run it never took part in cannot pass)."""
+    counted = 0
+    add_counted = Tally.add_counted
+
+    def spy(self: Tally, counts: Counted) -> None:
+        nonlocal counted
+        counted += counts["requests"]
+        add_counted(self, counts)
+
+    Tally.add_counted = spy  # type: ignore[method-assign]
+    try:
+        fast = run(recs.__iter__, asked, options)
+    finally:
+        Tally.add_counted = add_counted  # type: ignore[method-assign]
+    slow = run(recs.__iter__, dataclasses.replace(asked, compiled=False), options)
+    return fast, slow, counted
+
+
+def pure() -> bool:
+    """This pass of the suite runs the Python path only (TETHER_PURE_PYTHON)."""
+    return compiled.native is None

@@ -11,7 +11,6 @@ between, so that a head or a body comes in more than one read."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -21,16 +20,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import comparable
+from helpers import both, comparable, pure
 from servers import ConnInfo, NginxServer, ThreadServer, chunked, read_request, response
 from tether.engine import compiled
 from tether.engine.cycle import Cycle
 from tether.engine.options import ClientOptions
 from tether.metrics.groups import MAX_GROUPS, OTHER
 from tether.metrics.histogram import BUCKET_COUNT, MAX_VALUE_US, SUB_BUCKETS
-from tether.metrics.summary import Summary
-from tether.metrics.tally import Tally
-from tether.model import Counted, Expect, HeaderExpect, Record
+from tether.model import Expect, HeaderExpect, Record
 from tether.run.options import RunOptions
 from tether.run.pacer import parse_rate
 from tether.run.session import run
@@ -161,33 +158,6 @@ def records() -> list[Record]:
         get("/invalid-chunk", Expect((200,))),
         get("/len", Expect()),
     ]
-
-
-def both(
-    recs: list[Record], asked: RunOptions, options: ClientOptions | None = None
-) -> tuple[Summary, Summary, int]:
-    """The records run compiled and on the Python path; with how many responses the
-    compiled path counted itself (so that a run it never took part in cannot pass)."""
-    counted = 0
-    add_counted = Tally.add_counted
-
-    def spy(self: Tally, counts: Counted) -> None:
-        nonlocal counted
-        counted += counts["requests"]
-        add_counted(self, counts)
-
-    Tally.add_counted = spy  # type: ignore[method-assign]
-    try:
-        fast = run(recs.__iter__, asked, options)
-    finally:
-        Tally.add_counted = add_counted  # type: ignore[method-assign]
-    slow = run(recs.__iter__, dataclasses.replace(asked, compiled=False), options)
-    return fast, slow, counted
-
-
-def pure() -> bool:
-    """This pass of the suite runs the Python path only (TETHER_PURE_PYTHON)."""
-    return compiled.native is None
 
 
 def test_the_extension_is_built_where_a_compiler_is() -> None:
