@@ -502,3 +502,35 @@ def test_our_encoder_to_hpack_decoder(blocks: list[Fields]) -> None:
         assert ours.decode_block(block) == fields
         assert not theirs.header_table.dynamic_entries
         assert ours.table == []
+
+
+@EXAMPLES
+@given(block_sequences(), st.integers(0, 400), st.data())
+def test_mangled_blocks_decode_or_fail_cleanly(
+    blocks: list[Fields], limit: int, data: st.DataObject
+) -> None:
+    """A block with bytes changed, cut short and trailed by any bytes, after a table is built:
+    a ValueError, or the fields hpack decodes (when it does), those within the list limit
+    kept, and a table in step with hpack's."""
+    encoder = hpack.Encoder()
+    theirs = hpack.Decoder()
+    ours = HpackDecoder(max_list=limit)
+    for fields in blocks[:-1]:
+        block = encoder.encode(fields)
+        theirs.decode(block, raw=True)
+        ours.decode_block(block)
+    mangled = bytearray(encoder.encode(blocks[-1], huffman=data.draw(st.booleans())))
+    for _ in range(data.draw(st.integers(0, 3)) if mangled else 0):
+        mangled[data.draw(st.integers(0, len(mangled) - 1))] = data.draw(st.integers(0, 255))
+    del mangled[data.draw(st.integers(0, len(mangled))) :]
+    mangled += data.draw(st.binary(max_size=20))
+    try:
+        kept = ours.decode_block(bytes(mangled))
+    except ValueError:
+        return
+    every = [(bytes(name), bytes(value)) for name, value in theirs.decode(bytes(mangled), raw=True)]
+    assert ours.list_size == entry_size(every)
+    assert kept == every[: len(kept)]
+    assert entry_size(kept) <= limit < entry_size(every[: len(kept) + 1]) or kept == every
+    assert ours.over == (kept != every)
+    assert ours.table == list(theirs.header_table.dynamic_entries)

@@ -29,7 +29,7 @@ DEF HP_BUF_SLACK = 4096  # doubling stops at max_list plus this (past it, only w
 DEF HP_TRUNCATED = -1
 DEF HP_OVERLONG = -2
 
-# hp_huffman_decode's failures (and HP_END's values, negated)
+# hp_huffman_decode's failures (and HP_END's values)
 DEF HP_EOS = -1
 DEF HP_PAD_LONG = -2
 DEF HP_PAD_BITS = -3
@@ -178,7 +178,7 @@ cdef extern from *:
     const hp_static_entry hp_static_table[62]
 
 
-# -- integers (RFC 7541 5.1) --------------------------------------------------------------------
+# -- integers (RFC 7541 5.1) ------------------------------------------------------------------
 
 
 cdef inline Py_ssize_t hp_read_int(const unsigned char *p, Py_ssize_t n, Py_ssize_t pos,
@@ -237,7 +237,7 @@ cdef str hp_int_error(Py_ssize_t code):
             "(RFC 7541 5.1)")
 
 
-# -- Huffman codes (RFC 7541 5.2, Appendix B) ---------------------------------------------------
+# -- Huffman codes (RFC 7541 5.2, Appendix B) -------------------------------------------------
 
 
 ctypedef struct HpStep:
@@ -481,7 +481,7 @@ cdef class HpackDecoder:
                 return -1
         return 0
 
-    # -- the representations (RFC 7541 6) ----------------------------------------------------
+    # -- the representations (RFC 7541 6) -----------------------------------------------------
 
     cdef Py_ssize_t _size_update(self, const unsigned char *p, Py_ssize_t n,
                                  Py_ssize_t pos) except -2:
@@ -692,7 +692,7 @@ cdef class HpackDecoder:
         self.buf_cap = cap
         return 0
 
-    # -- the dynamic table (RFC 7541 2.3.2, 4) -------------------------------------------------
+    # -- the dynamic table (RFC 7541 2.3.2, 4) ------------------------------------------------
 
     cdef inline bint _has(self, uint64_t index) noexcept:
         return index - HP_NSTATIC <= <uint64_t>self.count
@@ -753,7 +753,7 @@ cdef class HpackDecoder:
             memcpy(out, self.ring + at, first)
             memcpy(out + first, self.ring, n - first)
 
-    # -- from Python ---------------------------------------------------------------------------
+    # -- from Python --------------------------------------------------------------------------
 
     def decode_block(self, bytes block not None):
         """The fields of a header block, (name, value) bytes; ValueError for a compression
@@ -871,7 +871,7 @@ cdef int _hp_string(bytearray out, const unsigned char *s, Py_ssize_t n) except 
     return 0
 
 
-# -- from Python: the codec's parts, for tests ----------------------------------------------
+# -- from Python: the codec's parts, for tests ------------------------------------------------
 
 
 def encode_block(fields):
