@@ -170,6 +170,11 @@ class H2Server(ThreadServer):
             self._peak = max(self._peak, now_open)
             self._heads.append(head)
 
+    def forget_refused(self) -> None:
+        """Refuse each path under /refuse/ once again, as if just started."""
+        with self._counts_lock:
+            self._refused.clear()
+
     def _refuses(self, path: str) -> bool:
         """Whether ``path`` is refused now: the first time each one under /refuse/ is."""
         with self._counts_lock:

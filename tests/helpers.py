@@ -186,10 +186,14 @@ def on_a_terminal(
 
 
 def both(
-    recs: list[Record], asked: RunOptions, options: ClientOptions | None = None
+    recs: list[Record],
+    asked: RunOptions,
+    options: ClientOptions | None = None,
+    between: Callable[[], None] | None = None,
 ) -> tuple[Summary, Summary, int]:
-    """The records run compiled and on the Python path; with how many responses the
-    compiled path counted itself (so that a run it never took part in cannot pass)."""
+    """The records run compiled and on the Python path (``between`` called between the
+    two: a server that must start again as it was); with how many responses the compiled
+    path counted itself (so that a run it never took part in cannot pass)."""
     counted = 0
     add_counted = Tally.add_counted
 
@@ -203,6 +207,8 @@ def both(
         fast = run(recs.__iter__, asked, options)
     finally:
         Tally.add_counted = add_counted  # type: ignore[method-assign]
+    if between is not None:
+        between()
     slow = run(recs.__iter__, dataclasses.replace(asked, compiled=False), options)
     return fast, slow, counted
 

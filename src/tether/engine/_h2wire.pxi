@@ -60,6 +60,7 @@ DEF FL_PADDED = 0x8
 DEF FL_PRIORITY = 0x20
 DEF E_NO_ERROR = 0
 DEF E_PROTOCOL = 1
+DEF E_INTERNAL = 2
 DEF E_FLOW = 3
 DEF E_FRAME_SIZE = 6
 DEF E_REFUSED = 7
@@ -96,6 +97,7 @@ cdef class H2Stream:
     cdef Py_ssize_t body_at
     cdef int64_t send_window, recv_window, stalled_at
     cdef list fields  # a compiled response's fields when it has no content-length
+    cdef bint over  # its body passed the drain limit: no more of it is read
 
 
 cdef class H2Wire:
@@ -132,6 +134,8 @@ cdef class H2Wire:
     cdef readonly long long control_acks  # SETTINGS and PING acknowledged (a flood's mark)
     cdef list headed
     cdef list sending
+    cdef list overs  # streams whose body passed the drain limit in this read
+    cdef bint windows_opened  # a WINDOW_UPDATE (or SETTINGS) in this read gave room
     cdef long long max_head, checked_limit
     cdef double header_timeout, drain_timeout, timeout
     cdef bint timed
@@ -165,6 +169,7 @@ cdef class H2Wire:
         self.max_send_frame = 16384
         self.headed = []
         self.sending = []
+        self.overs = []
         self.max_head = max_head
         self.checked_limit = checked_limit
         self.timeout = timeout
@@ -302,6 +307,10 @@ cdef class H2Wire:
                 pos += 9 + length
             if not self.dead and pos < n:
                 self.leftover = buf[pos:]
+        except Exception as exc:
+            # A bug of ours, not the server's doing: said in every stream's error rather
+            # than left to the transport, which would close with the streams unanswered.
+            self._conn_error(E_INTERNAL, f"tether failed to read it ({exc!r})")
         finally:
             self.in_read = False
         self._after_read()
@@ -436,7 +445,7 @@ cdef class H2Wire:
                 self._stream_error(st, E_PROTOCOL, "a second header block that does not "
                                    "end its stream")
             elif self._trailers_ok():
-                self._ended(st)
+                self._whole(st)
             else:
                 self._stream_error(st, E_PROTOCOL, self.why)
             return
@@ -647,6 +656,11 @@ cdef class H2Wire:
         if RECV_WINDOW - st.recv_window >= RECV_WINDOW // 2 and not flags & FL_END_STREAM:
             self._window_frame(sid, RECV_WINDOW - st.recv_window)
             st.recv_window = RECV_WINDOW
+        if st.over:
+            if flags & FL_END_STREAM:
+                self._forget(st, True)
+                st.ex.finish()
+            return
         st.body_size += size
         if 0 <= st.content_length < st.body_size:
             self._stream_error(st, E_PROTOCOL, f"malformed response: DATA past its "
@@ -657,16 +671,16 @@ cdef class H2Wire:
                 self._adopt(st, BODY)
                 self._python_head(st, st.fields or [])
                 st.ex.body_size = st.body_size
-                self._undrained(st)
+                self._over(st, flags & FL_END_STREAM)
             elif flags & FL_END_STREAM:
                 self._compiled_done(st)
             return
-        self._python_data(st, buf, at + off, size)
-        if st.open and flags & FL_END_STREAM:
+        self._python_data(st, buf, at + off, size, flags & FL_END_STREAM)
+        if st.open and not st.over and flags & FL_END_STREAM:
             self._ended(st)
 
-    cdef void _python_data(self, H2Stream st, bytes buf, Py_ssize_t at,
-                           Py_ssize_t size) except *:
+    cdef void _python_data(self, H2Stream st, bytes buf, Py_ssize_t at, Py_ssize_t size,
+                           bint end_stream) except *:
         """A piece of a Python stream's body, as the h2-library connection takes it: kept
         (or hashed) as the checks need, up to the drain limit, past which the response
         stands, undrained."""
@@ -677,7 +691,7 @@ cdef class H2Wire:
             if ex.keeps:
                 ex.keep(buf[at:at + max(limit - ex.body_size, 0)])
             ex.body_size = total
-            self._undrained(st)
+            self._over(st, end_stream)
             return
         ex.body_size = total
         if ex.keeps and size:
@@ -735,7 +749,7 @@ cdef class H2Wire:
             self.ready = True
             self.conn.settled_now()
         else:
-            self._resume_sending()
+            self.windows_opened = True
             self.conn._on_released(self.conn)  # a larger maximum may let a waiting request in
 
     cdef void _ping_in(self, int flags, unsigned int sid, const unsigned char *p,
@@ -765,7 +779,7 @@ cdef class H2Wire:
                 self._conn_error(E_FLOW, "WINDOW_UPDATE took the connection's flow-control "
                                  "window past 2^31-1")
                 return
-            self._resume_sending()
+            self.windows_opened = True
             return
         if not self._known(sid, "WINDOW_UPDATE"):
             return
@@ -780,8 +794,7 @@ cdef class H2Wire:
             self._stream_error(st, E_FLOW, "WINDOW_UPDATE took the stream's flow-control "
                                "window past 2^31-1")
             return
-        if st.body is not None and st.body_at < len(st.body):
-            self._send_body(st)
+        self.windows_opened = True
 
     cdef void _rst_in(self, unsigned int sid, const unsigned char *p, Py_ssize_t n) except *:
         cdef unsigned int code
@@ -927,6 +940,13 @@ cdef class H2Wire:
         except BaseException as exc:
             journey.failed(exc)
 
+    cdef void _whole(self, H2Stream st) except *:
+        """A stream's response is whole, whichever side it is."""
+        if st.job is not None:
+            self._compiled_done(st)
+        else:
+            self._ended(st)
+
     cdef void _ended(self, H2Stream st) except *:
         """A Python stream's response is whole (its END_STREAM)."""
         ex = st.ex
@@ -975,6 +995,19 @@ cdef class H2Wire:
         ex = st.ex
         if ex.done is not None:
             ex.fail(error)
+
+    cdef void _over(self, H2Stream st, bint end_stream) except *:
+        """A body past the drain limit: the response stands, truncated, and no more of it
+        is read. Its stream is reset once the read is done if it has not ended by then (as
+        the h2-library connection decides, after a read's frames: no reset of a stream
+        whose end came in the same read)."""
+        st.ex.truncated = True
+        st.over = True
+        if end_stream:
+            self._forget(st, True)
+            st.ex.finish()
+        else:
+            self.overs.append(st)
 
     cdef void _undrained(self, H2Stream st) except *:
         """A body too big or too slow to read: the response stands, its stream is reset
@@ -1106,6 +1139,14 @@ cdef class H2Wire:
         cdef int64_t ns = 0
         cdef double now = 0.0
         cdef Path path = self.path
+        if self.overs:
+            overs, self.overs = self.overs, []
+            for st in overs:
+                if st.open:
+                    self._undrained(st)
+        if self.windows_opened:
+            self.windows_opened = False
+            self._resume_sending()
         headed = self.headed
         if headed:
             self.headed = []
