@@ -37,7 +37,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
-from hyperframe.frame import Frame, GoAwayFrame
+from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame
 
 from tether.engine.connection import Connection
 from tether.engine.exchange import Done, Phase, Stage, classify_lost, timed_out
@@ -71,6 +71,15 @@ _DRAIN = Phase.DRAIN
 
 _NO_LIMIT = 2**31 - 1
 
+_MOST_ACKS_OWED = 10_000
+"""The most SETTINGS and PINGs (each owed an ack) the server may send in a row, with no frame
+for any stream between them (none that counts while it reads nothing we write): past it the
+server floods us (RFC 9113 10.5; CVE-2019-9512, -9515), and the connection ends with
+ENHANCE_YOUR_CALM, where h2 would ack whatever comes. nghttp2 bounds the acks not yet written
+(1,000), Go's server its queued control frames (10,000); a server that does not read reaches
+those only once the kernel's buffers are full, megabytes of acks on a fast link, which take h2
+seconds to parse the frames of. Counting the frames bounds the acks and that time alike."""
+
 
 class _H2(h2.connection.H2Connection):
     """h2's connection, but for what it does at a GOAWAY. h2 closes its state machine there
@@ -86,6 +95,17 @@ class _H2(h2.connection.H2Connection):
         event.last_stream_id = frame.last_stream_id
         event.additional_data = frame.additional_data or None
         return [], [event]
+
+    oversized = 0
+    """The stream whose header block went past the client's limit as it was decoded (hpack
+    stops there, ``max_header_list_size``: an HPACK bomb's end); 0 while none has."""
+
+    def _receive_headers_frame(self, frame: HeadersFrame) -> tuple[list[Frame], list[Any]]:
+        try:
+            return super()._receive_headers_frame(frame)
+        except h2.exceptions.DenialOfServiceError:
+            self.oversized = frame.stream_id  # h2's error does not say whose it was
+            raise
 
 
 def _error_code(code: int) -> ErrorCodes | int:
@@ -138,6 +158,11 @@ class H2Connection(PooledConnection):
         self._drain_timeout = options.drain_timeout
         self._leak = options.leak
         self._single_use = options.disable_keep_alives
+        self._acked = False  # our SETTINGS, by the server
+        self._unacked: asyncio.TimerHandle | None = None  # ends it if they stay unacked
+        self._paused = False  # the transport's buffer is full: the server is not reading
+        self._acks_owed = 0  # see _MOST_ACKS_OWED
+        self._flood = ""  # the frame the last of them answers
 
     # -- the pool's side -------------------------------------------------------------------
 
@@ -237,15 +262,24 @@ class H2Connection(PooledConnection):
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             self._in_read = False
-            self._fail_all(ProtocolError(f"invalid HTTP/2 from the server: {exc}"))
+            self._broken(exc)
             return
         for event in events:
             handle = _HANDLERS.get(type(event))
             if handle is not None:
                 handle(self, event)
         self._in_read = False
+        if self._acks_owed > _MOST_ACKS_OWED:
+            self._flooded()
+            return
         self._body_goes_on()
         self._flush()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost decides what the EOF meant
@@ -263,6 +297,8 @@ class H2Connection(PooledConnection):
         reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
         self.counts.stalled += sum(1 for ex in streams if ex.leaked)
         self.state = State.CLOSED
+        if self._unacked is not None:
+            self._unacked.cancel()
         if not self.ready.done():
             self.ready.set_exception(ConnectError(lost_before_settings(exc)))
             self.ready.exception()  # retrieved: the pool asks only while it waits
@@ -276,14 +312,48 @@ class H2Connection(PooledConnection):
     # -- h2 events ---------------------------------------------------------------------------
 
     def _settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        self._owe_ack("SETTINGS")
         self._max_streams = self._h2.remote_settings.max_concurrent_streams
         if not self.ready.done():
             self._now_idle()
             self.ready.set_result(self)
+            self._await_ack()
         else:
             self._on_released(self)  # a larger maximum may let a waiting request in
 
+    def _await_ack(self) -> None:
+        """Give the server ``settings_timeout`` to acknowledge our SETTINGS (RFC 9113 6.5.3),
+        from its own SETTINGS on: until they come, the dial's connect timeout watches (and
+        says what went wrong). Unacknowledged, they may not be applied (no push, our header
+        list limit), so the connection ends, as nghttp2's clients end it (SETTINGS_TIMEOUT,
+        after 10 s)."""
+        timeout = self.options.settings_timeout
+        if timeout and not self._acked:
+            self._unacked = self._loop.call_later(timeout, self._settings_timed_out)
+
+    def _settings_acked(self, event: h2.events.SettingsAcknowledged) -> None:
+        self._acked = True
+        if self._unacked is not None:
+            self._unacked.cancel()
+            self._unacked = None
+
+    def _settings_timed_out(self) -> None:
+        self._unacked = None
+        timeout = self.options.settings_timeout
+        said = f"the server did not acknowledge our SETTINGS within {timeout:g} s"
+        self._end(ErrorCodes.SETTINGS_TIMEOUT, ProtocolError(f"{said} (SETTINGS_TIMEOUT)"))
+
+    def _pinged(self, event: h2.events.PingReceived) -> None:
+        self._owe_ack("PING")  # h2 queued the ack itself
+
+    def _owe_ack(self, frame: str) -> None:
+        """h2 queued an ack of a ``frame`` from the server (see :data:`_MOST_ACKS_OWED`)."""
+        self._acks_owed += 1
+        self._flood = frame
+
     def _response(self, event: h2.events.ResponseReceived) -> None:
+        if not self._paused:
+            self._acks_owed = 0  # a frame for a stream: no flood (see _MOST_ACKS_OWED)
         ex = self._streams.get(event.stream_id)
         if ex is None or ex.done is None:
             return
@@ -301,6 +371,8 @@ class H2Connection(PooledConnection):
             self._headed.append(ex)
 
     def _data(self, event: h2.events.DataReceived) -> None:
+        if not self._paused:
+            self._acks_owed = 0  # as in _response
         ex = self._streams.get(event.stream_id)
         if ex is not None and ex.leaked:
             self.counts.unread_bytes += event.flow_controlled_length
@@ -340,10 +412,20 @@ class H2Connection(PooledConnection):
         if ex.done is None:
             return
         name = code_name(event.error_code)
-        if event.error_code == ErrorCodes.REFUSED_STREAM:
+        if not event.remote_reset:
+            self._reset_by_h2(ex, event.error_code)
+        elif event.error_code == ErrorCodes.REFUSED_STREAM:
             self._refused(ex, f"server refused the stream ({name})")
         else:
             ex.fail(StreamReset(f"server reset the stream ({name}) {where(ex)}"))
+
+    def _reset_by_h2(self, ex: Stream, code: ErrorCodes | int) -> None:
+        """h2 reset the stream itself (its RST_STREAM is queued): the server broke the
+        protocol on that stream alone (RFC 9113 5.4.2), the others go on."""
+        name = code_name(code)
+        self.counts.reset_by_us[name] += 1
+        why = _STREAM_ERRORS.get(code, "the server broke HTTP/2 on the stream")
+        ex.fail(ProtocolError(f"{why} ({name}): reset {where(ex)}"))
 
     def _window(self, event: h2.events.WindowUpdated) -> None:
         if event.stream_id:
@@ -469,6 +551,33 @@ class H2Connection(PooledConnection):
         self._closed_stream(ex)
         ex.fail(timed_out(ex.phase, self._header_timeout, self.options.timeout))
 
+    def _broken(self, exc: h2.exceptions.ProtocolError) -> None:
+        """h2 refused what the server sent and ended the connection. A stream whose header
+        block was over the limit fails as such; every other stream with the protocol
+        error (the connection's HPACK state is lost with it)."""
+        ex = self._streams.get(self._h2.oversized)
+        if ex is not None and ex.done is not None:
+            ex.fail(HeadersTooLarge(f"response headers over {self._max_head:,} bytes (decoded)"))
+        self._fail_all(ProtocolError(_what_broke(exc)))
+
+    def _flooded(self) -> None:
+        """The server floods us with SETTINGS or PINGs (see :data:`_MOST_ACKS_OWED`): the
+        connection ends rather than ack them all."""
+        self._h2.clear_outbound_data_buffer()  # this read's acks: not worth sending
+        said = f"{self._acks_owed:,} SETTINGS and PING frames from the server"
+        error = f"{self._flood} flood: {said} with nothing for any stream between"
+        self._end(ErrorCodes.ENHANCE_YOUR_CALM, ProtocolError(f"{error} (ENHANCE_YOUR_CALM)"))
+
+    def _end(self, code: ErrorCodes, error: RequestError) -> None:
+        """End the connection for the server's fault: GOAWAY with ``code`` (written for what
+        it is worth: it is aborted next), then every stream fails with ``error``."""
+        t = self.transport
+        if t is not None and not t.is_closing():
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.close_connection(code)
+                t.write(self._h2.data_to_send())
+        self._fail_all(error)
+
     def _fail_all(self, error: RequestError) -> None:
         """The connection cannot go on (the server broke the protocol): every stream fails
         with ``error`` and the connection is closed."""
@@ -500,8 +609,25 @@ class H2Connection(PooledConnection):
             t.write(data)
 
 
+def _what_broke(exc: h2.exceptions.ProtocolError) -> str:
+    """What h2 refused, said as the server's error; in the RFC's words where h2's say less."""
+    what = str(exc)
+    if isinstance(exc, h2.exceptions.InvalidBodyLengthError):
+        said, got = exc.expected_length, exc.actual_length
+        what = f"response body disagrees with its content-length: {said:,} said, {got:,} received"
+    return f"invalid HTTP/2 from the server: {what}"
+
+
+_STREAM_ERRORS: dict[ErrorCodes | int, str] = {
+    ErrorCodes.FLOW_CONTROL_ERROR: "the server took the stream's flow-control window past 2^31-1",
+}
+"""Why h2 resets a stream itself, by the code it resets it with."""
+
+
 _HANDLERS: dict[type, Callable[[H2Connection, Any], None]] = {
     h2.events.RemoteSettingsChanged: H2Connection._settings,
+    h2.events.SettingsAcknowledged: H2Connection._settings_acked,
+    h2.events.PingReceived: H2Connection._pinged,
     h2.events.ResponseReceived: H2Connection._response,
     h2.events.DataReceived: H2Connection._data,
     h2.events.StreamEnded: H2Connection._ended,
@@ -509,5 +635,5 @@ _HANDLERS: dict[type, Callable[[H2Connection, Any], None]] = {
     h2.events.WindowUpdated: H2Connection._window,
     h2.events.ConnectionTerminated: H2Connection._goaway,
 }
-"""What each h2 event does; the others (pings, which h2 answers itself, interim 1xx
-responses, trailers, priority) need nothing."""
+"""What each h2 event does; the others (interim 1xx responses, trailers, priority, acks of
+our pings) need nothing. h2 answers pings and SETTINGS itself; they are only counted."""

@@ -71,6 +71,9 @@ class ClientOptions:
     - ``http2``: offer HTTP/2 by ALPN (``h2``, then ``http/1.1``) on https URLs, as Go's
       client does; http URLs stay HTTP/1.1. ``http2_prior_knowledge``: speak HTTP/2 on
       http URLs from the first byte (h2c, no Upgrade), and offer it on https ones too.
+    - ``settings_timeout``: how long an HTTP/2 server has to acknowledge the client's
+      SETTINGS, from its own on; past it the connection ends (SETTINGS_TIMEOUT, RFC 9113
+      6.5.3) and its requests fail. 10 s, as nghttp2's client and proxy wait. 0 = forever.
     """
 
     # None here and on the command line, meaning the same: as many as the run has workers
@@ -203,6 +206,11 @@ class ClientOptions:
             kind=Kind.SWITCH,
             help="Speak HTTP/2 from the first byte on http URLs (h2c).",
         ),
+    )
+
+    settings_timeout: float = field(
+        default=10.0,
+        metadata=internal("no server worth a flag takes seconds to acknowledge SETTINGS"),
     )
 
     def speaks_h2(self, scheme: str) -> bool:
