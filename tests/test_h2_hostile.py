@@ -32,9 +32,6 @@ connection_specific_field         protocol             ``connection.specific``
 transfer_encoding_field           protocol             ``connection.specific``
 missing_status                    protocol             ``:status``
 ================================  ===================  =====================================
-
-What the compiled connection does not do yet is marked :func:`compiled_falls_short`: an
-expected failure there, strictly (once it passes, the mark fails, and goes).
 """
 
 from __future__ import annotations
@@ -50,7 +47,6 @@ import pytest
 import tether
 from h2hostile import BOMB_REFERENCES, BOMB_VALUE, FLOOD_BYTES, HOSTILE, H2Hostile
 from tether import ClientOptions, Record
-from tether.engine import compiled
 from tether.engine.options import default_of
 from tether.metrics.summary import Summary
 
@@ -65,11 +61,6 @@ RECORDS = [Record("GET", "/before"), Record("GET", HOSTILE), Record("GET", "/aft
 """In turn (-c 1): the one in the middle meets the behaviour."""
 
 UNHANDLED = ("Exception in callback", "Task exception was never retrieved", "Traceback")
-
-
-def compiled_falls_short(why: str) -> pytest.MarkDecorator:
-    """A test the compiled connection fails for now (``why``); on the Python path it holds."""
-    return pytest.mark.xfail(compiled.native is not None, reason=why, strict=True)
 
 
 @dataclass
@@ -170,16 +161,8 @@ def test_a_continuation_flood_ends_the_connection() -> None:
 @pytest.mark.parametrize(
     ("behaviour", "frame"),
     [
-        pytest.param(
-            "settings_flood",
-            "SETTINGS",
-            marks=compiled_falls_short("acks every SETTINGS: times out, 64 MB of acks queued"),
-        ),
-        pytest.param(
-            "ping_flood",
-            "PING",
-            marks=compiled_falls_short("acks every PING until the server gives up (closed)"),
-        ),
+        ("settings_flood", "SETTINGS"),
+        ("ping_flood", "PING"),
     ],
 )
 def test_a_control_frame_flood_ends_the_connection(behaviour: str, frame: str) -> None:
@@ -213,7 +196,6 @@ def test_a_window_past_2_31_is_a_flow_control_error(behaviour: str) -> None:
     assert_failed_alone(hostile_run(behaviour), "protocol", "flow.control")
 
 
-@compiled_falls_short("no settings_timeout: the request times out instead")
 def test_settings_never_acknowledged_end_the_connection() -> None:
     """The server answers, but never acknowledges the client's SETTINGS: past the settings
     timeout the connection ends (SETTINGS_TIMEOUT), failing the request it carried; the

@@ -22,7 +22,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, realloc
 
 from tether.engine.exchange import timed_out
-from tether.engine.h2common import code_name, where
+from tether.engine.h2common import MOST_ACKS_OWED, code_name, flood_text, where
 from tether.engine.interface import State
 from tether.errors import (
     HeadersTooLarge,
@@ -41,6 +41,7 @@ _DRAIN_PHASE = PHASES[DRAIN]
 _GOAWAY = CloseReason.GOAWAY
 _REQUEST_CLOSE = CloseReason.REQUEST_CLOSE
 _PROTOCOL = CloseReason.PROTOCOL
+cdef long long _MOST_ACKS_OWED = MOST_ACKS_OWED
 cdef bytes _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 DEF FT_DATA = 0
@@ -131,7 +132,8 @@ cdef class H2Wire:
     cdef char *out
     cdef Py_ssize_t olen, ocap
     cdef long long new_streams, peak
-    cdef readonly long long control_acks  # SETTINGS and PING acknowledged (a flood's mark)
+    cdef long long acks_owed  # SETTINGS and PINGs in a row, nothing for a stream between
+    cdef bint paused  # the transport's buffer is full: the server is not reading
     cdef list headed
     cdef list sending
     cdef list overs  # streams whose body passed the drain limit in this read
@@ -336,10 +338,15 @@ cdef class H2Wire:
         self.conn.lost(exc, exchanges)
 
     def pause_writing(self):
-        pass  # frames are written as they are made: the transport buffers them
+        self.paused = True  # (frames still go to the transport's buffer: a flood's mark)
 
     def resume_writing(self):
-        pass
+        self.paused = False
+
+    def end(self, unsigned int code, error):
+        """End the connection for the server's fault: GOAWAY with ``code``, and every
+        stream fails with ``error``."""
+        self._end(code, error)
 
     # -- frames in ---------------------------------------------------------------------------
 
@@ -385,6 +392,8 @@ cdef class H2Wire:
     cdef void _headers_in(self, int flags, unsigned int sid, const unsigned char *p,
                           Py_ssize_t n) except *:
         cdef Py_ssize_t off = 0, pad = 0
+        if not self.paused:
+            self.acks_owed = 0  # a frame for a stream: no flood (see h2common.MOST_ACKS_OWED)
         if not self._known(sid, "HEADERS"):
             return
         if flags & FL_PADDED:
@@ -624,6 +633,8 @@ cdef class H2Wire:
                        bytes buf, Py_ssize_t at) except *:
         cdef Py_ssize_t off = 0, pad = 0, size
         cdef H2Stream st
+        if not self.paused:
+            self.acks_owed = 0  # as in _headers_in
         if not self._known(sid, "DATA"):
             return
         if flags & FL_PADDED:
@@ -710,7 +721,9 @@ cdef class H2Wire:
             if n:
                 self._conn_error(E_FRAME_SIZE, "a SETTINGS acknowledgement with a payload")
                 return
-            self.settings_acked = True
+            if not self.settings_acked:
+                self.settings_acked = True
+                self.conn.settings_acked()
             return
         if n % 6:
             self._conn_error(E_FRAME_SIZE, f"SETTINGS of {n} bytes, not a multiple of 6")
@@ -741,8 +754,9 @@ cdef class H2Wire:
                     self._conn_error(E_PROTOCOL, f"SETTINGS_MAX_FRAME_SIZE {value:,}")
                     return
                 self.max_send_frame = value
+        if self._owe_ack("SETTINGS"):
+            return
         self._frame(0, FT_SETTINGS, FL_ACK, 0)
-        self.control_acks += 1
         if self.max_streams < 0:
             self.max_streams = UNLIMITED  # not said: no limit (RFC 9113 6.5.2)
         if not self.ready:
@@ -758,10 +772,19 @@ cdef class H2Wire:
             self._conn_error(E_PROTOCOL, f"PING on stream {sid}")
         elif n != 8:
             self._conn_error(E_FRAME_SIZE, f"PING of {n} bytes, not 8")
-        elif not flags & FL_ACK:
+        elif not flags & FL_ACK and not self._owe_ack("PING"):
             self._frame(8, FT_PING, FL_ACK, 0)
             self._put(<const char *>p, 8)
-            self.control_acks += 1
+
+    cdef bint _owe_ack(self, str frame) except -1:
+        """One more ack owed; True when that makes a flood, and the connection ends (see
+        :data:`tether.engine.h2common.MOST_ACKS_OWED`)."""
+        self.acks_owed += 1
+        if self.acks_owed <= _MOST_ACKS_OWED:
+            return False
+        self.olen = 0  # this read's acks: not worth sending
+        self._end(E_CALM, ProtocolError(flood_text(frame, self.acks_owed)))
+        return True
 
     cdef void _window_in(self, unsigned int sid, const unsigned char *p, Py_ssize_t n) except *:
         cdef unsigned int inc
@@ -1108,6 +1131,9 @@ cdef class H2Wire:
     cdef void _conn_error(self, unsigned int code, str why) except *:
         """The server broke the protocol: GOAWAY with ``code``, every stream fails with a
         sentence saying what it did, and the connection is closed."""
+        self._end(code, ProtocolError(f"invalid HTTP/2 from the server: {why}"))
+
+    cdef void _end(self, unsigned int code, error) except *:
         cdef H2Stream st
         if self.dead:
             return
@@ -1116,7 +1142,6 @@ cdef class H2Wire:
             self._goaway_frame(code)
             self._flush(True)
         self.closing = True
-        error = ProtocolError(f"invalid HTTP/2 from the server: {why}")
         streams = list(self.streams.values())
         for st in streams:
             if st.job is not None:

@@ -97,3 +97,26 @@ def lost_before_settings(exc: Exception | None) -> str:
     """The error of the requests waiting for a connection lost before its SETTINGS."""
     why = f": {exc}" if exc is not None else ""
     return f"the server closed the connection before its HTTP/2 SETTINGS{why}"
+
+
+MOST_ACKS_OWED = 10_000
+"""The most SETTINGS and PINGs (each owed an ack) the server may send in a row, with no frame
+for any stream between them (none that counts while it reads nothing we write): past it the
+server floods us (RFC 9113 10.5; CVE-2019-9512, -9515), and the connection ends with
+ENHANCE_YOUR_CALM, on both paths, where h2 would ack whatever comes. nghttp2 bounds the acks
+not yet written (1,000), Go's server its queued control frames (10,000); a server that does
+not read reaches those only once the kernel's buffers are full, megabytes of acks on a fast
+link, which take h2 seconds to parse the frames of. Counting the frames bounds the acks and
+that time alike."""
+
+
+def flood_text(frame: str, owed: int) -> str:
+    """The error of a connection ended for a flood of ``frame`` (SETTINGS or PING)."""
+    said = f"{owed:,} SETTINGS and PING frames from the server"
+    return f"{frame} flood: {said} with nothing for any stream between (ENHANCE_YOUR_CALM)"
+
+
+def unacked_text(timeout: float) -> str:
+    """The error of a connection whose server never acknowledged our SETTINGS."""
+    said = f"the server did not acknowledge our SETTINGS within {timeout:g} s"
+    return f"{said} (SETTINGS_TIMEOUT)"

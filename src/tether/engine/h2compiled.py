@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from tether.engine.compiled import native
 from tether.engine.connection import Connection
 from tether.engine.exchange import Done, Exchange, Handover, classify_lost
-from tether.engine.h2common import H2, Stream, lost_before_settings
+from tether.engine.h2common import ERROR_NAMES, H2, Stream, lost_before_settings, unacked_text
 from tether.engine.interface import Closed, Opened, PooledConnection, State
-from tether.errors import ConnectError
+from tether.errors import ConnectError, ProtocolError
 from tether.ledger import CloseReason, Streams
 from tether.model import BodyNeed
+
+SETTINGS_TIMEOUT = ERROR_NAMES.index("settings_timeout")
 
 if TYPE_CHECKING:
     from tether.engine._compiled import H2Wire, Path
@@ -66,6 +68,7 @@ class CompiledH2Connection(PooledConnection):
         self.ready: asyncio.Future[PooledConnection] = self._loop.create_future()
         """Resolved when the server's first SETTINGS are in (with this connection), or with
         the HTTP/1.1 connection that took over when ALPN picked ``http/1.1``."""
+        self._unacked: asyncio.TimerHandle | None = None  # ends it if ours stay unacked
 
     @property
     def requests(self) -> int:
@@ -116,10 +119,24 @@ class CompiledH2Connection(PooledConnection):
         self._on_open(self)
 
     def settled_now(self) -> None:
-        """The server's first SETTINGS are in: requests may go."""
+        """The server's first SETTINGS are in: requests may go, and it has the settings
+        timeout from now to acknowledge ours (as on the h2-library path)."""
         self._now_idle()
         if not self.ready.done():
             self.ready.set_result(self)
+        timeout = self.options.settings_timeout
+        if timeout and not self.h2.settings_acked:
+            self._unacked = self._loop.call_later(timeout, self._settings_timed_out)
+
+    def settings_acked(self) -> None:
+        if self._unacked is not None:
+            self._unacked.cancel()
+            self._unacked = None
+
+    def _settings_timed_out(self) -> None:
+        self._unacked = None
+        error = ProtocolError(unacked_text(self.options.settings_timeout))
+        self.h2.end(SETTINGS_TIMEOUT, error)
 
     def hand_over(self, transport: asyncio.Transport) -> None:
         """ALPN picked HTTP/1.1: an HTTP/1.1 connection (compiled, as the path's are) takes
@@ -146,6 +163,7 @@ class CompiledH2Connection(PooledConnection):
         waiting = [ex for ex in streams if ex.done is not None]
         reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
         self.state = State.CLOSED
+        self.settings_acked()  # (no timer left behind)
         if not self.ready.done():
             self.ready.set_exception(ConnectError(lost_before_settings(exc)))
             self.ready.exception()  # retrieved: the pool asks only while it waits

@@ -43,10 +43,13 @@ from tether.engine.connection import Connection
 from tether.engine.exchange import Done, Phase, Stage, classify_lost, timed_out
 from tether.engine.h2common import (
     H2,
+    MOST_ACKS_OWED,
     Stream,
     code_name,
+    flood_text,
     lost_before_settings,
     response_fields,
+    unacked_text,
     where,
 )
 from tether.engine.interface import Closed, Opened, PooledConnection, State
@@ -70,15 +73,6 @@ _SENT, _BODY = Stage.SENT, Stage.BODY
 _DRAIN = Phase.DRAIN
 
 _NO_LIMIT = 2**31 - 1
-
-_MOST_ACKS_OWED = 10_000
-"""The most SETTINGS and PINGs (each owed an ack) the server may send in a row, with no frame
-for any stream between them (none that counts while it reads nothing we write): past it the
-server floods us (RFC 9113 10.5; CVE-2019-9512, -9515), and the connection ends with
-ENHANCE_YOUR_CALM, where h2 would ack whatever comes. nghttp2 bounds the acks not yet written
-(1,000), Go's server its queued control frames (10,000); a server that does not read reaches
-those only once the kernel's buffers are full, megabytes of acks on a fast link, which take h2
-seconds to parse the frames of. Counting the frames bounds the acks and that time alike."""
 
 
 class _H2(h2.connection.H2Connection):
@@ -161,7 +155,7 @@ class H2Connection(PooledConnection):
         self._acked = False  # our SETTINGS, by the server
         self._unacked: asyncio.TimerHandle | None = None  # ends it if they stay unacked
         self._paused = False  # the transport's buffer is full: the server is not reading
-        self._acks_owed = 0  # see _MOST_ACKS_OWED
+        self._acks_owed = 0  # see MOST_ACKS_OWED
         self._flood = ""  # the frame the last of them answers
 
     # -- the pool's side -------------------------------------------------------------------
@@ -269,7 +263,7 @@ class H2Connection(PooledConnection):
             if handle is not None:
                 handle(self, event)
         self._in_read = False
-        if self._acks_owed > _MOST_ACKS_OWED:
+        if self._acks_owed > MOST_ACKS_OWED:
             self._flooded()
             return
         self._body_goes_on()
@@ -340,20 +334,19 @@ class H2Connection(PooledConnection):
     def _settings_timed_out(self) -> None:
         self._unacked = None
         timeout = self.options.settings_timeout
-        said = f"the server did not acknowledge our SETTINGS within {timeout:g} s"
-        self._end(ErrorCodes.SETTINGS_TIMEOUT, ProtocolError(f"{said} (SETTINGS_TIMEOUT)"))
+        self._end(ErrorCodes.SETTINGS_TIMEOUT, ProtocolError(unacked_text(timeout)))
 
     def _pinged(self, event: h2.events.PingReceived) -> None:
         self._owe_ack("PING")  # h2 queued the ack itself
 
     def _owe_ack(self, frame: str) -> None:
-        """h2 queued an ack of a ``frame`` from the server (see :data:`_MOST_ACKS_OWED`)."""
+        """h2 queued an ack of a ``frame`` from the server (see :data:`MOST_ACKS_OWED`)."""
         self._acks_owed += 1
         self._flood = frame
 
     def _response(self, event: h2.events.ResponseReceived) -> None:
         if not self._paused:
-            self._acks_owed = 0  # a frame for a stream: no flood (see _MOST_ACKS_OWED)
+            self._acks_owed = 0  # a frame for a stream: no flood (see MOST_ACKS_OWED)
         ex = self._streams.get(event.stream_id)
         if ex is None or ex.done is None:
             return
@@ -561,12 +554,11 @@ class H2Connection(PooledConnection):
         self._fail_all(ProtocolError(_what_broke(exc)))
 
     def _flooded(self) -> None:
-        """The server floods us with SETTINGS or PINGs (see :data:`_MOST_ACKS_OWED`): the
+        """The server floods us with SETTINGS or PINGs (see :data:`MOST_ACKS_OWED`): the
         connection ends rather than ack them all."""
         self._h2.clear_outbound_data_buffer()  # this read's acks: not worth sending
-        said = f"{self._acks_owed:,} SETTINGS and PING frames from the server"
-        error = f"{self._flood} flood: {said} with nothing for any stream between"
-        self._end(ErrorCodes.ENHANCE_YOUR_CALM, ProtocolError(f"{error} (ENHANCE_YOUR_CALM)"))
+        error = ProtocolError(flood_text(self._flood, self._acks_owed))
+        self._end(ErrorCodes.ENHANCE_YOUR_CALM, error)
 
     def _end(self, code: ErrorCodes, error: RequestError) -> None:
         """End the connection for the server's fault: GOAWAY with ``code`` (written for what
