@@ -18,7 +18,9 @@
 # the windows we receive in are opened wide at the start (2^30-1) so WINDOW_UPDATEs are
 # rare; and the ledger's figures are counted in C fields and folded in once a read.
 
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.string cimport memmove
 from libc.stdlib cimport malloc, realloc
 
 from tether.engine.exchange import timed_out
@@ -75,6 +77,7 @@ DEF OUR_MAX_FRAME = 16384  # the SETTINGS_MAX_FRAME_SIZE we keep (the default)
 DEF MAX_SID = 2147483647
 DEF MAX_CONTINUATIONS = 1024  # a header block in more frames than this is a flood
 DEF UNLIMITED = 1 << 32
+DEF READ_SIZE = 262144  # what a read may bring at least (uvloop asks for 256 KiB)
 
 
 cdef inline unsigned int u32(const unsigned char *p) noexcept nogil:
@@ -123,7 +126,8 @@ cdef class H2Wire:
     cdef bint closing, dead, in_read, idle
     cdef int64_t send_window, initial_send_window, recv_window
     cdef Py_ssize_t max_send_frame
-    cdef bytes leftover  # a frame that came in part
+    cdef bytearray inbuf  # where reads go: a frame that came in part, then the next read
+    cdef Py_ssize_t inlen
     cdef unsigned int block_sid  # a header block waiting for its CONTINUATION
     cdef bint block_end_stream
     cdef bytearray block
@@ -161,6 +165,7 @@ cdef class H2Wire:
         self.counts = counts
         self.scheme = scheme
         self.streams = {}
+        self.inbuf = bytearray()
         self.next_sid = 1
         self.max_streams = -1
         self.draining = None
@@ -282,18 +287,35 @@ cdef class H2Wire:
         self._flush(False)
         self.conn.made(transport)
 
+    def get_buffer(self, Py_ssize_t sizehint):
+        """Where the next read goes (a buffered protocol: uvloop reads into it, TLS records
+        decrypted in place, with no bytes object made per read): after the part of a frame
+        the last read left."""
+        cdef Py_ssize_t want = sizehint if sizehint > READ_SIZE else READ_SIZE
+        if PyByteArray_GET_SIZE(self.inbuf) < self.inlen + want:
+            self.inbuf.extend(bytes(self.inlen + want - PyByteArray_GET_SIZE(self.inbuf)))
+        return memoryview(self.inbuf)[self.inlen:self.inlen + want]
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        self._read(self.inlen + nbytes)
+
     def data_received(self, bytes data):
-        cdef bytes buf = data
-        cdef const unsigned char *p
-        cdef Py_ssize_t n, pos = 0, length
+        """A read as a plain protocol hears it (an event loop that does not fill buffers)."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        if PyByteArray_GET_SIZE(self.inbuf) < self.inlen + n:
+            self.inbuf.extend(bytes(self.inlen + n - PyByteArray_GET_SIZE(self.inbuf)))
+        memcpy(PyByteArray_AS_STRING(self.inbuf) + self.inlen, PyBytes_AS_STRING(data), n)
+        self._read(self.inlen + n)
+
+    cdef void _read(self, Py_ssize_t n) except *:
+        """The frames of the ``n`` bytes in the read buffer, in order; a frame that came in
+        part is moved to the front, for the next read to complete."""
+        cdef unsigned char *p = <unsigned char *>PyByteArray_AS_STRING(self.inbuf)
+        cdef Py_ssize_t pos = 0, length
         cdef unsigned int sid
+        self.inlen = 0
         if self.dead:
             return
-        if self.leftover is not None:
-            buf = self.leftover + data
-            self.leftover = None
-        p = <const unsigned char *>PyBytes_AS_STRING(buf)
-        n = PyBytes_GET_SIZE(buf)
         self.in_read = True
         try:
             while not self.dead and n - pos >= 9:
@@ -305,10 +327,11 @@ cdef class H2Wire:
                 if n - pos - 9 < length:
                     break
                 sid = u32(p + pos + 5) & 0x7fffffff
-                self._frame_in(p[pos + 3], p[pos + 4], sid, p + pos + 9, length, buf, pos + 9)
+                self._frame_in(p[pos + 3], p[pos + 4], sid, p + pos + 9, length)
                 pos += 9 + length
             if not self.dead and pos < n:
-                self.leftover = buf[pos:]
+                memmove(p, p + pos, n - pos)  # at most one frame's bytes
+                self.inlen = n - pos
         except Exception as exc:
             # A bug of ours, not the server's doing: said in every stream's error rather
             # than left to the transport, which would close with the streams unanswered.
@@ -351,12 +374,12 @@ cdef class H2Wire:
     # -- frames in ---------------------------------------------------------------------------
 
     cdef void _frame_in(self, int ftype, int flags, unsigned int sid, const unsigned char *p,
-                        Py_ssize_t n, bytes buf, Py_ssize_t at) except *:
+                        Py_ssize_t n) except *:
         if self.block_sid and ftype != FT_CONTINUATION:
             self._conn_error(E_PROTOCOL, "a frame came inside a header block (before its "
                              "CONTINUATION)")
         elif ftype == FT_DATA:
-            self._data_in(flags, sid, p, n, buf, at)
+            self._data_in(flags, sid, p, n)
         elif ftype == FT_HEADERS:
             self._headers_in(flags, sid, p, n)
         elif ftype == FT_CONTINUATION:
@@ -629,8 +652,8 @@ cdef class H2Wire:
         cdef str text = f"response headers over {self.max_head:,} bytes"
         self._stream_fail(st, E_CANCEL, HeadersTooLarge(text))
 
-    cdef void _data_in(self, int flags, unsigned int sid, const unsigned char *p, Py_ssize_t n,
-                       bytes buf, Py_ssize_t at) except *:
+    cdef void _data_in(self, int flags, unsigned int sid, const unsigned char *p,
+                       Py_ssize_t n) except *:
         cdef Py_ssize_t off = 0, pad = 0, size
         cdef H2Stream st
         if not self.paused:
@@ -686,11 +709,11 @@ cdef class H2Wire:
             elif flags & FL_END_STREAM:
                 self._compiled_done(st)
             return
-        self._python_data(st, buf, at + off, size, flags & FL_END_STREAM)
+        self._python_data(st, p + off, size, flags & FL_END_STREAM)
         if st.open and not st.over and flags & FL_END_STREAM:
             self._ended(st)
 
-    cdef void _python_data(self, H2Stream st, bytes buf, Py_ssize_t at, Py_ssize_t size,
+    cdef void _python_data(self, H2Stream st, const unsigned char *p, Py_ssize_t size,
                            bint end_stream) except *:
         """A piece of a Python stream's body, as the h2-library connection takes it: kept
         (or hashed) as the checks need, up to the drain limit, past which the response
@@ -700,13 +723,13 @@ cdef class H2Wire:
         cdef long long limit = self.checked_limit if ex.keeps else self.path.drain_limit
         if total > limit:
             if ex.keeps:
-                ex.keep(buf[at:at + max(limit - ex.body_size, 0)])
+                ex.keep(p[:max(limit - ex.body_size, 0)])
             ex.body_size = total
             self._over(st, end_stream)
             return
         ex.body_size = total
         if ex.keeps and size:
-            ex.keep(buf[at:at + size])
+            ex.keep(p[:size])
 
     cdef void _settings_in(self, int flags, unsigned int sid, const unsigned char *p,
                            Py_ssize_t n) except *:
