@@ -1197,7 +1197,6 @@ cdef class H2Wire:
             self._resume_sending()
         headed = self.headed
         if headed:
-            self.headed = []
             for st in headed:
                 if not st.open:
                     continue
@@ -1212,6 +1211,7 @@ cdef class H2Wire:
                     continue
                 now = now or path.loop_time()
                 ex.reach(_BODY_STAGE, now, self.header_timeout, self.drain_timeout)
+            headed.clear()  # (kept: a list a read would cost the collector its counts)
         self._turn_over()
 
     cdef void _turn_over(self) except *:
