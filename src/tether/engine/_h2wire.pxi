@@ -933,6 +933,7 @@ cdef class H2Wire:
         st.status = 0
         st.body_size = 0
         st.fields = None
+        st.over = False
         st.body = None
         st.stalled_at = 0
         st.started = now
