@@ -477,7 +477,13 @@ def h2_table(records: Path, server: Nginx, rounds: int, secs: int) -> str:
         f" 50): `{protocol}`. Each ratio is tether's median of per-round ratios to the tool,"
         " with as many requests in flight (50, or one)."
     )
-    return head + "\n\n" + "\n".join(lines) + "\n\n" + counts_line(misses, "the requests in flight and 0.1%")
+    return (
+        head
+        + "\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + counts_line(misses, "the requests in flight and 0.1%")
+    )
 
 
 MAX_INFLIGHT = 1000  # tether's default --max-inflight
