@@ -6,10 +6,13 @@ loads h2: a compiled connection never needs it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from tether.engine.exchange import WHERE, Done, Exchange, Stage
+from tether.engine.exchange import WHERE, Done, Exchange, Stage, classify_lost
+from tether.errors import RequestError
 from tether.http.heads import Headers
+from tether.ledger import CloseReason
 from tether.model import BodyNeed
 
 H2 = "h2"
@@ -91,6 +94,28 @@ def response_fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Header
 def where(ex: Exchange) -> str:
     """Where in its response a stream was when it was reset."""
     return WHERE[_BODY] if ex.stage is _BODY else WHERE[_SENT]
+
+
+def lost_streams(
+    ours: CloseReason | None,
+    draining: CloseReason | None,
+    streams: Sequence[Exchange],
+    exc: Exception | None,
+) -> tuple[CloseReason, list[tuple[Exchange, RequestError]]]:
+    """What a lost HTTP/2 connection means, for both connections: why, as the ledger counts
+    it, and the error of each stream still waiting; one decision for both, as on HTTP/1.1
+    (the first stream still waiting says what the loss meant to a request). ``ours``: the
+    reason we closed it for; ``draining``: the one it was going away for."""
+    if ours is None and draining is CloseReason.GOAWAY:
+        ours = CloseReason.GOAWAY  # the server's own decision, said before it closed
+    waiting = [ex for ex in streams if ex.done is not None]
+    reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
+    failed = []
+    for ex in waiting:
+        error = classify_lost(ours, ex, exc)[1]
+        assert error is not None  # an HTTP/2 body never ends with its connection
+        failed.append((ex, error))
+    return reason, failed
 
 
 def lost_before_settings(exc: Exception | None) -> str:

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from tether.engine.compiled import native
 from tether.engine.connection import Connection
-from tether.engine.exchange import Done, Exchange, Handover, classify_lost
-from tether.engine.h2common import ERROR_NAMES, H2, Stream, lost_before_settings, unacked_text
+from tether.engine.exchange import Done, Exchange, Handover
+from tether.engine.h2common import (
+    ERROR_NAMES,
+    H2,
+    Stream,
+    lost_before_settings,
+    lost_streams,
+    unacked_text,
+)
 from tether.engine.interface import Closed, Opened, PooledConnection, State
 from tether.errors import ConnectError, ProtocolError
 from tether.ledger import CloseReason, Streams
@@ -156,12 +163,9 @@ class CompiledH2Connection(PooledConnection):
 
     def lost(self, exc: Exception | None, streams: list[Exchange]) -> None:
         """The connection is gone, with these streams on it (as the h2-library connection
-        decides: one decision for the ledger and the streams)."""
-        ours = self._close_reason
-        if ours is None and self.h2.draining is CloseReason.GOAWAY:
-            ours = CloseReason.GOAWAY  # the server's own decision, said before it closed
-        waiting = [ex for ex in streams if ex.done is not None]
-        reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
+        decides: :func:`~tether.engine.h2common.lost_streams`)."""
+        draining = self.h2.draining
+        reason, failed = lost_streams(self._close_reason, draining, streams, exc)
         self.state = State.CLOSED
         self.settings_acked()  # (no timer left behind)
         if not self.ready.done():
@@ -169,7 +173,5 @@ class CompiledH2Connection(PooledConnection):
             self.ready.exception()  # retrieved: the pool asks only while it waits
         if self.transport is not None:
             self._on_closed(self, reason)
-        for ex in waiting:
-            error = classify_lost(ours, ex, exc)[1]
-            assert error is not None  # an HTTP/2 body never ends with its connection
+        for ex, error in failed:
             ex.fail(error)

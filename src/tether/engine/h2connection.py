@@ -40,7 +40,7 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame
 
 from tether.engine.connection import Connection
-from tether.engine.exchange import Done, Phase, Stage, classify_lost, timed_out
+from tether.engine.exchange import Done, Phase, Stage, timed_out
 from tether.engine.h2common import (
     H2,
     MOST_ACKS_OWED,
@@ -48,6 +48,7 @@ from tether.engine.h2common import (
     code_name,
     flood_text,
     lost_before_settings,
+    lost_streams,
     response_fields,
     unacked_text,
     where,
@@ -282,13 +283,7 @@ class H2Connection(PooledConnection):
         streams = list(self._streams.values())
         self._streams.clear()
         self._sending.clear()
-        ours = self._close_reason
-        if ours is None and self._draining is CloseReason.GOAWAY:
-            ours = CloseReason.GOAWAY  # the server's own decision, said before it closed
-        waiting = [ex for ex in streams if ex.done is not None]
-        # One decision for the ledger and the streams, as on HTTP/1.1 (the first stream
-        # still waiting says what the loss meant to a request).
-        reason, _ = classify_lost(ours, waiting[0] if waiting else None, exc)
+        reason, failed = lost_streams(self._close_reason, self._draining, streams, exc)
         self.counts.stalled += sum(1 for ex in streams if ex.leaked)
         self.state = State.CLOSED
         if self._unacked is not None:
@@ -298,9 +293,7 @@ class H2Connection(PooledConnection):
             self.ready.exception()  # retrieved: the pool asks only while it waits
         if self.transport is not None:
             self._on_closed(self, reason)
-        for ex in waiting:
-            error = classify_lost(ours, ex, exc)[1]
-            assert error is not None  # an HTTP/2 body never ends with its connection
+        for ex, error in failed:
             ex.fail(error)
 
     # -- h2 events ---------------------------------------------------------------------------
