@@ -956,10 +956,7 @@ cdef class H2Wire:
         cdef object obj, token = None
         cdef int64_t now = now_ns()
         cdef Py_ssize_t i
-        if st.content_length > st.body_size and not st.is_head:
-            self._stream_error(st, E_PROTOCOL, f"malformed response: its body ended at "
-                               f"{st.body_size:,} of its content-length's "
-                               f"{st.content_length:,} bytes")
+        if self._short(st):
             return
         if st.body is not None and st.body_at < len(st.body):
             self._reset(st, E_CANCEL)  # answered before the whole body was sent: stop
@@ -987,6 +984,14 @@ cdef class H2Wire:
         except BaseException as exc:
             journey.failed(exc)
 
+    cdef bint _short(self, H2Stream st) except -1:
+        """A body that ended short of its content-length: the stream fails (RFC 9113 8.1.1)."""
+        if st.content_length <= st.body_size or st.is_head:
+            return False
+        self._stream_error(st, E_PROTOCOL, f"malformed response: its body ended at "
+                           f"{st.body_size:,} of its content-length's {st.content_length:,} bytes")
+        return True
+
     cdef void _whole(self, H2Stream st) except *:
         """A stream's response is whole, whichever side it is."""
         if st.job is not None:
@@ -997,10 +1002,7 @@ cdef class H2Wire:
     cdef void _ended(self, H2Stream st) except *:
         """A Python stream's response is whole (its END_STREAM)."""
         ex = st.ex
-        if st.content_length > st.body_size and not st.is_head:
-            self._stream_error(st, E_PROTOCOL, f"malformed response: its body ended at "
-                               f"{st.body_size:,} of its content-length's "
-                               f"{st.content_length:,} bytes")
+        if self._short(st):
             return
         if st.body is not None and st.body_at < len(st.body):
             self._reset(st, E_CANCEL)  # answered before the whole body was sent: stop
