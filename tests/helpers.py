@@ -13,7 +13,7 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,29 @@ def on_a_terminal(
     return shown.decode(errors="replace"), (stdout or b"").decode()
 
 
+def run_on(
+    path: str, recs: Sequence[Record], asked: RunOptions, options: ClientOptions | None = None
+) -> tuple[Summary, int]:
+    """The records run on ``path`` ("compiled" or "python"); with how many responses the
+    compiled path counted itself, so that a run it took no part in cannot pass for it."""
+    counted = 0
+    add_counted = Tally.add_counted
+
+    def spy(self: Tally, counts: Counted) -> None:
+        nonlocal counted
+        counted += counts["requests"]
+        add_counted(self, counts)
+
+    Tally.add_counted = spy  # type: ignore[method-assign,assignment]
+    try:
+        summary = run(
+            list(recs).__iter__, dataclasses.replace(asked, compiled=path == "compiled"), options
+        )
+    finally:
+        Tally.add_counted = add_counted  # type: ignore[method-assign]
+    return summary, counted
+
+
 def both(
     recs: list[Record],
     asked: RunOptions,
@@ -194,22 +217,10 @@ def both(
     """The records run compiled and on the Python path (``between`` called between the
     two: a server that must start again as it was); with how many responses the compiled
     path counted itself (so that a run it never took part in cannot pass)."""
-    counted = 0
-    add_counted = Tally.add_counted
-
-    def spy(self: Tally, counts: Counted) -> None:
-        nonlocal counted
-        counted += counts["requests"]
-        add_counted(self, counts)
-
-    Tally.add_counted = spy  # type: ignore[method-assign]
-    try:
-        fast = run(recs.__iter__, asked, options)
-    finally:
-        Tally.add_counted = add_counted  # type: ignore[method-assign]
+    fast, counted = run_on("compiled", recs, asked, options)
     if between is not None:
         between()
-    slow = run(recs.__iter__, dataclasses.replace(asked, compiled=False), options)
+    slow, _ = run_on("python", recs, asked, options)
     return fast, slow, counted
 
 

@@ -10,7 +10,6 @@ enforces the limit for both)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 import tracemalloc
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from helpers import comparable
+from helpers import comparable, pure, run_on
 from servers import (
     ConnInfo,
     Handler,
@@ -33,14 +32,11 @@ from servers import (
 )
 from tether import Client, ClientOptions, CloseReason, Expect, Ledger, Record
 from tether.cli import main
-from tether.engine import compiled
 from tether.engine.dispatch import Journey
 from tether.engine.options import default_of
 from tether.metrics.summary import Summary
-from tether.metrics.tally import Tally
-from tether.model import Counted, HeaderExpect, Outcome, Vouch
+from tether.model import HeaderExpect, Outcome, Vouch
 from tether.run.options import RunOptions
-from tether.run.session import run
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -51,34 +47,6 @@ PATHS = ("compiled", "python")
 
 def get(path: str) -> Record:
     return Record("GET", path, expect=OK)
-
-
-def pure() -> bool:
-    """This pass of the suite runs the Python path only (TETHER_PURE_PYTHON)."""
-    return compiled.native is None
-
-
-def run_on(
-    path: str, recs: Sequence[Record], asked: RunOptions, options: ClientOptions
-) -> tuple[Summary, int]:
-    """The records run on ``path`` ("compiled" or "python"); with how many responses the
-    compiled path counted itself, so that a run it took no part in cannot pass for it."""
-    counted = 0
-    add_counted = Tally.add_counted
-
-    def spy(self: Tally, counts: Counted) -> None:
-        nonlocal counted
-        counted += counts["requests"]
-        add_counted(self, counts)
-
-    Tally.add_counted = spy  # type: ignore[method-assign,assignment]
-    try:
-        summary = run(
-            list(recs).__iter__, dataclasses.replace(asked, compiled=path == "compiled"), options
-        )
-    finally:
-        Tally.add_counted = add_counted  # type: ignore[method-assign]
-    return summary, counted
 
 
 def took_part(path: str, counted: int) -> bool:
