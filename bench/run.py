@@ -112,6 +112,17 @@ http {{
         ssl_certificate {dir}/cert.pem;
         ssl_certificate_key {dir}/cert.pem;
         location = /status {{ stub_status; }}
+        location = /login {{
+            add_header Set-Cookie "sid=$request_id; Path=/; HttpOnly";
+            default_type application/json;
+            return 200 '{{"token": "$request_id"}}';
+        }}
+        location = /me {{
+            if ($http_authorization !~ "^Bearer [0-9a-f]{{32}}$") {{ return 401; }}
+            if ($cookie_sid = "") {{ return 401; }}
+            default_type text/plain;
+            return 200 "{body}";
+        }}
         location / {{ default_type text/plain; return 200 "{body}"; }}
     }}
 }}
@@ -486,6 +497,76 @@ def h2_table(records: Path, server: Nginx, rounds: int, secs: int) -> str:
     )
 
 
+FLOW = (
+    '{"method": "POST", "url": "/login", "body": "{\\"user\\": \\"a\\"}", "expect": {"status": 200},'
+    ' "capture": {"token": {"json": "$.token"}}}\n'
+    + '{"url": "/me", "headers": {"Authorization": "Bearer {{token}}"}, "expect": {"status": 200}}\n'
+    * 3
+)
+"""The bench's flow: a login (nginx sets a session cookie and returns a token in JSON), then
+three GETs that nginx answers 200 only with the token and the cookie (else 401)."""
+FLOW_TOOLS = ("tether flow", COMPILED, "wrk")
+
+
+def flow_cmd(tool: str, flow: Path, records: Path, url: str, secs: int) -> list[str]:
+    timed = ["-c", "50", "-d", str(secs), "-n", "10000000000", "--json", "-"]
+    if tool == "tether flow":
+        return tether_cmd(flow, url, *timed)
+    return closed_cmd(tool, records, url, 50, secs)
+
+
+def flow_table(records: Path, url: str, rounds: int, secs: int, tmp: Path) -> str:
+    """The flow (a login and three authorised GETs per iteration) at 50 virtual users,
+    beside tether and wrk sending plain GETs on 50 connections, round after round."""
+    flow = tmp / "flow.jsonl"
+    flow.write_text(FLOW)
+    samples: dict[str, list[Sample]] = {}
+    misses: list[str | None] = []
+    failed: list[str] = []
+    for r in range(rounds):
+        for tool in FLOW_TOOLS[r % 3 :] + FLOW_TOOLS[: r % 3]:
+            parse = PARSERS[tool] if tool == "wrk" else tether_rate
+            sample = measure(flow_cmd(tool, flow, records, url, secs), url, parse, DEFAULT_ENV)
+            samples.setdefault(tool, []).append(sample)
+            if tool != "wrk":
+                misses.append(miscount(f"{tool} round {r + 1}", sample, 50))
+                doc = sample.doc()
+                if doc.get("ok") != doc.get("requests"):
+                    failed.append(f"{tool} round {r + 1}: {doc.get('ok')} of {doc.get('requests')}")
+            log(f"  round {r + 1} flow {tool}: {sample.rps:,.0f} req/s")
+    lines = [
+        "| tool | sends | engine | req/s (median) | tool / wrk | client CPU per request | "
+        "connections opened (nginx accepts) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    sends = {"tether flow": "the flow", COMPILED: "plain GETs", "wrk": "plain GETs"}
+    for tool in FLOW_TOOLS:
+        runs = samples[tool]
+        rps = statistics.median(s.rps for s in runs)
+        cpu = statistics.median(s.cpu_s / max(s.requests, 1) * 1e6 for s in runs)
+        engine = engines(runs) if tool != "wrk" else "-"
+        accepts = statistics.median(s.accepts for s in runs)
+        lines.append(
+            f"| {tool} | {sends[tool]} | {engine} | {rps:,.0f} | "
+            f"{ratio(runs, samples['wrk'])} | {cpu:.1f} us | {accepts:,.0f} |"
+        )
+    last = samples["tether flow"][-1].doc().get("flows")
+    head = (
+        "50 virtual users, each logging in (`POST /login`: nginx sets a session cookie and "
+        "returns a token in JSON, captured with `$.token`) and then sending three "
+        "`GET /me` with `Authorization: Bearer {{token}}` and the cookie from its jar, which "
+        "nginx answers 200 only when both are there. Requests a second, every response "
+        f"checked; the last round's iterations: `{json.dumps(last)}`."
+    )
+    checked = (
+        "**Responses that did not match:** " + "; ".join(failed) + "."
+        if failed
+        else "Every response of every tether run matched its expectation."
+    )
+    table = "\n".join(lines)
+    return f"{head}\n\n{table}\n\n{checked} {counts_line(misses, 'its connections and 0.1%')}"
+
+
 MAX_INFLIGHT = 1000  # tether's default --max-inflight
 
 
@@ -708,6 +789,8 @@ def main() -> int:
         write_records(records)
         log("closed model ...")
         closed = closed_table(tools, records, url, args.rounds, args.seconds)
+        log("flow ...")
+        flows = flow_table(records, url, args.rounds, args.seconds, Path(tmp))
         log("HTTP/2 ...")
         h2 = h2_table(records, server, args.rounds, args.seconds)
         log("open model ...")
@@ -730,6 +813,7 @@ def main() -> int:
         else "",
         minutes=minutes,
         closed=closed,
+        flows=flows,
         h2=h2,
         rates=rates,
         rss=rss,
@@ -757,6 +841,10 @@ only. The whole run took {minutes:.1f} min.{quick}
 ## Closed model: N connections, each sending when its last response is in
 
 {closed}
+
+## A flow: log in, then three authorised GETs
+
+{flows}
 
 ## HTTP/2 over TLS: tether --http2 and h2load
 

@@ -35,6 +35,7 @@ from tether.commands.record import record_command
 from tether.commands.run import Outputs, RunCommand, client_options, run_command, run_options
 from tether.doctor.measure import examine
 from tether.engine.options import ClientOptions, default_of
+from tether.flow.data import DataRows
 from tether.gates import Gates
 from tether.records import Reading
 from tether.run.options import RunOptions
@@ -76,7 +77,9 @@ RUN_FLAGS = [
     "--target", "http://127.0.0.1:9", "--concurrency", "37", "--requests", "41",
     "--duration", "43", "--strict", "--rate", "47:97", "--max-inflight", "53",
     "--watch", "port:59", "--watch", "nginx:http://127.0.0.1:61/status",
-    "--watch-interval", "0.67", "--redact-header", "X-Api-Key",
+    "--watch-interval", "0.67", "--redact-header", "X-Api-Key", "--iterations", "73",
+    "--on-capture-miss", "continue", "--no-cookies", "--flow-weights", "a=79,b=83",
+    "--data-mode", "unique",
 ]  # fmt: skip
 BOOLEAN_CLIENT_FLAGS = [
     ("--disable-keep-alives", "disable_keep_alives"),
@@ -94,8 +97,10 @@ def test_every_mapped_flag_reaches_the_engine_options(
     monkeypatch.chdir(tmp_path)  # no tether.toml or pyproject.toml here to supply defaults
     cacert = tmp_path / "ca.pem"
     cacert.write_text("not read while parsing\n")
+    users = tmp_path / "users.csv"
+    users.write_text("user\nu89\n")
     defaults = parsed()
-    opts = parsed(*CLIENT_FLAGS, "--cacert", str(cacert), *RUN_FLAGS)
+    opts = parsed(*CLIENT_FLAGS, "--cacert", str(cacert), *RUN_FLAGS, "--data", str(users))
     # Without flags the engine gets its own defaults (the ones the README's table lists).
     assert client_options(defaults) == ClientOptions()
     assert run_options(defaults) == RunOptions()
@@ -137,6 +142,12 @@ def test_every_mapped_flag_reaches_the_engine_options(
         "watch": (parse_source("port:59"), parse_source("nginx:http://127.0.0.1:61/status")),
         "watch_interval": 0.67,
         "secret": SECRET_HEADERS | {"x-api-key"},
+        "iterations": 73,
+        "on_capture_miss": "continue",
+        "no_cookies": True,
+        "flow_weights": (("a", 79), ("b", 83)),
+        "data": DataRows(str(users), ("user",), (("u89",),)),
+        "data_mode": "unique",
     }
     # share: one process's part of a split run, set by the split, not a flag;
     # check_in_full: for tests of the fast path

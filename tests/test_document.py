@@ -20,6 +20,8 @@ from tether.document import ClosingLine, Counts, OutcomeLine, RunEnd, SummaryDoc
 # Only a cluster run that lost a worker has these: test_cluster.py holds that one to them.
 # Only a run over HTTP/2 has H2Streams: test_h2.py holds that one to it.
 CLUSTER_ONLY = {"LostWorker", "WorkerReport", "H2Streams"}
+# A flow's: the run below sends plain records (tests/test_flows.py holds a flow's document).
+FLOW_ONLY = {"FlowRow"}
 # The document's counts, which a live scrape takes alone: its keys, held to it below.
 PARTS = {"Counts"}
 
@@ -60,7 +62,7 @@ def test_a_real_runs_document_and_results_have_the_typed_keys(
     assert [s["samples"] > 0 for s in doc["watch"]["sources"]] == [True, True]
     assert any(line.get("mismatches") for line in outcomes)  # absent when there are none
     typed = {name for name, v in vars(tether.document).items() if typing.is_typeddict(v)}
-    assert seen == typed - CLUSTER_ONLY - PARTS
+    assert seen == typed - CLUSTER_ONLY - PARTS - FLOW_ONLY
 
 
 @pytest.mark.parametrize("part", [Counts, RunEnd], ids=["counts", "closing line"])

@@ -51,6 +51,8 @@ LAYERS = [
     ("tether.flags", ("tether.flags",)),  # a flag as plain data: stdlib only, no click
     ("tether.engine", ("tether.engine", *BOTTOM)),
     ("tether.check", ("tether.check", *BOTTOM)),
+    # What a flow is (templates, captures, cookies, data rows): pure, as the checks are.
+    ("tether.flow", ("tether.flow", "tether.capture", *BOTTOM)),
     ("tether.version", ("tether.version",)),  # importlib.metadata only
     # Renderers only: they read the document (and thresholds, and the live summary that the
     # progress line shows), never the run or the engine that made it. The audit's and the

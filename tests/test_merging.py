@@ -170,6 +170,8 @@ def tally_case(cls: type[Tally]) -> Case:
             undrained_responses=n, late=n, status=Counter({200: 5 * n, 500: n}),
             error_kinds=Counter({"connect": n}), input_errors=3 * n,
             service=hist(0.005 * n), groups=groups, timeline=timeline,
+            iterations_completed=Counter({"login": 4 * n}),
+            iterations_failed=Counter({"login": n}), iterations_cut=Counter({"login": n}),
         )  # fmt: skip
         shares.append(share)
     a, b, merged = shares
@@ -185,6 +187,9 @@ def tally_case(cls: type[Tally]) -> Case:
     a.input_error_examples = input_errors(range(MAX_EXAMPLES - 2))
     b.input_error_examples = input_errors(range(100, 105))
     merged.input_error_examples = a.input_error_examples + b.input_error_examples[:2]
+    # Every share plans the same flows: their steps are one fact, not a sum.
+    a.flow_steps = b.flow_steps = {"login": ["POST /login"]}
+    merged.flow_steps = {"login": ["POST /login"]}
     return a, b, merged
 
 

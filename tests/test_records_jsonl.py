@@ -203,8 +203,8 @@ def test_unknown_key_with_a_suggestion() -> None:
 
 def test_unknown_key_lists_what_is_allowed() -> None:
     assert problem({"url": "/", "zzz": 1}) == (
-        f'{SRC}:7: unknown key "zzz"; allowed: at, body, body_b64, comment, expect, headers,'
-        " id, method, tag, url"
+        f'{SRC}:7: unknown key "zzz"; allowed: at, body, body_b64, capture, comment, expect,'
+        " flow, headers, id, method, tag, url"
     )
 
 

@@ -229,6 +229,7 @@ def every_closing_fact() -> Summary:
     facts.duration, facts.target, facts.concurrency = 1.5, "http://127.0.0.1:1", 4
     facts.interrupted, facts.signal, facts.rate_target, facts.schedule_s = True, "SIGINT", 50, 1.2
     facts.watch = {"interval_s": 1.0, "sources": [], "leak_verdicts": [], "cross_checks": []}
+    summary.flows = {"login": {"completed": 3, "failed": 2, "cut": 1, "steps": ["POST /login"]}}
     return summary
 
 

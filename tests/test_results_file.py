@@ -39,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
 COLUMNS = [
     "t", "line", "method", "url", "group", "status", "latency_ms", "service_ms", "conn_id",
     "reused", "retried", "redirects", "body_size", "body_truncated", "error", "error_kind",
-    "protocol", "mismatches", "mismatch_field", "mismatch_expected", "mismatch_got",
+    "protocol", "worker", "iteration", "mismatches", "mismatch_field", "mismatch_expected",
+    "mismatch_got",
 ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ or, for one request at a time inside async code, :class:`tether.Client`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.check import check
@@ -33,6 +33,7 @@ from tether.errors import (
     TimeoutError_,
     TooManyRedirects,
 )
+from tether.flow.data import read as read_data
 from tether.gates import Gates, failures
 from tether.ledger import CloseReason, Ledger
 from tether.metrics.summary import Summary
@@ -90,6 +91,12 @@ def run(
     max_inflight: int = default_of(RunOptions, "max_inflight"),
     watch: Sequence[str] = (),
     watch_interval: float = default_of(RunOptions, "watch_interval"),
+    iterations: int | None = default_of(RunOptions, "iterations"),
+    on_capture_miss: str = default_of(RunOptions, "on_capture_miss"),
+    no_cookies: bool = default_of(RunOptions, "no_cookies"),
+    flow_weights: Mapping[str, int] | None = None,
+    data: str | os.PathLike[str] | None = None,
+    data_mode: str = default_of(RunOptions, "data_mode"),
     **client_options: Any,
 ) -> Summary:
     """Replay ``records`` (a JSONL path, or Record objects) and return the closed summary.
@@ -100,8 +107,9 @@ def run(
     second, or ``"R1:R2"`` to ramp over ``duration``). ``watch`` takes the CLI's
     ``--watch`` specs (``"port:8080"``, ...); the summary's ``watch`` then holds what they
     showed. ``client_options`` are :class:`ClientOptions` fields (``timeout=5``,
-    ``leak=True``, ...). Blocking: it runs its own event loop, so call it from synchronous
-    code (a test).
+    ``leak=True``, ...). A flow's keywords are the CLI's flags of the same names
+    (``flow_weights={"login": 3, "browse": 7}``, ``data="users.csv"``). Blocking: it runs
+    its own event loop, so call it from synchronous code (a test).
     """
     source: RecordSource
     if isinstance(records, (str, os.PathLike)):
@@ -120,5 +128,11 @@ def run(
         max_inflight=max_inflight,
         watch=tuple(parse_source(spec) for spec in watch),
         watch_interval=watch_interval,
+        iterations=iterations,
+        on_capture_miss=on_capture_miss,
+        no_cookies=no_cookies,
+        flow_weights=tuple(flow_weights.items()) if flow_weights else None,
+        data=read_data(os.fspath(data)) if data is not None else None,
+        data_mode=data_mode,
     )
     return _run(source, run_options, ClientOptions(**client_options))

@@ -51,16 +51,17 @@ JsonPath = tuple[str | int | None, ...]
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+|\*)\]|\['([^']*)'\]|\.\*")
 
 
-def parse_json_path(text: str) -> JsonPath:
-    """``$.a.b``, ``$.items[*].id``, ``$['odd key'][0]``, ``$.*.x``; InputError otherwise."""
+def parse_json_path(text: str, what: str = "--ignore-json-path") -> JsonPath:
+    """``$.a.b``, ``$.items[*].id``, ``$['odd key'][0]``, ``$.*.x``; InputError otherwise,
+    its sentence starting with ``what`` (where the path was given)."""
     if not text.startswith("$"):
-        raise InputError(f"--ignore-json-path {text!r}: must start with '$'")
+        raise InputError(f"{what} {text!r}: must start with '$'")
     steps: list[str | int | None] = []
     pos = 1
     while pos < len(text):
         found = _STEP.match(text, pos)
         if found is None:
-            raise InputError(f"--ignore-json-path {text!r}: cannot read it from {text[pos:]!r}")
+            raise InputError(f"{what} {text!r}: cannot read it from {text[pos:]!r}")
         name, index, quoted = found.groups()
         if name is not None or quoted is not None:
             steps.append(name if name is not None else quoted)
@@ -68,7 +69,7 @@ def parse_json_path(text: str) -> JsonPath:
             steps.append(None if index in (None, "*") else int(index))
         pos = found.end()
     if not steps:
-        raise InputError(f"--ignore-json-path {text!r}: names nothing (the whole document)")
+        raise InputError(f"{what} {text!r}: names nothing (the whole document)")
     return tuple(steps)
 
 

@@ -145,6 +145,17 @@ class GroupRow(TypedDict):
     latency_ms: LatencyMs
 
 
+class FlowRow(TypedDict):
+    """One of ``flows``: a flow's iterations, completed (every request met its expectation)
+    or failed (one did not, or a capture found nothing), and of the failed, how many were
+    cut short (the rest of the iteration not sent)."""
+
+    completed: int
+    failed: int
+    cut: int
+    steps: list[str]  # the groups of its records, in flow order
+
+
 class TimelinePoint(TypedDict):
     """One of ``timeline``: a stretch of the run (about a second), ending at ``t``."""
 
@@ -291,6 +302,7 @@ class SummaryDocument(TypedDict):
     interrupted: bool
     signal: str | None  # the signal that interrupted the run ("SIGINT", "SIGTERM", ...)
     groups: list[GroupRow]
+    flows: dict[str, FlowRow]  # by flow name; empty for a run of plain records
     watch: Watch | None
     timeline: list[TimelinePoint]
     partial: bool
@@ -337,6 +349,8 @@ class OutcomeLine(TypedDict):
     error: NotRequired[str | None]
     error_kind: NotRequired[str | None]
     protocol: NotRequired[str]  # what the response came over: ``http/1.1`` or ``h2``
+    worker: NotRequired[int]  # a flow's: the virtual user that sent it
+    iteration: NotRequired[int]  # and its iteration (both -1, and left out, for no flow)
     mismatches: NotRequired[list[LineMismatch]]
 
 
@@ -349,6 +363,8 @@ OUTCOME_DEFAULTS: dict[str, object] = {
     "error": None,
     "error_kind": None,
     "protocol": "http/1.1",
+    "worker": -1,
+    "iteration": -1,
     "mismatches": [],
 }
 """What an outcome line's key means when it is absent: the writer leaves out a key whose
@@ -371,6 +387,7 @@ class RunEnd(TypedDict):
     input_errors: int
     input_error_examples: list[InputErrorExample]
     watch: Watch | None
+    flows: NotRequired[dict[str, FlowRow]]  # (results files written before it have none)
 
 
 @final

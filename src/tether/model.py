@@ -72,6 +72,30 @@ KEEP_BODY = Expect(body=(BodyExpect("contains", ""),))
 it, and an empty "contains" holds for any body (for commands that read bodies themselves)."""
 
 
+CaptureSource = Literal["json", "header", "cookie", "regex", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRule:
+    """One variable a flow's record takes from its response: ``name``, and where from:
+    ``json`` (``what`` a JSONPath), ``header`` (a lower-case name), ``cookie`` (a cookie
+    name, from the response's Set-Cookie), ``regex`` (its first group, over the body) or
+    ``status``."""
+
+    name: str
+    source: CaptureSource
+    what: str = ""
+
+    @property
+    def needs_body(self) -> bool:
+        """Whether the body must be kept to take it."""
+        return self.source in ("json", "regex")
+
+    def describe(self) -> str:
+        """What was looked for, for a message: ``json $.token``, ``header Location``."""
+        return self.source if self.source == "status" else f"{self.source} {self.what}"
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One request to send and what its response should be.
@@ -90,6 +114,15 @@ class Record:
     source: str = ""
     tag: str = ""
     at: float | None = None  # when it was first sent (seconds since the epoch), if recorded
+    capture: tuple[CaptureRule, ...] = ()  # variables a flow takes from the response
+    flow: str = ""  # the flow it is a step of, when a file holds several
+    uses: tuple[str, ...] = ()  # the {{variables}} it uses, in order, built-ins included
+
+    @property
+    def in_flow(self) -> bool:
+        """Whether the record is a step of a flow (it captures, uses variables, or names
+        its flow), rather than a request of its own."""
+        return bool(self.capture or self.uses or self.flow)
 
     @property
     def where(self) -> str:
@@ -131,6 +164,8 @@ class Outcome:
     service: float = 0.0
     group: str = ""
     protocol: str = "http/1.1"
+    worker: int = -1  # a flow's: the virtual user that sent it (-1: no flow)
+    iteration: int = -1  # and the iteration it was part of
 
 
 @dataclass(frozen=True, slots=True)

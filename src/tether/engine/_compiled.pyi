@@ -22,6 +22,17 @@ class Counts:
 class Job:
     @property
     def prep(self) -> Prepared: ...
+    @property
+    def step(self) -> bool: ...
+    parts: list[bytes | int] | None
+    def fill(self, head: bytes) -> None: ...
+    def fill_from(self, slots: list[bytes | None]) -> bool: ...
+
+class Cursor:
+    jobs: list[Job | None]
+    slots: list[bytes | None]
+    pos: int
+    reserved: int
 
 class Cycle:
     remaining: int
@@ -54,6 +65,9 @@ class Path:
         equals: Sequence[tuple[bytes, bytes]],
         absent: Sequence[bytes],
     ) -> Job | None: ...
+    def step(
+        self, job: Job, captures: tuple[bytes, ...], keep_body: bool, takes: bool = True
+    ) -> bool: ...
     def stop(self) -> None: ...
 
 class Wire:

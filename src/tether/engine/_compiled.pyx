@@ -18,7 +18,7 @@ of :mod:`tether.metrics.histogram`) per counter slot, drained into the run's tal
 second. The engine knows nothing of checks or metrics; what crosses is bytes and ints.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memchr, memcmp, memcpy, memset
@@ -46,6 +46,8 @@ cdef Py_ssize_t NBUCKETS = _bucket_count()
 
 DEF NSTATUS = 600
 DEF MAX_RULES = 8
+DEF MAX_CAPTURES = 8  # header names a flow's step reads values of
+DEF KEEP_MOST = 65536  # a body kept for a flow's capture, at most (a longer one: Python's)
 DEF MAX_HEAD = 16384  # a longer head is the Python path's (which holds heads to their limit)
 DEF LINE_CAP = 24  # a chunk-size line vouched for: up to 15 hex digits and CRLF (and "0\r\n\r\n")
 
@@ -321,6 +323,96 @@ cdef class Job:
     cdef Py_ssize_t value_len[MAX_RULES]
     cdef bint absent[MAX_RULES]
     cdef bytes h2block  # its HPACK header block, made on its first HTTP/2 send
+    # A flow's step (see Path.step): its sender fills ``head`` before each send, hears of
+    # each response through ``following`` and makes its Prepared only when asked.
+    cdef readonly bint step
+    cdef int ncaptures
+    cdef const char *capture_names[MAX_CAPTURES]
+    cdef Py_ssize_t capture_len[MAX_CAPTURES]
+    cdef bint keep_body
+    cdef bint takes  # its response has values for its sender to take
+    # Its bytes as constant parts and the indexes of slots (a user's values, encoded for
+    # where each goes, and its Cookie line), for the path to fill itself; None: its sender's.
+    cdef public list parts
+
+    def fill(self, bytes head):
+        """The bytes the next send writes (a flow's step, its variables filled)."""
+        self.head = head
+
+    def fill_from(self, list slots):
+        """Fill :attr:`parts` from ``slots`` (see :class:`Cursor`); False, and the head
+        unchanged, when a slot it needs is None (a value that cannot be sent)."""
+        cdef bytes head = _filled(self.parts, slots)
+        if head is None:
+            return False
+        self.head = head
+        return True
+
+
+cdef bytes _filled(list parts, list slots):
+    """``parts`` joined, each int the bytes of that slot; None when one of those is None."""
+    cdef Py_ssize_t total = 0, at = 0, n
+    cdef object part, piece
+    cdef bytes out
+    cdef char *dst
+    for part in parts:
+        if type(part) is bytes:
+            total += PyBytes_GET_SIZE(<bytes>part)
+        else:
+            piece = slots[<Py_ssize_t>part]
+            if piece is None:
+                return None
+            total += PyBytes_GET_SIZE(<bytes>piece)
+    out = PyBytes_FromStringAndSize(NULL, total)
+    dst = PyBytes_AS_STRING(out)
+    for part in parts:
+        piece = part if type(part) is bytes else slots[<Py_ssize_t>part]
+        n = PyBytes_GET_SIZE(<bytes>piece)
+        memcpy(dst + at, PyBytes_AS_STRING(<bytes>piece), n)
+        at += n
+    return out
+
+
+cdef class Cursor:
+    """Where a flow's virtual user is, as the compiled path sees it: its steps' jobs (None
+    for one only its sender sends), the step in flight (``pos``), how many of them the
+    iteration may send (``reserved``), and its ``slots``: bytes its jobs' :attr:`Job.parts`
+    name (None: a value that cannot be sent). A step whose response has nothing to take is
+    followed by the next here, filled from the slots, while there is one; else the sender
+    hears ``following``."""
+
+    cdef public list jobs
+    cdef public list slots
+    cdef public Py_ssize_t pos
+    cdef public Py_ssize_t reserved
+
+    def __init__(self):
+        self.jobs = []
+        self.slots = []
+        self.pos = 0
+        self.reserved = 0
+
+    cdef Job next_here(self, Job done):
+        """The next step, filled, when the path may send it itself right after ``done``
+        (on the same connection); None otherwise."""
+        cdef Py_ssize_t at = self.pos + 1
+        cdef object obj
+        cdef Job job
+        cdef bytes head
+        if at >= self.reserved or at >= len(self.jobs):
+            return None
+        obj = self.jobs[at]
+        if obj is None:
+            return None
+        job = <Job>obj
+        if job.parts is None or job.key is not done.key:
+            return None
+        head = _filled(job.parts, self.slots)
+        if head is None:
+            return None
+        job.head = head
+        self.pos = at
+        return job
 
 
 cdef class Cycle:
@@ -432,6 +524,30 @@ cdef class Path:
         job.absent[i] = absent
         job.nrules = i + 1
 
+    def step(self, Job job, captures, bint keep_body, bint takes=True):
+        """Make ``job`` a flow's step: the values of the header fields named in
+        ``captures`` (lower-case bytes) are read from each response, and its body kept (up to
+        64 KiB, framed by its Content-Length) when ``keep_body``. Its sender's journey then
+        hears of each response it vouches for as
+        ``following(status, captured, body, latency_us, reused)`` (``captured``: (index into
+        ``captures``, value) for each such field, in order, or None), before it is counted,
+        and answers with the next step's Job to send on the same connection, None (send
+        nothing here), or False: it counted the response itself (as a failure), so the
+        path must not. A step's Prepared, when the Python path takes one over, is the
+        journey's ``prepared_now()``. False when it has more captures than compiled code holds."""
+        if len(captures) > MAX_CAPTURES:
+            return False
+        job.step = True
+        job.keep_body = keep_body
+        job.takes = takes or keep_body
+        job.ncaptures = 0
+        for name in captures:
+            job.keep.append(name)
+            job.capture_names[job.ncaptures] = PyBytes_AS_STRING(name)
+            job.capture_len[job.ncaptures] = PyBytes_GET_SIZE(name)
+            job.ncaptures += 1
+        return True
+
     def stop(self):
         """The sender has stopped: responses still to come are not counted."""
         self.stopped = True
@@ -463,6 +579,8 @@ cdef class Reader:
     cdef Py_ssize_t head_at, head_len
     cdef unsigned char line[LINE_CAP]
     cdef int linelen
+    cdef readonly list captured  # a step's: (capture index, value) of each field read
+    cdef readonly bytearray body  # a step's body, when it keeps it
 
     def __init__(self, long long drain_limit=1 << 62, bint follow=False,
                  long long max_head=MAX_HEAD):
@@ -479,6 +597,8 @@ cdef class Reader:
         self.body_size = 0
         self.linelen = 0
         self.status = 0
+        self.captured = None
+        self.body = bytearray() if job.keep_body else None
 
     @property
     def started(self):
@@ -536,10 +656,14 @@ cdef class Reader:
                 return DONE
         if self.state == R_LENGTH:
             if n - pos >= self.remaining:
+                if self.body is not None:
+                    self.body += data[pos:pos + self.remaining]
                 self.pos = pos + self.remaining + base
                 self.body_size += self.remaining
                 self.remaining = 0
                 return DONE
+            if self.body is not None:
+                self.body += data[pos:]
             self.remaining -= n - pos
             self.body_size += n - pos
             self.pos = n + base
@@ -642,6 +766,12 @@ cdef class Reader:
                     matched[r] += 1
                     ok_value[r] = (ve - vs == job.value_len[r]
                                    and memcmp(p + vs, job.values[r], ve - vs) == 0)
+            for r in range(job.ncaptures):
+                if same_name(p + i, colon - i, job.capture_names[r], job.capture_len[r]):
+                    if self.captured is None:
+                        self.captured = []
+                    self.captured.append(
+                        (r, PyBytes_FromStringAndSize(<const char *>p + vs, ve - vs)))
             i = lend + 1
         if seen_te and length >= 0:
             return -1  # both framings: llhttp's to refuse
@@ -659,10 +789,12 @@ cdef class Reader:
         elif self.is_head:
             return -1  # no framing: llhttp would wait for the close, and keep-alive is its
         elif chunked:
+            if job.keep_body:
+                return -1  # a body kept is one framed by its length: the Python path's
             self.state = R_SIZE
             self.linelen = 0
         elif length >= 0:
-            if length > self.drain_limit:
+            if length > self.drain_limit or (job.keep_body and length > KEEP_MOST):
                 return -1  # the Python path reads what it may and closes it undrained
             self.state = R_LENGTH
             self.remaining = length
@@ -835,6 +967,7 @@ cdef class Wire:
     cdef int64_t latency_from  # what latency is measured from: the send, or when it was due
     cdef bint repeat  # send the cycle's next request when one is done (closed model)
     cdef int phase
+    cdef Cursor cursor  # a flow's user's, when the journey is one
 
     def __init__(self, conn, Path path):
         self.conn = conn
@@ -878,8 +1011,10 @@ cdef class Wire:
         without, the time from this send is counted as the service time. The journey hears
         of a response counted here through ``counted`` (see :class:`Journey`)."""
         cdef int64_t now = now_ns()
+        cdef object cursor = getattr(journey, "cursor", None)
         self.conn.wire_started()
         self.journey = journey
+        self.cursor = cursor if isinstance(cursor, Cursor) else None
         self.carried = self.conn.requests
         self.repeat = repeat
         self._send(job, now)
@@ -944,14 +1079,22 @@ cdef class Wire:
         cdef object obj
         cdef int64_t now = now_ns()
         cdef Py_ssize_t i = -1
+        cdef object following = None
         self.inflight = False
         if path.stopped:
             self._release()  # the sender has stopped: what is in flight is abandoned
             return False
-        path.counts.record(job.slot, self.reader.status, self.reused,
-                           (now - self.latency_from) // 1000)
-        if not self.repeat:
-            path.counts.record_service((now - self.started) // 1000)
+        if job.step:
+            following = self._step_here(job)
+            if following is None:
+                following = self._following(now)
+        if following is not False:
+            path.counts.record(job.slot, self.reader.status, self.reused,
+                               (now - self.latency_from) // 1000)
+            if not self.repeat:
+                path.counts.record_service((now - self.started) // 1000)
+        if job.step:
+            return self._step_on(following, data, pos, now)
         if not self.reader.keep_alive:
             self.conn.wire_closing(self.unsynced)
             self.unsynced = 0
@@ -966,6 +1109,43 @@ cdef class Wire:
                     return True
         self._release()
         self._carry_on(cycle.tokens[i] if i >= 0 else None, data, pos)
+        return self.inflight
+
+    cdef object _step_here(self, Job job):
+        """The next step of a flow's user, when the path follows this one itself (see
+        Cursor): a response with nothing to take, on a connection that stays open."""
+        if job.takes or self.cursor is None or self.reader.captured is not None:
+            return None
+        if not self.reader.keep_alive:
+            return None
+        return self.cursor.next_here(job)
+
+    cdef object _following(self, int64_t now):
+        """A step's sender hears of its response (see Path.step); an exception there is
+        its own failure, and nothing more is sent here."""
+        cdef Reader reader = self.reader
+        try:
+            return self.journey.following(
+                reader.status, reader.captured,
+                None if reader.body is None else bytes(reader.body),
+                (now - self.latency_from) // 1000, self.reused)
+        except BaseException as exc:
+            self.journey.failed(exc)
+            return False
+
+    cdef bint _step_on(self, following, bytes data, Py_ssize_t pos, int64_t now) except *:
+        """After a step: send the next one here when the sender gave one for this
+        connection, else give the connection back and let the journey go on."""
+        if not self.reader.keep_alive:
+            self.conn.wire_closing(self.unsynced)
+            self.unsynced = 0
+        elif (isinstance(following, Job) and (<Job>following).key is self.job.key
+              and not self.path.stopped):
+            self._send(<Job>following, now)
+            return True
+        else:
+            self._release()
+        self._carry_on(None, data, pos)
         return self.inflight
 
     cdef void _release(self) except *:
@@ -1003,7 +1183,7 @@ cdef class Wire:
             stage = BODY if reader.in_body else (HEAD if reader.started else SENT)
             body_size = reader.body_size
         handover = Handover(
-            job.prep, self.unsynced, self.reused, self.latency_from / 1e9, self.started / 1e9,
+            self.journey.prepared_now() if job.step else job.prep, self.unsynced, self.reused, self.latency_from / 1e9, self.started / 1e9,
             deadline, due,
             PHASES[self.phase], STAGES[stage], reader.status if stage == BODY else 0,
             reader.head_bytes() if stage != SENT else b"", body_size)

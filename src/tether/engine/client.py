@@ -98,6 +98,38 @@ class Client:
             prep.native = path.job(prep, slot, vouch.statuses, vouch.equals, vouch.absent)
         return prep
 
+    def plan_step(
+        self,
+        record: Record,
+        *,
+        vouch: Vouch | None,
+        counted_as: str,
+        captures: tuple[bytes, ...],
+        keep_body: bool,
+        takes: bool = True,
+    ) -> Prepared:
+        """A flow's step, as its record stands with its holes (``{{name}}``) in it: on a
+        compiled HTTP/1.1 send path, with a compiled job whose bytes its sender fills
+        before each send (``Job.fill``, from :func:`tether.engine.splice.splice` of the
+        request's bytes), which reads the header fields named in ``captures`` and keeps the
+        body when ``keep_body``, and whose sender's journey hears of each response it vouches
+        for (see ``Path.step``; without ``takes``, only of those it cannot follow with the
+        journey's ``cursor``'s next step itself). Without such a path (or over HTTP/2, whose
+        encoding of a head is no bytes to splice) it has none, and each send is planned in
+        full."""
+        prep = self.prepare(record)
+        path = self._path
+        h2 = self.options.speaks_h2(prep.url.scheme)
+        if path is None or vouch is None or h2 or prep.request.closes:
+            return prep
+        slot = self._slot(counted_as)
+        if slot is None:
+            return prep
+        job = path.job(prep, slot, vouch.statuses, vouch.equals, vouch.absent)
+        if job is not None and path.step(job, captures, keep_body, takes):
+            prep.native = job
+        return prep
+
     def _slot(self, name: str) -> int | None:
         """The counter slot counts under ``name`` are kept in (given on first sight), or
         None when every slot is taken."""

@@ -249,7 +249,7 @@ class Handover:
         :class:`Exchange`, or the ``kind`` of one its protocol reports (an HTTP/2 stream)."""
         method = self.prep.request.method
         made = kind or Exchange
-        ex = made(conn_id, self.reused, method, BodyNeed.DISCARD, done, self.deadline)
+        ex = made(conn_id, self.reused, method, self.prep.need, done, self.deadline)
         ex.due, ex.phase, ex.stage = self.due, self.phase, self.stage
         ex.status, ex.head, ex.body_size = self.status, self.head, self.body_size
         return ex

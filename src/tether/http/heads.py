@@ -206,6 +206,15 @@ class Headers(Mapping[str, str]):
             return self._map().get(name, default)
         return default if found is None else str(found)
 
+    def every(self, name: str) -> list[str]:
+        """Each value of a header that may repeat, apart (``Set-Cookie``: its values hold
+        commas, so the joined one cannot be split again)."""
+        key = name.lower()
+        if self._fields is not None:
+            wanted = key.encode("latin-1")
+            return [v.decode("latin-1") for n, v in self._fields if n == wanted]
+        return [value for field, value in head_fields(self.head) if field.lower() == key]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 

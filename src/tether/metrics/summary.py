@@ -176,6 +176,7 @@ class Summary(Tally):
             "interrupted": facts.interrupted,
             "signal": facts.signal,
             "groups": self.groups.to_list(),
+            "flows": self.flows,
             "watch": facts.watch,
             "timeline": self.timeline.to_list(),
             "partial": bool(facts.lost_workers),

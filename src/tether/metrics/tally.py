@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from tether.document import ErrorExample, InputErrorExample, MismatchExample, Omitted
+from tether.document import ErrorExample, FlowRow, InputErrorExample, MismatchExample, Omitted
 from tether.errors import RecordError
 from tether.ledger import Ledger
 from tether.merging import LIVE, Merges, by
@@ -140,6 +140,11 @@ def _digest(key: Key) -> int:
     return int.from_bytes(data, "big")
 
 
+def _either(mine: dict[str, list[str]], theirs: dict[str, list[str]]) -> dict[str, list[str]]:
+    # Every share of a flow run plans the same flows: the steps are a fact, not a count.
+    return {**theirs, **mine}
+
+
 def _up_to_bound(
     mine: list[InputErrorExample], theirs: list[InputErrorExample]
 ) -> list[InputErrorExample]:
@@ -177,10 +182,38 @@ class Tally(Merges):
     )
     service: Histogram | None = None  # open model only: latency from the actual send
     groups: Groups = field(default_factory=Groups)
+    # Flows: iterations by flow name, completed (every request met its expectation) or
+    # failed (one did not, or a capture missed), and of those failed, cut short.
+    iterations_completed: Counter[str] = field(default_factory=Counter)
+    iterations_failed: Counter[str] = field(default_factory=Counter)
+    iterations_cut: Counter[str] = field(default_factory=Counter)
+    flow_steps: dict[str, list[str]] = field(default_factory=dict, metadata=by(_either))
     timeline: Timeline = field(default_factory=Timeline)
     pending: list[float] = field(default_factory=list, metadata=LIVE)  # not yet in `latency`
     pending_service: list[float] = field(default_factory=list, metadata=LIVE)
     window: Histogram | None = field(default=None, metadata=LIVE)  # since the last point
+
+    @property
+    def flows(self) -> dict[str, FlowRow]:
+        """Each flow's iterations, as the document has them (none for plain records)."""
+        return {
+            name: {
+                "completed": self.iterations_completed[name],
+                "failed": self.iterations_failed[name],
+                "cut": self.iterations_cut[name],
+                "steps": steps,
+            }
+            for name, steps in self.flow_steps.items()
+        }
+
+    @flows.setter
+    def flows(self, rows: dict[str, FlowRow] | None) -> None:
+        # A closing line's (None from a results file written before flows).
+        for name, row in (rows or {}).items():
+            self.iterations_completed[name] = row["completed"]
+            self.iterations_failed[name] = row["failed"]
+            self.iterations_cut[name] = row["cut"]
+            self.flow_steps[name] = row["steps"]
 
     @property
     def secret(self) -> frozenset[str]:

@@ -77,6 +77,16 @@ class Reading:
             help="HAR: keep only entries for this scheme://host[:port].",
         ),
     )
+    har_flow: bool = field(
+        default=False,
+        metadata=flag(
+            "--flow",
+            kind=Kind.SWITCH,
+            help="HAR: replay the entries as one flow, in order, per virtual user, each with "
+            "its own cookie jar (the recorded Cookie headers are left out: the jar sends "
+            "what the replayed responses set).",
+        ),
+    )
     log_format: str | None = field(
         default=None,
         metadata=flag(
@@ -120,7 +130,11 @@ def read(stream: IO[bytes], source: str, reading: Reading) -> Items:
     fmt = reading.format or detect(source, _first_line(stream))
     if fmt == "har":
         yield from har.read(
-            stream, source, expect=reading.expect_recorded, only_origin=reading.only_origin
+            stream,
+            source,
+            expect=reading.expect_recorded,
+            only_origin=reading.only_origin,
+            flow=reading.har_flow,
         )
         return
     text = _utf8_lines(stream)

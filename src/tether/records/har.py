@@ -47,8 +47,11 @@ def read(
     *,
     expect: bool = False,
     only_origin: str | None = None,
+    flow: bool = False,
 ) -> Iterator[Record | RecordError]:
-    """Records from a HAR document's entries, one at a time."""
+    """Records from a HAR document's entries, one at a time; with ``flow``, the steps of
+    one flow (named ``har``), without the recorded Cookie headers (the replay's own cookie
+    jar sends what its responses set)."""
     import ijson  # here, not at the top: it costs every start 30 ms, and most read no HAR
 
     number = 0
@@ -56,7 +59,7 @@ def read(
         for entry in ijson.items(_Utf8(stream), "log.entries.item", use_float=True):
             number += 1
             try:
-                obj = entry_object(entry, expect)
+                obj = entry_object(entry, expect, flow)
             except ValueError as exc:
                 yield RecordError(source, number, str(exc))
                 continue
@@ -130,14 +133,19 @@ class _Utf8:
         self._passed += len(chunk)
 
 
-def entry_object(entry: Any, expect: bool) -> dict[str, Any]:
-    """One entry as a native record object; ValueError saying what is missing."""
+def entry_object(entry: Any, expect: bool, flow: bool = False) -> dict[str, Any]:
+    """One entry as a native record object (a step of the flow ``har``, with ``flow``);
+    ValueError saying what is missing."""
     request = _field(entry, "request", dict)
     obj: dict[str, Any] = {
         "method": _field(request, "method", str),
         "url": _field(request, "url", str),
     }
     headers = _headers(request.get("headers", []))
+    if flow:
+        # A session's recorded cookie would stand in for the one the replay is given.
+        headers = [(name, value) for name, value in headers if name.lower() != "cookie"]
+        obj["flow"] = "har"
     body = _body(request.get("postData"))
     if body is not None:
         text, mime = body

@@ -25,8 +25,17 @@ Top-level keys (any other key is an error, so a typo such as ``"ulr"`` is caught
 ``at``
     Optional number: when the request was originally sent, in seconds since the epoch (what
     ``--pace original`` replays; HAR and access logs fill it in).
+``capture``
+    Optional object: the variables a flow takes from the response, by name (see
+    :mod:`tether.flow.captures` for the sources).
+``flow``
+    Optional string: the flow the record is a step of, when a file holds several.
 ``id``, ``comment``
     Free for the user; accepted and ignored.
+
+``{{name}}`` in the URL, a header value, the body (``body_b64`` decoded first) or an
+expected header value or body text is a variable (:mod:`tether.flow.template`); a record
+that captures or uses one is a step of a flow.
 
 ``expect`` keys:
 
@@ -52,12 +61,15 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from tether.errors import RecordError
+from tether.flow import captures
+from tether.flow.template import OPEN, TemplateError, uses
 from tether.http.urls import unsendable
-from tether.model import NO_EXPECT, BodyExpect, Expect, HeaderExpect, Record
+from tether.model import NO_EXPECT, BodyExpect, CaptureRule, Expect, HeaderExpect, Record
 
 __all__ = [
     "KEPT_BYTES",
@@ -82,7 +94,20 @@ Nothing holding one can be sent anyway: the rules below refuse it in a URL (not 
 any text field (not encodable)."""
 
 RECORD_KEYS = frozenset(
-    {"method", "url", "headers", "body", "body_b64", "expect", "tag", "at", "id", "comment"}
+    {
+        "method",
+        "url",
+        "headers",
+        "body",
+        "body_b64",
+        "expect",
+        "tag",
+        "at",
+        "capture",
+        "flow",
+        "id",
+        "comment",
+    }
 )
 EXPECT_KEYS = frozenset({"status", "headers", "body"})
 HEADER_RULE_KEYS = frozenset({"regex", "absent"})
@@ -206,6 +231,13 @@ def to_object(record: Record) -> dict[str, Any]:
         obj["tag"] = record.tag
     if record.at is not None:
         obj["at"] = record.at
+    if record.capture:
+        obj["capture"] = {
+            rule.name: {rule.source: True if rule.source == "status" else rule.what}
+            for rule in record.capture
+        }
+    if record.flow:
+        obj["flow"] = record.flow
     return obj
 
 
@@ -270,7 +302,7 @@ def _record(obj: Any, line: int, source: str) -> Record:
     if not isinstance(obj, dict):
         _fail(f"a record must be a JSON object, got {_show(obj)}")
     _known_keys(obj, RECORD_KEYS, "")
-    return Record(
+    record = Record(
         method=_method(obj["method"]) if "method" in obj else "GET",
         url=_url(obj),
         headers=_headers(obj["headers"]) if "headers" in obj else (),
@@ -280,7 +312,49 @@ def _record(obj: Any, line: int, source: str) -> Record:
         source=source,
         tag=_string(obj["tag"], "tag") if "tag" in obj else "",
         at=_at(obj["at"]) if "at" in obj else None,
+        capture=_capture(obj["capture"]) if "capture" in obj else (),
+        flow=_flow(obj["flow"]) if "flow" in obj else "",
     )
+    used = _uses(record)
+    return replace(record, uses=used) if used else record
+
+
+def _capture(value: Any) -> tuple[CaptureRule, ...]:
+    try:
+        return captures.from_object(value)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _flow(value: Any) -> str:
+    name = _string(value, "flow")
+    if not re.fullmatch(r"[\w.-]+", name):
+        _fail(f'"flow" must be a name of letters, digits, "_", "." and "-", got {_show(name)}')
+    return name
+
+
+def _uses(record: Record) -> tuple[str, ...]:
+    """The variables a record's text uses, in order; each field's template is read here so
+    that a ``{{`` without its end is this record's error, on its line."""
+    texts: list[tuple[str, str]] = [("url", record.url)]
+    texts += [(f"headers.{name}", value) for name, value in record.headers]
+    if record.body and OPEN.encode() in record.body:
+        texts.append(("body", record.body.decode("utf-8", KEPT_BYTES)))
+    texts += [
+        (f"expect.headers.{h.name}", h.value) for h in record.expect.headers if h.rule == "equals"
+    ]
+    texts += [
+        (f"expect.body.{b.rule}", b.value)
+        for b in record.expect.body
+        if b.rule in ("equals", "contains")
+    ]
+    names: list[str] = []
+    for field, text in texts:
+        try:
+            names += uses(text)
+        except TemplateError as exc:
+            _fail(f'"{field}": {exc}')
+    return tuple(dict.fromkeys(names))
 
 
 def _at(value: Any) -> float:
@@ -301,6 +375,8 @@ def _url(obj: dict[str, Any]) -> str:
     value = obj["url"]
     if not isinstance(value, str) or not value:
         _fail(f'"url" must be a non-empty string, got {_show(value)}')
+    if OPEN in value:
+        return _url_template(value)
     bad = unsendable(value)  # it goes on the request line as is
     if bad is not None:
         position, char = bad
@@ -316,6 +392,19 @@ def _url(obj: dict[str, Any]) -> str:
     except ValueError as exc:
         _fail(f'"url" is not a valid URL: {exc}')
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(
+            f'"url" must be an absolute http(s) URL or a path starting with "/", got {_show(value)}'
+        )
+    return value
+
+
+def _url_template(value: str) -> str:
+    """A URL with variables is whole only once they are filled (it is checked then, each
+    time); here its own text must be sendable, and a path start with "/"."""
+    bad = unsendable(re.sub(r"\{\{.*?\}\}", "x", value))
+    if bad is not None:
+        _fail(f'"url" has {_show(bad[1])} outside its variables; percent-encode it')
+    if not value.startswith(("/", "http://", "https://", OPEN)):
         _fail(
             f'"url" must be an absolute http(s) URL or a path starting with "/", got {_show(value)}'
         )

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from tether.document import (
     ErrorExample,
+    FlowRow,
     LostWorker,
     MismatchExample,
     Omitted,
@@ -28,7 +29,9 @@ def render(doc: SummaryDocument, gate_failures: list[str] | None = None) -> Rend
     _overview(doc, grid)
     _connections(doc, grid)
     parts: list[RenderableType] = [grid]
-    if len(doc["groups"]) > 1:
+    if doc["flows"]:
+        parts.extend(_flow(doc, name, row) for name, row in doc["flows"].items())
+    elif len(doc["groups"]) > 1:
         parts.append(_groups(doc))
     if doc["mismatch_examples"]:
         parts.append(_mismatches(doc))
@@ -275,6 +278,27 @@ def _groups(doc: SummaryDocument) -> Table:
         cells = [g["group"], f"{g['requests']:,}", f"{g['ok']:,}", f"{g['mismatches']:,}"]
         cells += [f"{g['errors']:,}", f"{lat['p50']:g}", f"{lat['p99']:g}"]
         table.add_row(*(Text(c) for c in cells))  # group names come from records: no markup
+    return table
+
+
+def _flow(doc: SummaryDocument, name: str, row: FlowRow) -> Table:
+    """A flow's iterations, and each of its records' groups in flow order."""
+    cut = f", {row['cut']:,} cut short" if row["cut"] else ""
+    title = f"flow {name}: {row['completed']:,} iterations completed, {row['failed']:,} failed{cut}"
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
+    for column in ("record", "requests", "ok", "mismatches", "errors", "p50 ms", "p99 ms"):
+        first = column == "record"
+        table.add_column(column, justify="left" if first else "right", no_wrap=first)
+    groups = {g["group"]: g for g in doc["groups"]}
+    for step in row["steps"]:
+        g = groups.get(step)
+        if g is None:
+            table.add_row(Text(step), *("0" * 4), "-", "-")
+            continue
+        lat = g["latency_ms"]
+        cells = [step, f"{g['requests']:,}", f"{g['ok']:,}", f"{g['mismatches']:,}"]
+        cells += [f"{g['errors']:,}", f"{lat['p50']:g}", f"{lat['p99']:g}"]
+        table.add_row(*(Text(c) for c in cells))
     return table
 
 

@@ -55,6 +55,8 @@ def outcome_line(
         "error": outcome.error,
         "error_kind": outcome.error_kind,
         "protocol": outcome.protocol,
+        "worker": outcome.worker,
+        "iteration": outcome.iteration,
         "mismatches": [
             {
                 "field": m.field,
@@ -102,6 +104,8 @@ def outcome_of(line: OutcomeLine, source: str) -> tuple[Outcome, list[Mismatch]]
         error_kind=line["error_kind"],
         group=line["group"],
         protocol=line["protocol"],
+        worker=line["worker"],
+        iteration=line["iteration"],
     )
     return outcome, [Mismatch(m["field"], m["expected"], m["got"]) for m in line["mismatches"]]
 
@@ -134,8 +138,13 @@ def plain_text(outcome: Outcome, t: float) -> str:
         f',"conn_id":{outcome.conn_id}{_REUSED[outcome.reused]}{_RETRIED[outcome.retried]}'
         f"{_redirects(outcome.redirects) if outcome.redirects else ''}"
         f',"body_size":{outcome.body_size}{_TRUNCATED[outcome.body_truncated]}'
-        f"{'' if outcome.protocol == HTTP_1_1 else _protocol(outcome.protocol)}}}"
+        f"{'' if outcome.protocol == HTTP_1_1 else _protocol(outcome.protocol)}"
+        f"{_user(outcome.worker, outcome.iteration) if outcome.worker >= 0 else ''}}}"
     )
+
+
+def _user(worker: int, iteration: int) -> str:
+    return f',"worker":{worker},"iteration":{iteration}'
 
 
 def _service(ms: float) -> str:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
+from itertools import chain, islice
 
 from tether.engine.client import Client
 from tether.engine.options import ClientOptions
 from tether.errors import InputError, RecordError
+from tether.flow.cookies import CookieJar
 from tether.model import KEEP_BODY, Outcome, Record
 from tether.records import Items
+from tether.run.flows import FLOW_MOST, FlowSettings, Refused, Step, captured, flows_of
 
 __all__ = ["fan_out"]
 
@@ -31,6 +35,15 @@ async def fan_out(
     """Send every record to every target; ``each(record, outcomes)`` in target order. Bad
     records go to ``bad``. Returns the clients (closed), whose ledgers hold the counts."""
     clients = [Client(options, target=target) for target in targets]
+    head = list(islice(items, FLOW_MOST + 1))
+    if any(isinstance(item, Record) and item.in_flow for item in head):
+        try:
+            await _fan_out_flows(head, clients, each, bad)
+        finally:
+            for client in clients:
+                await client.aclose()
+        return clients
+    items = chain(head, items)
     lock = asyncio.Lock()  # the records iterator is shared by the workers
 
     async def next_record() -> Record | None:
@@ -58,3 +71,54 @@ async def fan_out(
         for client in clients:
             await client.aclose()
     return clients
+
+
+async def _fan_out_flows(
+    items: list[Record | RecordError],
+    clients: list[Client],
+    each: Callable[[Record, list[Outcome]], None],
+    bad: Callable[[RecordError], None],
+) -> None:
+    """A flow file: one iteration of each flow, every service with a user of its own (its
+    variables and cookie jar), each step's outcomes side by side. A step that cannot be
+    filled for a service is a bad record, and sent to none."""
+    for item in items:
+        if isinstance(item, RecordError):
+            bad(item)
+    records = [item for item in items if isinstance(item, Record)]
+    try:
+        flows = flows_of(records, FlowSettings())
+    except InputError as exc:
+        bad(RecordError(records[0].source, 0, str(exc)))
+        return
+    for flow in flows:
+        users: list[tuple[dict[str, str], CookieJar]] = [({}, CookieJar()) for _ in clients]
+        for step in flow.steps:
+            sent = _filled(step, users, clients)
+            if isinstance(sent, RecordError):
+                bad(sent)
+                continue
+            outcomes = await asyncio.gather(
+                *(c.fetch(r) for c, r in zip(clients, sent, strict=True))
+            )
+            for outcome, (values, jar), client in zip(outcomes, users, clients, strict=True):
+                if outcome.error is None:
+                    response = (outcome.status, outcome.headers, outcome.body)
+                    captured(step.record, response, values, jar, client.prepare(outcome.record).url)
+            each(step.record, [dataclasses.replace(o, record=step.record) for o in outcomes])
+
+
+def _filled(
+    step: Step, users: list[tuple[dict[str, str], CookieJar]], clients: list[Client]
+) -> list[Record] | RecordError:
+    sent = []
+    record = step.record
+    for (values, jar), client in zip(users, clients, strict=True):
+        try:
+            filled = step.fill(values, None)
+            url = client.prepare(filled).url
+            cookie = jar.header(url.scheme, url.host, url.target, time.time())
+            sent.append(dataclasses.replace(step.fill(values, cookie), expect=KEEP_BODY))
+        except (Refused, InputError) as exc:
+            return RecordError(record.source, record.line, str(exc))
+    return sent

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tether.flags import Flag, Kind, flag, internal, made_of
+from tether.flow.data import DataRows
+from tether.flow.data import read as read_data
+from tether.run.flows import FlowSettings, parse_weights
 from tether.run.pacer import OriginalPace, Schedule
 from tether.secrets import SECRET_HEADERS
 from tether.watch import Source, parse_source
@@ -40,11 +43,21 @@ class RunOptions:
     )
     concurrency: int = field(
         default=1,
-        metadata=flag("--concurrency", "-c", kind=Kind.COUNT, help="Workers (closed model)."),
+        metadata=flag(
+            "--concurrency",
+            "-c",
+            kind=Kind.COUNT,
+            help="Workers (closed model); for a flow, virtual users.",
+        ),
     )
     requests: int | None = field(
         default=None,
-        metadata=flag("--requests", "-n", kind=Kind.COUNT, help="Send this many (records cycle)."),
+        metadata=flag(
+            "--requests",
+            "-n",
+            kind=Kind.COUNT,
+            help="Send this many (records cycle; a flow's iterations start while they last).",
+        ),
     )
     duration: float | None = field(
         default=None,
@@ -71,7 +84,8 @@ class RunOptions:
             Flag(
                 ("--rate", "-r"),
                 metavar="R[:R2]",
-                help="Open model: R requests/s (or a ramp R:R2 over --duration).",
+                help="Open model: R requests/s (or a ramp R:R2 over --duration); for a flow, "
+                "R iterations/s, each arrival starting one.",
             ),
             Flag(
                 ("--pace",),
@@ -127,12 +141,82 @@ class RunOptions:
             ),
         ),
     )
+    iterations: int | None = field(
+        default=None,
+        metadata=flag(
+            "--iterations",
+            kind=Kind.COUNT,
+            help="Flows: run this many iterations (each a flow from its first record to its "
+            "last), over all virtual users.",
+        ),
+    )
+    on_capture_miss: str = field(
+        default="skip-flow",
+        metadata=flag(
+            "--on-capture-miss",
+            kind=Kind.CHOICE,
+            choices=("skip-flow", "continue"),
+            help="Flows: a capture that finds nothing fails its request and skips the rest of "
+            "the iteration (skip-flow), or the iteration goes on without it (continue).",
+        ),
+    )
+    no_cookies: bool = field(
+        default=False,
+        metadata=flag(
+            "--no-cookies",
+            kind=Kind.SWITCH,
+            help="Flows: no cookie jar (each virtual user keeps one by default, fresh each "
+            "iteration).",
+        ),
+    )
+    flow_weights: tuple[tuple[str, int], ...] | None = field(
+        default=None,
+        metadata=flag(
+            "--flow-weights",
+            metavar="NAME=W,...",
+            each=parse_weights,
+            help='Flows: mix a file\'s flows (records with a "flow" key) as login=3,browse=7; '
+            "a flow left out does not run.",
+        ),
+    )
+    data: DataRows | None = field(
+        default=None,
+        metadata=flag(
+            "--data",
+            kind=Kind.FILE,
+            metavar="CSV",
+            each=read_data,
+            help="Flows: a CSV file with a header row; each iteration takes the next row's "
+            "values as variables ({{user}}), cycling.",
+        ),
+    )
+    data_mode: str = field(
+        default="cycle",
+        metadata=flag(
+            "--data-mode",
+            kind=Kind.CHOICE,
+            choices=("cycle", "unique"),
+            help="Flows: cycle through --data's rows, or use each row once over the whole "
+            "run (workers and cluster included) and stop when they run out.",
+        ),
+    )
     check_in_full: bool = field(
         default=False, metadata=internal("for the tests that prove the fast check")
     )
     compiled: bool = field(
         default=True, metadata=internal("for the tests that prove the compiled path")
     )
+
+    def flow_settings(self) -> FlowSettings:
+        """How this run's flows run, if its records are a flow."""
+        return FlowSettings(
+            skip_on_miss=self.on_capture_miss == "skip-flow",
+            cookies=not self.no_cookies,
+            weights=self.flow_weights or (),
+            data=self.data,
+            unique=self.data_mode == "unique",
+            mask=bool(self.secret),
+        )
 
     @property
     def cycles(self) -> bool:

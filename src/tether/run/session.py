@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tether.check import check, quick_check
+from tether.check import QuickCheck, check, quick_check
 from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS
 from tether.engine.options import ClientOptions
@@ -26,6 +26,7 @@ from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
 from tether.run.closed_model import Worker
 from tether.run.feed import Cycles, Feed, Job, NoTarget, RecordSource, validate
+from tether.run.flows import FlowArrivals, FlowRun, VirtualUser, find_flows, flows_of
 from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
 from tether.run.signals import STOP_SIGNALS
@@ -72,6 +73,8 @@ class Session:
         self, feed: Feed, client: Client, summary: Summary, sink: OutcomeSink | None, n: int
     ) -> None:
         self.feed = feed
+        self.flows: FlowRun | None = None  # a flow run's users' shared state
+        self.client = client
         self.dispatch = client.dispatch
         self.summary = summary
         self.sink = sink
@@ -79,12 +82,24 @@ class Session:
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self._running = n
 
-    def deliver(self, job: Job, outcome: Outcome) -> None:
+    def deliver(self, job: Job, outcome: Outcome) -> bool:
         """Check an outcome and count it in its group: the one way a response the Python
         path answered reaches the summary (what the compiled path counted is folded in once
-        a second). When its compiled check vouches for the response, it is not checked again."""
-        outcome.group = job.group
-        quick = job.quick
+        a second). When its compiled check vouches for the response, it is not checked again.
+        True when it met its expectation."""
+        return self.deliver_as(job.group, job.quick, outcome)
+
+    def deliver_as(
+        self,
+        group: str,
+        quick: QuickCheck | None,
+        outcome: Outcome,
+        redact: Callable[[str], str] | None = None,
+    ) -> bool:
+        """:meth:`deliver` of an outcome of a request in ``group`` checked by ``quick``;
+        ``redact`` hides what reports must not show in its URL and its mismatches (a flow's
+        captured secrets)."""
+        outcome.group = group
         if (
             quick is not None
             and outcome.error is None
@@ -93,9 +108,13 @@ class Session:
             mismatches: list[Mismatch] = []
         else:
             mismatches = check(outcome.record.expect, outcome)
+        if redact is not None:
+            outcome.url = redact(outcome.url)
+            mismatches = [Mismatch(m.field, redact(m.expected), redact(m.got)) for m in mismatches]
         self.summary.add(outcome, mismatches)
         if self.sink is not None:
             self.sink(outcome, mismatches)
+        return outcome.error is None and not mismatches
 
     @property
     def over(self) -> bool:
@@ -108,6 +127,12 @@ class Session:
             self.finished.set_exception(exc)
         self.dispatch.stop()
 
+    def stop_sending(self) -> None:
+        """Send nothing more (the duration is up): what is in flight finishes."""
+        self.feed.stopped = True
+        if self.flows is not None:
+            self.flows.stopped = True
+
     def worker_done(self) -> None:
         """A worker (or the open-model scheduler) has nothing more to send."""
         self._running -= 1
@@ -117,7 +142,7 @@ class Session:
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """Ctrl-C (or another of :data:`~tether.run.signals.STOP_SIGNALS`): stop now;
         requests in flight are abandoned (their connections close)."""
-        self.feed.stopped = True
+        self.stop_sending()
         self.summary.facts.interrupted = True
         self.summary.facts.signal = signal.Signals(signum).name
         self.dispatch.stop()
@@ -215,6 +240,7 @@ async def run_async(
     if asked.rate is not None:
         summary.service = Histogram()
         summary.facts.rate_target = asked.rate.mean_rate
+    flow_records, source = find_flows(source)
     # The compiled path counts the responses that meet their expectations; a run that wants
     # each outcome (a sink, checks in full) is Python's.
     compiled = asked.compiled and sink is None and not asked.check_in_full
@@ -251,11 +277,14 @@ async def run_async(
         await watcher.start()
     if metrics is not None:
         metrics.start(summary, settle=asked.rate is not None)
+    workers = 1 if asked.rate is not None else asked.concurrency
+    session = Session(feed, client, summary, sink, workers)
+    if flow_records is not None:
+        session.flows = _flow_run(session, flow_records, asked, counted)
     started = time.perf_counter()
     ticking = _Ticker(summary, started, progress, fold)
     try:
-        workers = 1 if asked.rate is not None else asked.concurrency
-        await _drive(Session(feed, client, summary, sink, workers), asked, handle_sigint)
+        await _drive(session, asked, handle_sigint)
     finally:
         summary.facts.duration = time.perf_counter() - started
         ticking.cancel()
@@ -268,6 +297,22 @@ async def run_async(
         if metrics is not None:
             metrics.stop()  # after the last fold and the closes: these figures are final
     return summary
+
+
+def _flow_run(
+    session: Session, records: list[Record], asked: RunOptions, counted: CountedAs | None
+) -> FlowRun:
+    """The shared state of a flow run (InputError for flows that cannot run)."""
+    client = session.client
+    if client.base is None:
+        relative = next((r for r in records if r.url.startswith("/")), None)
+        if relative is not None:
+            raise NoTarget(relative.source, relative.line, relative.url)
+    settings = asked.flow_settings()
+    budget = (asked.requests, asked.iterations)
+    flows = flows_of(records, settings)
+    names = None if counted is None else counted.of
+    return FlowRun(session, client, flows, settings, budget, asked.share, names)
 
 
 def _cycles(client: Client) -> Cycles:
@@ -337,17 +382,31 @@ async def _conclude_watch(watcher: Watcher, summary: Summary, asked: RunOptions)
     )
 
 
+def _start_flows(run: FlowRun, asked: RunOptions) -> None:
+    """Flows' users: one per worker of the closed model, one per arrival of the open one."""
+    if asked.rate is not None:
+        FlowArrivals(run, asked.rate, asked.max_inflight).start()
+        return
+    mine, every = asked.share
+    # With no count and no duration, as each record is sent once, each user runs its flow once.
+    once = not (asked.cycles or asked.iterations)
+    for i in range(asked.concurrency):
+        VirtualUser(run, mine + i * every, once=once).start()
+
+
 async def _drive(session: Session, asked: RunOptions, handle_sigint: bool) -> None:
     loop = asyncio.get_running_loop()
     # An open model's schedule ends by itself at the duration; a timer could cut its last
     # requests short.
     timed = asked.duration if asked.rate is None else None
-    stopper = loop.call_later(timed, _stop, session.feed) if timed else None
+    stopper = loop.call_later(timed, session.stop_sending) if timed else None
     if handle_sigint:
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, session.interrupt, signum)
     try:
-        if asked.rate is not None:
+        if session.flows is not None:
+            _start_flows(session.flows, asked)
+        elif asked.rate is not None:
             Arrivals(session, asked.rate, asked.max_inflight).start()
         else:
             for _ in range(asked.concurrency):
@@ -360,10 +419,6 @@ async def _drive(session: Session, asked: RunOptions, handle_sigint: bool) -> No
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
         session.dispatch.stop()
-
-
-def _stop(feed: Feed) -> None:
-    feed.stopped = True
 
 
 def run(
