@@ -12,7 +12,7 @@ PURE_TESTS := tests/test_engine.py tests/test_engine_fuzz.py tests/test_connecti
 	tests/test_compiled.py tests/test_feed.py tests/test_open_model.py \
 	tests/test_leak_mode.py tests/test_exit_codes.py tests/test_workers.py \
 	tests/test_prometheus.py tests/test_one_url.py tests/test_h2.py \
-	tests/test_h2_compiled.py tests/test_h2_hostile.py
+	tests/test_h2_compiled.py tests/test_h2_hostile.py tests/test_flows.py
 
 # pip builds the compiled extension (Cython) along with the install.
 $(STAMP): pyproject.toml setup.py src/tether/engine/_compiled.pyx $(wildcard src/tether/engine/*.pxi)

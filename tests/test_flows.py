@@ -457,3 +457,59 @@ def test_a_har_replays_as_a_flow_with_its_own_cookies(
     else:
         assert sessions.counts == {"login": 4, "refused": 8}
         assert summary.mismatches == 8
+
+
+def test_values_captured_under_secret_names_are_masked_in_reports(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions]
+) -> None:
+    server, _ = service
+    peek = {"url": "/items/{{token}}", "expect": {"status": 200}}  # 404: shown as a mismatch
+    path = flow_file(tmp_path, LOGIN, peek)
+    out, results = tmp_path / "s.json", tmp_path / "r.jsonl"
+    args = ["run", str(path), "-t", server.url, "-n", "2", "-q", "--json", str(out)]
+    assert main([*args, "--results", str(results)]) == 1
+    doc = out.read_text()
+    example = json.loads(doc)["mismatch_examples"][0]
+    assert example["url"] == f"{server.url}/items/***"
+    assert "tok0" not in doc and "tok0" not in results.read_text()
+    shown = tmp_path / "shown.json"
+    assert main([*args[:-1], str(shown), "--show-secrets"]) == 1
+    assert "/items/tok1" in shown.read_text()
+
+
+def test_record_writes_a_flow_back_with_its_variables_and_captures(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions]
+) -> None:
+    server, sessions = service
+    path = flow_file(tmp_path, LOGIN, ME)
+    golden = tmp_path / "golden.jsonl"
+    args = ["record", str(path), "-t", server.url, "-o", str(golden), "--ignore-json-path"]
+    assert main([*args, "$.token"]) == 0
+    written = [json.loads(line) for line in golden.read_text().splitlines()]
+    assert [r["url"] for r in written] == ["/login", "/me"]
+    assert written[0]["capture"] == LOGIN["capture"]
+    assert written[1]["headers"] == {"Authorization": "Bearer {{token}}"}
+    assert written[1]["expect"]["status"] == 200 and written[1]["expect"]["body"]["json"]
+    assert main(["run", str(golden), "-t", server.url, "-c", "2", "-n", "8", "-q"]) == 0
+    assert sessions.counts == {"login": 5, "me": 5}
+
+
+def test_diff_runs_a_flow_with_a_user_for_each_service(tmp_path: Path) -> None:
+    path = flow_file(tmp_path, LOGIN, ME, ME)
+    primary, primary_counts = session_server()
+    candidate, candidate_counts = session_server()
+    out = tmp_path / "d.json"
+    with primary, candidate:
+        args = ["diff", str(path), "--primary", primary.url, "--candidate", candidate.url]
+        assert main([*args, "--json", str(out)]) == 0
+    assert primary_counts.counts == candidate_counts.counts == {"login": 1, "me": 2}
+    assert json.loads(out.read_text())["records"] == 3
+
+
+def test_convert_keeps_captures_and_flows(tmp_path: Path) -> None:
+    path = flow_file(tmp_path, LOGIN, {**ME, "flow": "main"})
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(path), "-o", str(out)]) == 0
+    back = [json.loads(line) for line in out.read_text().splitlines()]
+    assert back[0]["capture"] == LOGIN["capture"]
+    assert back[1]["flow"] == "main" and back[1]["headers"] == ME["headers"]

@@ -37,7 +37,7 @@ from tether.flow.data import DataRows
 from tether.flow.template import PER_ITERATION, Hole, Template, parse, uses
 from tether.http.heads import Headers
 from tether.metrics.groups import group_key
-from tether.model import BodyExpect, BodyNeed, Expect, Outcome, Record
+from tether.model import BodyExpect, BodyNeed, CaptureRule, Expect, Outcome, Record
 from tether.run.feed import Job
 from tether.run.pacer import Schedule
 from tether.secrets import HIDDEN
@@ -711,7 +711,7 @@ class VirtualUser(Journey):
         while self._current():
             flow = self.flow
             assert flow is not None
-            step = flow.steps[self.pos]
+            step = flow.steps[self.cursor.pos]
             try:
                 job = run.job(step, self)
             except Refused as exc:
@@ -720,7 +720,7 @@ class VirtualUser(Journey):
             self.step_job = job
             self.job = job.prep
             now = time.perf_counter()
-            self.started = self.due if self.due is not None and self.pos == 0 else now
+            self.started = self.due if self.due is not None and self.cursor.pos == 0 else now
             self.sent = now
             run.session.dispatch.send(self)
             return
@@ -737,9 +737,9 @@ class VirtualUser(Journey):
             if run.stopped or run.session.finished.done():
                 self._end(cut=True)
                 return False
-            if self.pos < self.reserved:  # (never past the flow's length: see begin)
+            if self.cursor.pos < self.cursor.reserved:  # (never past the flow's length: see begin)
                 return True
-            self._end(cut=self.pos < len(flow.steps))
+            self._end(cut=self.cursor.pos < len(flow.steps))
             if self.once or not run.begin(self):
                 return False
 
@@ -750,9 +750,9 @@ class VirtualUser(Journey):
             return None
         flow = self.flow
         assert flow is not None
-        step = flow.steps[self.pos]
+        step = flow.steps[self.cursor.pos]
         native = step.native
-        if native is None or (self.pos == 0 and self.due is not None):
+        if native is None or (self.cursor.pos == 0 and self.due is not None):
             return None
         if native.parts is not None:
             if not native.fill_from(self.cursor.slots):
@@ -769,7 +769,7 @@ class VirtualUser(Journey):
         """The Prepared of the step in flight (the Python path takes it over)."""
         flow = self.flow
         assert flow is not None
-        step = flow.steps[self.pos]
+        step = flow.steps[self.cursor.pos]
         try:
             job = self.run.job(step, self)
         except Refused:
@@ -805,7 +805,7 @@ class VirtualUser(Journey):
         outcome.worker, outcome.iteration = self.number, self.iteration
         flow = self.flow
         assert flow is not None
-        step = flow.steps[self.pos]
+        step = flow.steps[self.cursor.pos]
         # The record as the file has it (its variables shown as written), expecting what
         # the values, this response's captures among them, fill its expectation with.
         outcome.record = step.expected(step.record, self.values)
@@ -835,7 +835,7 @@ class VirtualUser(Journey):
         response is counted here, as that failure)."""
         flow = self.flow
         assert flow is not None
-        step = flow.steps[self.pos]
+        step = flow.steps[self.cursor.pos]
         if captured is not None or step.record.capture:
             fields = [(step.captures[i], value) for i, value in captured or ()]
             headers = Headers.of_fields(fields)
@@ -858,14 +858,14 @@ class VirtualUser(Journey):
             self._advance(ok=miss is None, miss=miss is not None)
             upcoming = self._upcoming()
             return False if miss is not None else upcoming
-        self.pos += 1  # (_advance, for a response with nothing to take: the common case)
+        self.cursor.pos += 1  # (_advance, for a response with nothing to take: the common case)
         return self._upcoming()
 
     def _advance(self, ok: bool, miss: bool) -> None:
         self.broken = self.broken or not ok
-        self.pos += 1
+        self.cursor.pos += 1
         if miss and self.run.settings.skip_on_miss:
-            self.reserved = self.pos  # the rest of this iteration is not sent
+            self.cursor.reserved = self.cursor.pos  # the rest of this iteration is not sent
 
     def _refused(self, step: Step, problem: str) -> None:
         outcome = Outcome(
@@ -884,9 +884,9 @@ class VirtualUser(Journey):
         flow = self.flow
         if flow is None:
             return
-        self.run.give_back(max(self.reserved - self.pos, 0) if cut else 0)
+        self.run.give_back(max(self.cursor.reserved - self.cursor.pos, 0) if cut else 0)
         self.flow = None
-        if self.pos == 0:
+        if self.cursor.pos == 0:
             return  # nothing of it was sent
         if cut and (self.run.stopped or self.run.session.over):
             return  # cut by the run's end: neither
@@ -914,7 +914,7 @@ class VirtualUser(Journey):
         self._refresh()
         if self.run.settings.mask:
             self.secrets += [
-                self.values[name] for name in _secret_names(record) if name in self.values
+                self.values[name] for name in _secret_names(record.capture) if name in self.values
             ]
         return miss
 
@@ -933,8 +933,8 @@ class VirtualUser(Journey):
 
 
 @lru_cache(maxsize=1024)
-def _secret_names(record: Record) -> tuple[str, ...]:
-    return tuple(rule.name for rule in record.capture if _SECRET_NAME.search(rule.name))
+def _secret_names(capture: tuple[CaptureRule, ...]) -> tuple[str, ...]:
+    return tuple(rule.name for rule in capture if _SECRET_NAME.search(rule.name))
 
 
 def captured(
