@@ -1011,7 +1011,7 @@ cdef class Wire:
         without, the time from this send is counted as the service time. The journey hears
         of a response counted here through ``counted`` (see :class:`Journey`)."""
         cdef int64_t now = now_ns()
-        cdef object cursor = getattr(journey, "cursor", None)
+        cdef object cursor = journey.cursor
         self.conn.wire_started()
         self.journey = journey
         self.cursor = cursor if isinstance(cursor, Cursor) else None
@@ -1182,8 +1182,10 @@ cdef class Wire:
         if stage < 0:
             stage = BODY if reader.in_body else (HEAD if reader.started else SENT)
             body_size = reader.body_size
+        # A flow's step was sent as its bytes: its Prepared is made now, as it was filled.
+        prep = self.journey.prepared_now() if job.step else job.prep
         handover = Handover(
-            self.journey.prepared_now() if job.step else job.prep, self.unsynced, self.reused, self.latency_from / 1e9, self.started / 1e9,
+            prep, self.unsynced, self.reused, self.latency_from / 1e9, self.started / 1e9,
             deadline, due,
             PHASES[self.phase], STAGES[stage], reader.status if stage == BODY else 0,
             reader.head_bytes() if stage != SENT else b"", body_size)

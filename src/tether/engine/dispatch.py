@@ -78,6 +78,10 @@ class Journey:
     """Whether the journey is sent again and again, each time its last response is in (a
     closed-model worker): a compiled send path then sends its next requests itself."""
 
+    cursor: Any = None
+    """A flow's virtual user's place in its flow (the compiled path's ``Cursor``), which a
+    compiled connection moves on itself; None for every other journey."""
+
     def __init__(self, dispatch: Dispatch, job: Prepared | None = None, started: float = 0.0):
         self.dispatch = dispatch
         self.job = job

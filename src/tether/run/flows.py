@@ -578,16 +578,16 @@ class FlowRun:
         """The step filled for ``user`` and planned in full (what the Python path sends,
         and a compiled connection's request when the Python path takes it over):
         :class:`Refused` if it cannot be."""
-        cookie = None
+        record = step.fill(user.values, None)
         jar = user.jar
-        if jar is not None and len(jar):
-            template = step.url.fill(user.values) if step.record.uses else step.record.url
-            url = resolve(template, self.client.base)
-            cookie = jar.header(url.scheme, url.host, url.target, time.time())
-        record = step.fill(user.values, cookie)
         try:
+            if jar is not None and len(jar):
+                url = resolve(record.url, self.client.base)
+                cookie = jar.header(url.scheme, url.host, url.target, time.time())
+                if cookie:
+                    record = replace(record, headers=_with_cookie(record.headers, cookie))
             prep = self.client.plan(record)
-        except InputError as exc:
+        except InputError as exc:  # a URL that a filled variable made unusable
             raise Refused(str(exc)) from None
         if step.keeps_body:
             prep.need = BodyNeed.KEEP
@@ -837,6 +837,7 @@ class VirtualUser(Journey):
         assert flow is not None
         step = flow.steps[self.cursor.pos]
         if captured is not None or step.record.capture:
+            self.job = step.template  # (the path may have sent it: what its cookies are for)
             fields = [(step.captures[i], value) for i, value in captured or ()]
             headers = Headers.of_fields(fields)
             miss = self._take(step.record, (status, headers, body))
