@@ -361,7 +361,7 @@ def test_bad_input_is_a_sentence_naming_the_file_and_line(
 def test_the_compiled_splice_sends_what_the_full_plan_would() -> None:
     # A step's bytes as its compiled job sends them (its holes filled into the bytes
     # encoded once) are the bytes the Python path encodes from the filled record.
-    from tether.run.flows import FlowSettings, Step, VirtualUser
+    from tether.run.flows import FlowSettings, Step
 
     if compiled.native is None:
         pytest.skip("the compiled extension is not built")
@@ -378,25 +378,25 @@ def test_the_compiled_splice_sends_what_the_full_plan_would() -> None:
         from tether.engine.options import ClientOptions
         from tether.flow.cookies import CookieJar
         from tether.records.jsonl import from_object
+        from tether.run.flows import Slots, _Cursor, filled
 
         client = Client(ClientOptions(), target="http://127.0.0.1:8080", counter_slots=4)
         step = Step.of(from_object(record, 1, "f"), "PUT /items")
-        step.compile(client, lambda group: group, jar=True)
+        slots = Slots()
+        step.compile(client, lambda group: group, jar=True, slots=slots)
         assert step.native is not None
 
         class User:
-            cookie_line = VirtualUser.cookie_line
-
             def __init__(self) -> None:
                 self.values = {"id": "42", "user": "é ü", "token": "abc.def"}
                 self.jar = CookieJar()
-                self.cookies: dict[str, Any] = {}
+                self.cursor = _Cursor()
 
         user = User()
         user.jar.store(["sid=s1; Path=/"], "http", "127.0.0.1", "/", 0.0)
+        user.cursor.slots = slots.fill(user.values, user.jar)
         fast = step.fast(user)  # type: ignore[arg-type]
-        cookie = user.jar.header("http", "127.0.0.1", "/items/42", 0.0)
-        full = client.prepare(step.fill(user.values, cookie)).request.http11
+        full = client.prepare(filled(step, user.values, user.jar, client.base)).request.http11
         await client.aclose()
         assert FlowSettings().cookies
         return fast, full

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from tether.errors import InputError
-from tether.http.urls import basic_auth, unsendable
+from tether.http.urls import VISIBLE, basic_auth, unsendable
 from tether.model import BodyNeed, Record
 
 if TYPE_CHECKING:
@@ -97,16 +97,12 @@ def with_authorization(record: Record, url: Url) -> Record:
     return replace(record, headers=(*record.headers, ("Authorization", url.authorization)))
 
 
-# Every visible ASCII character stays as it is; anything else is percent-encoded (as UTF-8).
-_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
-
-
 def redirect_url(current: Url, location: str) -> Url:
     """Where a redirect's Location points, relative references resolved against ``current``.
     A space or a byte past ASCII in it is percent-encoded, as browsers do, rather than put on
     the request line raw. Header values are read as latin-1, one character per byte, so
     encoding them back as latin-1 escapes exactly the bytes the server sent."""
-    escaped = quote(location, safe=_VISIBLE, encoding="latin-1", errors="strict")
+    escaped = quote(location, safe=VISIBLE, encoding="latin-1", errors="strict")
     return split_url(urljoin(str(current), escaped))
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 __all__ = [
+    "NOT_IN_A_VALUE",
     "UNSURE",
     "Headers",
     "Unsure",
@@ -19,6 +20,10 @@ __all__ = [
     "one_header",
     "plain_head",
 ]
+
+NOT_IN_A_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""What a header value sent may not hold: control characters, tab apart (RFC 9110 5.5); CR
+and LF matter most, since they would split the request."""
 
 _LINE = re.compile(rb"\r?\n")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")

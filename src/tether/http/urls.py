@@ -6,7 +6,11 @@ from __future__ import annotations
 import base64
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["basic_auth", "unsendable"]
+__all__ = ["VISIBLE", "basic_auth", "unsendable"]
+
+VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
+"""What a request-target may hold as it is: visible ASCII (anything else is
+percent-encoded, see :func:`unsendable`)."""
 
 
 def unsendable(url: str) -> tuple[int, str] | None:

@@ -68,6 +68,7 @@ from urllib.parse import urlsplit
 from tether.errors import RecordError
 from tether.flow import captures
 from tether.flow.template import OPEN, TemplateError, uses
+from tether.http.heads import NOT_IN_A_VALUE
 from tether.http.urls import unsendable
 from tether.model import NO_EXPECT, BodyExpect, CaptureRule, Expect, HeaderExpect, Record
 
@@ -116,9 +117,6 @@ BODY_RULE_KEYS = frozenset({"equals", "contains", "sha256", "json"})
 # RFC 9110 token: what a method or a header field name may be made of.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-# Control characters other than tab are not allowed in a header value (RFC 9110 5.5);
-# CR and LF matter most, since they would split the request.
-_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _SHOW_LIMIT = 60
 
 
@@ -422,7 +420,7 @@ def _header(name: str, value: Any) -> tuple[str, str]:
         _fail(f'"headers" has an invalid header name {_show(name)}')
     field = f"headers.{name}"
     text = _string(value, field)
-    bad = _HEADER_VALUE_BAD.search(text)
+    bad = NOT_IN_A_VALUE.search(text)
     if bad:
         _fail(f'"{field}" has control character {_show(bad.group())} at position {bad.start()}')
     return name, text

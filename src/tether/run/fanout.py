@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from itertools import chain, islice
 
 from tether.engine.client import Client
 from tether.engine.options import ClientOptions
+from tether.engine.request import split_url
 from tether.errors import InputError, RecordError
 from tether.flow.cookies import CookieJar
 from tether.model import KEEP_BODY, Outcome, Record
 from tether.records import Items
-from tether.run.flows import FLOW_MOST, FlowSettings, Refused, Step, captured, flows_of
+from tether.run.flows import FLOW_MOST, FlowSettings, Refused, Step, captured, filled, flows_of
 
 __all__ = ["fan_out"]
 
@@ -101,10 +101,10 @@ async def _fan_out_flows(
             outcomes = await asyncio.gather(
                 *(c.fetch(r) for c, r in zip(clients, sent, strict=True))
             )
-            for outcome, (values, jar), client in zip(outcomes, users, clients, strict=True):
+            for outcome, (values, jar) in zip(outcomes, users, strict=True):
                 if outcome.error is None:
                     response = (outcome.status, outcome.headers, outcome.body)
-                    captured(step.record, response, values, jar, client.prepare(outcome.record).url)
+                    captured(step.record, response, values, jar, split_url(outcome.url))
             each(step.record, [dataclasses.replace(o, record=step.record) for o in outcomes])
 
 
@@ -115,10 +115,9 @@ def _filled(
     record = step.record
     for (values, jar), client in zip(users, clients, strict=True):
         try:
-            filled = step.fill(values, None)
-            url = client.prepare(filled).url
-            cookie = jar.header(url.scheme, url.host, url.target, time.time())
-            sent.append(dataclasses.replace(step.fill(values, cookie), expect=KEEP_BODY))
-        except (Refused, InputError) as exc:
+            sent.append(
+                dataclasses.replace(filled(step, values, jar, client.base), expect=KEEP_BODY)
+            )
+        except Refused as exc:
             return RecordError(record.source, record.line, str(exc))
     return sent

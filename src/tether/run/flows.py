@@ -35,7 +35,8 @@ from tether.flow.captures import set_cookie_values, take
 from tether.flow.cookies import CookieJar
 from tether.flow.data import DataRows
 from tether.flow.template import PER_ITERATION, Hole, Template, parse, uses
-from tether.http.heads import Headers
+from tether.http.heads import NOT_IN_A_VALUE, Headers
+from tether.http.urls import VISIBLE
 from tether.metrics.groups import group_key
 from tether.model import BodyExpect, BodyNeed, CaptureRule, Expect, Outcome, Record
 from tether.run.feed import Job
@@ -61,8 +62,6 @@ __all__ = [
 FLOW_MOST = 10_000
 """Records a flow file may hold: all of them are read and planned before the run."""
 
-_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
-_HEADER_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A captured value is a secret when its name says so, as a URL's credential query is one.
 _SECRET_NAME = re.compile(r"(?i)token|passw(?:or)?d|secret|session|sid|auth|key|cookie|pwd")
 
@@ -136,9 +135,9 @@ def _encoded(text: str | None, where: Where) -> bytes | None:
     if text is None:
         return None
     if where is Where.TARGET:
-        return quote(text, safe=_VISIBLE).encode("ascii")
+        return quote(text, safe=VISIBLE).encode("ascii")
     if where is Where.HEADER:
-        return None if _HEADER_BAD.search(text) else text.encode("utf-8")
+        return None if NOT_IN_A_VALUE.search(text) else text.encode("utf-8")
     return text.encode("utf-8", "surrogateescape")
 
 
@@ -175,6 +174,7 @@ class Step:
     native: NativeJob | None = None
     splice: Splice | None = None
     holes: tuple[tuple[str, Where, Hole | None], ...] = ()  # name, where, a dynamic built-in
+    cookie_slot: int = -1  # the slot of its jar's Cookie line
 
     @classmethod
     def of(cls, record: Record, group: str) -> Step:
@@ -230,6 +230,7 @@ class Step:
             made = [(parse(m.decode()).holes[0], where) for m, where in self.splice.holes]
             self.holes = tuple((h.name, w, h if h.dynamic else None) for h, w in made)
             if slots is not None:
+                self.cookie_slot = slots.of_cookie(self.template.url)
                 self.native.parts = self._parts(slots)
 
     def _parts(self, slots: Slots) -> list[bytes | int] | None:
@@ -242,7 +243,7 @@ class Step:
             part if isinstance(part, bytes) else slots.of_value(*self.holes[part][:2])
             for part in self.splice.head
         ]
-        parts.insert(-1, slots.of_cookie(self.template.url))  # before the blank line
+        parts.insert(-1, self.cookie_slot)  # before the blank line
         return parts
 
     def _splices(self, jar: bool) -> bool:
@@ -254,28 +255,22 @@ class Step:
         return "host" not in names and not (jar and "cookie" in own)
 
     def fast(self, user: VirtualUser) -> bytes:
-        """The step's bytes as ``user``'s values fill them (and its jar's cookies), spliced
-        into the compiled job's: :class:`Refused` as :meth:`fill` refuses."""
+        """The step's bytes as ``user``'s values fill them (and its jar's Cookie line, from
+        its slots), spliced into the compiled job's: :class:`Refused` as :meth:`fill`
+        refuses."""
         assert self.splice is not None
         values = user.values
         pieces = []
         for name, where, dynamic in self.holes:
-            try:
-                text = values[name] if dynamic is None else dynamic.value()
-            except KeyError:
-                raise Refused(f"{{{{{name}}}}} has no value") from None
-            if where is Where.HEADER:
-                if _HEADER_BAD.search(text):
-                    raise Refused(f"{{{{{name}}}}} holds a control character")
-                pieces.append(text.encode("utf-8"))
-            elif where is Where.TARGET:
-                pieces.append(quote(text, safe=_VISIBLE).encode("ascii"))
-            else:
-                pieces.append(text.encode("utf-8", "surrogateescape"))
-        return self.splice.fill(pieces, user.cookie_line(self))
+            piece = _encoded(values.get(name) if dynamic is None else dynamic.value(), where)
+            if piece is None:
+                raise Refused(f"{{{{{name}}}}} has no value, or one that cannot be sent")
+            pieces.append(piece)
+        cookie = user.cursor.slots[self.cookie_slot] if self.cookie_slot >= 0 else b""
+        return self.splice.fill(pieces, cookie or b"")
 
-    def fill(self, values: dict[str, str], cookie: str | None) -> Record:
-        """The record as ``values`` fill it, with ``cookie`` (the jar's) as a Cookie header;
+    def fill(self, values: dict[str, str]) -> Record:
+        """The record as ``values`` fill it (the jar's cookies are :func:`filled`'s);
         :class:`Refused` when a variable has no value or holds what cannot be sent."""
         record = self.record
         try:
@@ -289,8 +284,6 @@ class Step:
                 f"{{{{{missing.args[0]}}}}} has no value: the capture that sets it found nothing "
                 "earlier in this iteration"
             ) from None
-        if cookie:
-            headers = _with_cookie(headers, cookie)
         return replace(record, url=url, headers=headers, body=body)
 
     def expected(self, record: Record, values: dict[str, str]) -> Record:
@@ -304,14 +297,14 @@ class Step:
 
 def _quoted(values: dict[str, str], template: Template) -> dict[str, str]:
     # A value goes into a URL percent-encoded where it is not visible ASCII (a space, UTF-8).
-    return {h.name: quote(values[h.name], safe=_VISIBLE) for h in template.holes if not h.dynamic}
+    return {h.name: quote(values[h.name], safe=VISIBLE) for h in template.holes if not h.dynamic}
 
 
 def _header(name: str, template: Template, values: dict[str, str]) -> str:
     if template.plain:
         return template.parts[0] if template.parts else ""  # type: ignore[return-value]
     value = template.fill(values)
-    bad = _HEADER_BAD.search(value)
+    bad = NOT_IN_A_VALUE.search(value)
     if bad:
         used = ", ".join(f"{{{{{h.name}}}}}" for h in template.holes)
         raise Refused(
@@ -578,14 +571,8 @@ class FlowRun:
         """The step filled for ``user`` and planned in full (what the Python path sends,
         and a compiled connection's request when the Python path takes it over):
         :class:`Refused` if it cannot be."""
-        record = step.fill(user.values, None)
-        jar = user.jar
+        record = filled(step, user.values, user.jar, self.client.base)
         try:
-            if jar is not None and len(jar):
-                url = resolve(record.url, self.client.base)
-                cookie = jar.header(url.scheme, url.host, url.target, time.time())
-                if cookie:
-                    record = replace(record, headers=_with_cookie(record.headers, cookie))
             prep = self.client.plan(record)
         except InputError as exc:  # a URL that a filled variable made unusable
             raise Refused(str(exc)) from None
@@ -611,7 +598,6 @@ class VirtualUser(Journey):
 
     __slots__ = (
         "broken",
-        "cookies",
         "cursor",
         "due",
         "flow",
@@ -635,7 +621,6 @@ class VirtualUser(Journey):
         self.once = once  # one iteration, then done (an arrival; a run with no count)
         self.jar: CookieJar | None = CookieJar() if run.settings.cookies else None
         self.jar_version = -2  # the jar's version the slots' Cookie lines were made of
-        self.cookies: dict[str, tuple[int, bytes]] = {}  # Cookie lines by target, jar version
         self.values: dict[str, str] = {}
         self.secrets: list[str] = []  # values captured under secret-looking names
         self.flow: Flow | None = None
@@ -646,24 +631,6 @@ class VirtualUser(Journey):
         self.broken = False  # a request of this iteration failed
         self.step_job: Job | None = None
         self.due: float | None = None  # the open model: when the iteration was due
-
-    @property
-    def pos(self) -> int:
-        """The step in flight (or next to go) of the iteration."""
-        return int(self.cursor.pos)
-
-    @pos.setter
-    def pos(self, value: int) -> None:
-        self.cursor.pos = value
-
-    @property
-    def reserved(self) -> int:
-        """How many of the flow's steps the iteration may send."""
-        return int(self.cursor.reserved)
-
-    @reserved.setter
-    def reserved(self, value: int) -> None:
-        self.cursor.reserved = value
 
     def setup(self, flow: Flow, values: dict[str, str], reserved: int, iteration: int) -> None:
         """A fresh iteration of ``flow`` (the run's :meth:`FlowRun.begin` calls it)."""
@@ -777,22 +744,6 @@ class VirtualUser(Journey):
             return step.template
         self.step_job = job
         return job.prep
-
-    def cookie_line(self, step: Step) -> bytes:
-        """The jar's Cookie line for ``step`` (empty for none), made once per jar change and
-        request target (the steps of a flow often share one)."""
-        jar = self.jar
-        if jar is None or not len(jar):
-            return b""
-        assert step.template is not None
-        url = step.template.url
-        known = self.cookies.get(url.target)
-        if known is not None and known[0] == jar.version:
-            return known[1]
-        header = jar.header(url.scheme, url.host, url.target, time.time())
-        line = b"" if header is None else b"Cookie: " + header.encode("latin-1") + b"\r\n"
-        self.cookies[url.target] = (jar.version, line)
-        return line
 
     # -- hearing back -----------------------------------------------------------------------
 
@@ -931,6 +882,23 @@ class VirtualUser(Journey):
 
     def failed(self, exc: BaseException) -> None:
         self.run.session.fail(exc)
+
+
+def filled(step: Step, values: dict[str, str], jar: CookieJar | None, base: Url | None) -> Record:
+    """``step``'s record as ``values`` fill it, with the Cookie header ``jar`` gives its URL
+    (joined to ``base``): what the Python path sends for a user. :class:`Refused` as
+    :meth:`Step.fill` refuses, and for a URL the values made unusable."""
+    record = step.fill(values)
+    if jar is None or not len(jar):
+        return record
+    try:
+        url = resolve(record.url, base)
+    except InputError as exc:
+        raise Refused(str(exc)) from None
+    cookie = jar.header(url.scheme, url.host, url.target, time.time())
+    if not cookie:
+        return record
+    return replace(record, headers=_with_cookie(record.headers, cookie))
 
 
 @lru_cache(maxsize=1024)
