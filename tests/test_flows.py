@@ -17,7 +17,6 @@ from flowservice import Sessions, session_server
 from servers import ThreadServer, dask_cluster
 from tether.cli import main
 from tether.engine import compiled
-from tether.engine.client import Client
 from tether.records import Reading, file_source
 from tether.run.options import RunOptions
 from tether.run.pacer import Pacer
@@ -106,6 +105,18 @@ def test_workers_split_the_users_never_an_iteration(
     assert sessions.counts == {"login": 100, "me": 300}
     assert server.accepted == 4
     assert doc["flows"]["main"]["completed"] == 100
+
+
+def test_workers_split_the_iterations_asked_for(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions]
+) -> None:
+    server, sessions = service
+    path = flow_file(tmp_path, LOGIN, ME)
+    out = tmp_path / "s.json"
+    args = ["run", str(path), "-t", server.url, "-c", "2", "--iterations", "7", "-w", "2"]
+    assert main([*args, "-q", "--json", str(out)]) == 0
+    assert sessions.counts == {"login": 7, "me": 7}
+    assert json.loads(out.read_text())["flows"]["main"]["completed"] == 7
 
 
 def users_file(tmp_path: Path, n: int) -> Path:
@@ -358,54 +369,6 @@ def test_bad_input_is_a_sentence_naming_the_file_and_line(
     assert " ".join(said.split()) in " ".join((shown.out + shown.err).split())
 
 
-def test_the_compiled_splice_sends_what_the_full_plan_would() -> None:
-    # A step's bytes as its compiled job sends them (its holes filled into the bytes
-    # encoded once) are the bytes the Python path encodes from the filled record.
-    from tether.run.flows import FlowSettings, Step
-
-    if compiled.native is None:
-        pytest.skip("the compiled extension is not built")
-
-    record = {
-        "method": "PUT",
-        "url": "/items/{{id}}?who={{user}}",
-        "headers": {"Authorization": "Bearer {{token}}", "X-N": "{{id}}-{{id}}"},
-        "body": '{"name": "{{user}}", "n": {{id}}}',
-        "expect": {"status": 200},
-    }
-
-    async def both() -> tuple[bytes, bytes]:
-        from tether.engine.options import ClientOptions
-        from tether.flow.cookies import CookieJar
-        from tether.records.jsonl import from_object
-        from tether.run.flows import Slots, _Cursor, filled
-
-        client = Client(ClientOptions(), target="http://127.0.0.1:8080", counter_slots=4)
-        step = Step.of(from_object(record, 1, "f"), "PUT /items")
-        slots = Slots()
-        step.compile(client, lambda group: group, jar=True, slots=slots)
-        assert step.native is not None
-
-        class User:
-            def __init__(self) -> None:
-                self.values = {"id": "42", "user": "é ü", "token": "abc.def"}
-                self.jar = CookieJar()
-                self.cursor = _Cursor()
-
-        user = User()
-        user.jar.store(["sid=s1; Path=/"], "http", "127.0.0.1", "/", 0.0)
-        user.cursor.slots = slots.fill(user.values, user.jar)
-        fast = step.fast(user)  # type: ignore[arg-type]
-        full = client.prepare(filled(step, user.values, user.jar, client.base)).request.http11
-        await client.aclose()
-        assert FlowSettings().cookies
-        return fast, full
-
-    fast, full = asyncio.run(both())
-    assert fast == full
-    assert b"who=%C3%A9%20%C3%BC" in fast and b'"name": "\xc3\xa9 \xc3\xbc"' in fast
-
-
 def test_a_flow_summary_shows_each_record_in_flow_order(
     tmp_path: Path, service: tuple[ThreadServer, Sessions], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -513,3 +476,36 @@ def test_convert_keeps_captures_and_flows(tmp_path: Path) -> None:
     back = [json.loads(line) for line in out.read_text().splitlines()]
     assert back[0]["capture"] == LOGIN["capture"]
     assert back[1]["flow"] == "main" and back[1]["headers"] == ME["headers"]
+
+
+def closing_service() -> tuple[ThreadServer, Sessions]:
+    """The session service, closing its connection after every response."""
+    from servers import ConnInfo, read_request
+
+    sessions = Sessions()
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+    ) -> None:
+        req = await read_request(reader)
+        if req is None:
+            return
+        conn.count_request()
+        answer = sessions.answer(req.method, req.target, req.headers, req.body)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        writer.write(head + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+
+    return ThreadServer(handler), sessions
+
+
+@pytest.mark.parametrize("on_compiled", PATHS)
+def test_a_flow_goes_on_when_every_connection_closes(tmp_path: Path, on_compiled: bool) -> None:
+    # Each step then goes out on a new connection: the user goes on through the send path.
+    path = flow_file(tmp_path, LOGIN, ME, ME)
+    server, sessions = closing_service()
+    with server:
+        summary = run_flow(path, server.url, on_compiled, concurrency=2, requests=12)
+    assert (summary.requests, summary.ok) == (12, 12)
+    assert sessions.counts == {"login": 4, "me": 8}
+    assert server.accepted == 12

@@ -69,6 +69,10 @@ def _short(run_options: RunOptions, workers: int, records: int | None) -> str | 
         )
     if run_options.requests is not None and run_options.requests < workers:
         return f"needs at least one request each: --requests {run_options.requests} is fewer"
+    if run_options.iterations is not None and run_options.iterations < workers:
+        return (
+            f"needs at least one iteration each: --iterations {run_options.iterations} is fewer"
+        )
     # No records at all is the run's own error (nothing to send), said the same way alone.
     if not run_options.cycles and records is not None and 0 < records < workers:
         return (
@@ -90,6 +94,7 @@ def _share(run_options: RunOptions, k: int, n: int) -> RunOptions:
         # concurrency is the parts' sum).
         concurrency=part(run_options.concurrency),
         requests=None if run_options.requests is None else part(run_options.requests),
+        iterations=None if run_options.iterations is None else part(run_options.iterations),
         rate=None if rate is None else rate.share(n),
         max_inflight=max(part(run_options.max_inflight), 1),
         share=(k, n),
