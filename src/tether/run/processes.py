@@ -70,9 +70,7 @@ def _short(run_options: RunOptions, workers: int, records: int | None) -> str | 
     if run_options.requests is not None and run_options.requests < workers:
         return f"needs at least one request each: --requests {run_options.requests} is fewer"
     if run_options.iterations is not None and run_options.iterations < workers:
-        return (
-            f"needs at least one iteration each: --iterations {run_options.iterations} is fewer"
-        )
+        return f"needs at least one iteration each: --iterations {run_options.iterations} is fewer"
     # No records at all is the run's own error (nothing to send), said the same way alone.
     if not run_options.cycles and records is not None and 0 < records < workers:
         return (
