@@ -79,6 +79,22 @@ def test_four_users_log_in_and_use_their_token_and_cookie(
     assert [g["requests"] for g in doc["groups"]] == [100] * 4
 
 
+def test_the_engine_says_a_flow_that_only_python_can_send(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions]
+) -> None:
+    # Every host is a variable: no step's bytes can be spliced, whatever the build.
+    server, sessions = service
+    base = tmp_path / "base.csv"
+    base.write_text(f"base\n{server.url}\n")
+    login = {**LOGIN, "url": "{{base}}/login"}
+    path = flow_file(tmp_path, login, {**ME, "url": "{{base}}/me"})
+    from tether.flow.data import read
+
+    summary = run_flow(path, server.url, requests=4, data=read(str(base)))
+    assert (summary.ok, sessions.counts) == (4, {"login": 2, "me": 2})
+    assert summary.to_dict()["engine"] == "python"
+
+
 @pytest.mark.parametrize("on_compiled", PATHS)
 def test_an_arrival_starts_one_iteration(
     tmp_path: Path, service: tuple[ThreadServer, Sessions], on_compiled: bool

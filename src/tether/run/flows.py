@@ -536,6 +536,12 @@ class FlowRun:
                 step.compile(client, counted, settings.cookies, self.slots)
             flow.compiled()
 
+    @property
+    def compiled(self) -> bool:
+        """Whether any step of the flows has a compiled job (else all go on the Python
+        path: over HTTP/2, say, or with every host a variable)."""
+        return any(step.native is not None for flow in self.flows for step in flow.steps)
+
     def begin(self, user: VirtualUser) -> bool:
         """Set ``user`` up for its next iteration; False when the run has no more."""
         if self.stopped or self.session.over or self.iterations == 0:

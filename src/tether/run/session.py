@@ -281,6 +281,8 @@ async def run_async(
     session = Session(feed, client, summary, sink, workers)
     if flow_records is not None:
         session.flows = _flow_run(session, flow_records, asked, counted)
+        if not session.flows.compiled:
+            summary.facts.engine = "python"  # no step of it can go on the compiled path
     started = time.perf_counter()
     ticking = _Ticker(summary, started, progress, fold)
     try:
