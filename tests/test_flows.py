@@ -405,7 +405,9 @@ def har_of(url: str) -> dict[str, Any]:
     def entry(method: str, path: str, headers: list[dict[str, str]], status: int) -> Any:
         request: dict[str, Any] = {"method": method, "url": url + path, "headers": headers}
         if method == "POST":
-            request["postData"] = {"mimeType": "application/json", "text": '{"user": "h"}'}
+            # Recorded text is text: a "{{" in it is no variable.
+            text = '{"user": "h", "note": "{{ not a variable }}"}'
+            request["postData"] = {"mimeType": "application/json", "text": text}
         return {"request": request, "response": {"status": status, "headers": []}}
 
     return {

@@ -23,6 +23,15 @@ def test_holes_are_cut_where_they_stand_and_filled_in_place() -> None:
     )
 
 
+def test_text_that_looks_like_a_hole_stays_text_where_there_are_none() -> None:
+    request = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n{{a}} {}"
+    cut = splice(request, 8, holes=False)
+    assert cut.holes == ()
+    assert cut.fill([], b"Cookie: a=b\r\n") == request.replace(
+        b"\r\n\r\n", b"\r\nCookie: a=b\r\n\r\n"
+    )
+
+
 def test_a_body_without_holes_stays_whole_after_the_cookie_line() -> None:
     cut = splice(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok", 2)
     assert cut.body is None
@@ -52,7 +61,7 @@ def test_the_compiled_splice_sends_what_the_full_plan_would() -> None:
         from tether.run.flows import Slots, _Cursor, filled
 
         client = Client(ClientOptions(), target="http://127.0.0.1:8080", counter_slots=4)
-        step = Step.of(from_object(record, 1, "f"), "PUT /items")
+        step = Step.of(from_object(record, 1, "f", templates=True), "PUT /items")
         slots = Slots()
         step.compile(client, lambda group: group, jar=True, slots=slots)
         assert step.native is not None

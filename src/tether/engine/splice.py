@@ -67,24 +67,27 @@ class Splice:
         return b"".join(parts)
 
 
-def splice(http11: bytes, body_length: int) -> Splice:
+def splice(http11: bytes, body_length: int, holes: bool = True) -> Splice:
     """``http11`` (a request's bytes, its body ``body_length`` bytes long at the end) cut at
     every ``{{...}}`` in it. The head's last part is its blank line (with a body that has
     no holes), so that a fill can put lines before it; a body with holes has its
-    Content-Length's digits as the :data:`LENGTH` hole, which each fill writes anew."""
+    Content-Length's digits as the :data:`LENGTH` hole, which each fill writes anew. Without
+    ``holes`` a ``{{`` is text (a request with none): only the Cookie line goes in."""
     end = len(http11) - body_length
+    if not holes:
+        return Splice((http11[: end - 2], http11[end - 2 :]), None, ())
     line_end = http11.index(b"\r\n")
-    holes: list[tuple[bytes, Where]] = []
+    cut: list[tuple[bytes, Where]] = []
     head_bytes = http11[: end - 2]  # the blank line's CRLF apart
     body_bytes = http11[end:]
     has_body_holes = MARKER.search(body_bytes) is not None
-    head = _cut(head_bytes, holes, lambda at: Where.TARGET if at < line_end else Where.HEADER)
+    head = _cut(head_bytes, cut, lambda at: Where.TARGET if at < line_end else Where.HEADER)
     if has_body_holes:
         head = _length_cut(head, body_length)
-    body = _cut(body_bytes, holes, lambda at: Where.BODY) if has_body_holes else None
+    body = _cut(body_bytes, cut, lambda at: Where.BODY) if has_body_holes else None
     # The head ends with its blank line (and a body without holes): a fill's lines go before.
     end_part = b"\r\n" if has_body_holes else b"\r\n" + body_bytes
-    return Splice((*head, end_part), body, tuple(holes))
+    return Splice((*head, end_part), body, tuple(cut))
 
 
 def _cut(

@@ -184,18 +184,21 @@ def not_utf8(exc: UnicodeDecodeError, where: str) -> str:
 
 
 def parse_line(text: str, line: int, source: str) -> Record:
-    """Parse one line of the format into a :class:`Record`; raise :class:`RecordError`."""
+    """Parse one line of the format into a :class:`Record`; raise :class:`RecordError`.
+    Its ``{{variables}}`` are read: a native record may be a flow's."""
     try:
-        return _record(_load(text), line, source)
+        return _record(_load(text), line, source, templates=True)
     except _Bad as bad:
         raise RecordError(source, line, str(bad)) from None
 
 
-def from_object(obj: dict[str, Any], line: int, source: str) -> Record:
+def from_object(obj: dict[str, Any], line: int, source: str, *, templates: bool = False) -> Record:
     """A record from an object of this format's shape (what the other readers build, so
-    every format is checked by the same rules); RecordError naming ``source:line``."""
+    every format is checked by the same rules); RecordError naming ``source:line``. A
+    ``{{`` in it is text, as recorded traffic has it, unless ``templates`` (then it is a
+    variable, as in native records)."""
     try:
-        return _record(obj, line, source)
+        return _record(obj, line, source, templates)
     except _Bad as bad:
         raise RecordError(source, line, str(bad)) from None
 
@@ -296,13 +299,13 @@ def _no_constant(name: str) -> NoReturn:
     _fail(f"not valid JSON: {name} is not allowed")
 
 
-def _record(obj: Any, line: int, source: str) -> Record:
+def _record(obj: Any, line: int, source: str, templates: bool) -> Record:
     if not isinstance(obj, dict):
         _fail(f"a record must be a JSON object, got {_show(obj)}")
     _known_keys(obj, RECORD_KEYS, "")
     record = Record(
         method=_method(obj["method"]) if "method" in obj else "GET",
-        url=_url(obj),
+        url=_url(obj, templates),
         headers=_headers(obj["headers"]) if "headers" in obj else (),
         body=_body(obj),
         expect=_expect(obj["expect"]) if "expect" in obj else NO_EXPECT,
@@ -313,7 +316,7 @@ def _record(obj: Any, line: int, source: str) -> Record:
         capture=_capture(obj["capture"]) if "capture" in obj else (),
         flow=_flow(obj["flow"]) if "flow" in obj else "",
     )
-    used = _uses(record)
+    used = _uses(record) if templates else ()
     return replace(record, uses=used) if used else record
 
 
@@ -367,13 +370,13 @@ def _method(value: Any) -> str:
     return value.upper()
 
 
-def _url(obj: dict[str, Any]) -> str:
+def _url(obj: dict[str, Any], templates: bool) -> str:
     if "url" not in obj:
         _fail('"url" is required')
     value = obj["url"]
     if not isinstance(value, str) or not value:
         _fail(f'"url" must be a non-empty string, got {_show(value)}')
-    if OPEN in value:
+    if templates and OPEN in value:
         return _url_template(value)
     bad = unsendable(value)  # it goes on the request line as is
     if bad is not None:

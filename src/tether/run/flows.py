@@ -178,7 +178,12 @@ class Step:
 
     @classmethod
     def of(cls, record: Record, group: str) -> Step:
-        """The step ``record`` is (its templates were read when it was)."""
+        """The step ``record`` is (its templates were read when it was; a record that uses
+        no variable, recorded traffic among them, is text throughout)."""
+        if not record.uses:
+            quick = quick_check(record.expect, STRICT_HEADS)
+            plain = tuple((name, Template((value,))) for name, value in record.headers)
+            return cls(record, group, quick, Template((record.url,)), plain, None, False)
         body = record.body.decode("utf-8", "surrogateescape") if record.body else ""
         dynamic = any("{{" in h.value for h in record.expect.headers) or any(
             isinstance(b.value, str) and "{{" in b.value for b in record.expect.body
@@ -226,7 +231,7 @@ class Step:
         self.native = self.template.native
         if self.native is not None:
             request = self.template.request
-            self.splice = splice(request.http11, len(request.body))
+            self.splice = splice(request.http11, len(request.body), holes=bool(record.uses))
             made = [(parse(m.decode()).holes[0], where) for m, where in self.splice.holes]
             self.holes = tuple((h.name, w, h if h.dynamic else None) for h, w in made)
             if slots is not None:

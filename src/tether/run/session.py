@@ -263,6 +263,12 @@ async def run_async(
         repeat=asked.cycles,
     )
     fold = _folder(client, summary)
+    workers = 1 if asked.rate is not None else asked.concurrency
+    session = Session(feed, client, summary, sink, workers)
+    if flow_records is not None:  # (before the watch and the metrics start: it may refuse)
+        session.flows = _flow_run(session, flow_records, asked, counted)
+        if not session.flows.compiled:
+            summary.facts.engine = "python"  # no step of it can go on the compiled path
 
     def requests_now() -> int:
         fold()
@@ -277,12 +283,6 @@ async def run_async(
         await watcher.start()
     if metrics is not None:
         metrics.start(summary, settle=asked.rate is not None)
-    workers = 1 if asked.rate is not None else asked.concurrency
-    session = Session(feed, client, summary, sink, workers)
-    if flow_records is not None:
-        session.flows = _flow_run(session, flow_records, asked, counted)
-        if not session.flows.compiled:
-            summary.facts.engine = "python"  # no step of it can go on the compiled path
     started = time.perf_counter()
     ticking = _Ticker(summary, started, progress, fold)
     try:
