@@ -1,8 +1,10 @@
 """The tests' own service with sessions: ``POST /login`` issues a token (JSON) and a session
 cookie, ``GET /me`` answers 200 only with both from the same login, ``GET /visit`` with the
 cookie of any login, ``POST /items`` creates
-an item (its id in the body and in Location) that ``GET /items/ID`` reads back. It counts
-what it served, so a test can hold a flow run to the server's own figures."""
+an item (its id in the body and in Location) that ``GET /items/ID`` reads back. ``GET
+/prefs`` sets a cookie with attributes (Max-Age, Domain) and ``GET /both`` answers 200 only
+with it and a login's token and cookie. It counts what it served, so a test can hold a flow
+run to the server's own figures."""
 
 from __future__ import annotations
 
@@ -36,6 +38,12 @@ class Sessions:
                 return self._me(headers)
             if method == "GET" and target == "/visit":
                 return self._visit(headers)
+            if method == "GET" and target == "/prefs":
+                self.counts["prefs"] += 1
+                cookie = ("Set-Cookie", "pref=dark; Max-Age=3600; Domain=127.0.0.1; Path=/")
+                return response(200, b"saved", [cookie])
+            if method == "GET" and target == "/both":
+                return self._both(headers)
             if method == "POST" and target == "/items":
                 return self._create(headers, body)
             if method == "GET" and target.startswith("/items/"):
@@ -71,6 +79,16 @@ class Sessions:
             return response(401, b"who are you?")
         self.counts["me"] += 1
         return response(200, b'{"me": true}', [("Content-Type", "application/json")])
+
+    def _both(self, headers: dict[str, str]) -> bytes:
+        cookies = dict(
+            part.strip().partition("=")[::2] for part in headers.get("cookie", "").split(";")
+        )
+        if not self._authorised(headers) or cookies.get("pref") != "dark":
+            self.counts["refused"] += 1
+            return response(401, b"who are you, and what do you like?")
+        self.counts["both"] += 1
+        return response(200, b"both")
 
     def _visit(self, headers: dict[str, str]) -> bytes:
         # A browser's page: the session cookie alone.

@@ -206,6 +206,34 @@ def test_without_the_jar_the_service_refuses(
 
 
 @pytest.mark.parametrize("on_compiled", PATHS)
+def test_a_cookie_with_attributes_joins_the_jar_beside_the_plain_one(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions], on_compiled: bool
+) -> None:
+    # The login's cookie is of the plain kind (the compiled path keeps it), /prefs's has a
+    # Max-Age and a Domain (the Python jar's): /both needs the two, and the token, of one
+    # iteration; /me then needs the login's again.
+    server, sessions = service
+    both = {**ME, "url": "/both"}
+    path = flow_file(tmp_path, LOGIN, {"url": "/prefs", "expect": {"status": 200}}, both, ME)
+    summary = run_flow(path, server.url, on_compiled, concurrency=2, requests=80)
+    assert (summary.ok, summary.mismatches) == (80, 0)
+    assert sessions.counts == {"login": 20, "prefs": 20, "both": 20, "me": 20}
+    assert summary.to_dict()["flows"]["main"]["completed"] == 20
+
+
+@pytest.mark.parametrize("on_compiled", PATHS)
+def test_an_iteration_whose_last_step_was_in_flight_at_the_end_is_whole(
+    tmp_path: Path, service: tuple[ThreadServer, Sessions], on_compiled: bool
+) -> None:
+    # A flow of one step: every request sent is an iteration, the last ones too.
+    server, sessions = service
+    path = flow_file(tmp_path, LOGIN)
+    summary = run_flow(path, server.url, on_compiled, concurrency=2, duration=0.5)
+    doc = summary.to_dict()
+    assert doc["flows"]["main"]["completed"] == doc["requests"] == sessions.counts["login"]
+
+
+@pytest.mark.parametrize("on_compiled", PATHS)
 def test_what_a_record_creates_is_read_back_by_the_id_it_was_given(
     tmp_path: Path, service: tuple[ThreadServer, Sessions], on_compiled: bool
 ) -> None:
@@ -440,19 +468,20 @@ def test_a_har_replays_as_a_flow_with_its_own_cookies(
         assert summary.mismatches == 8
 
 
+@pytest.mark.parametrize("results", [True, False], ids=["results", "counted"])
 def test_values_captured_under_secret_names_are_masked_in_reports(
-    tmp_path: Path, service: tuple[ThreadServer, Sessions]
+    tmp_path: Path, service: tuple[ThreadServer, Sessions], results: bool
 ) -> None:
     server, _ = service
     peek = {"url": "/items/{{token}}", "expect": {"status": 200}}  # 404: shown as a mismatch
     path = flow_file(tmp_path, LOGIN, peek)
-    out, results = tmp_path / "s.json", tmp_path / "r.jsonl"
+    out, lines = tmp_path / "s.json", tmp_path / "r.jsonl"
     args = ["run", str(path), "-t", server.url, "-n", "2", "-q", "--json", str(out)]
-    assert main([*args, "--results", str(results)]) == 1
+    assert main([*args, *(["--results", str(lines)] if results else [])]) == 1
     doc = out.read_text()
     example = json.loads(doc)["mismatch_examples"][0]
     assert example["url"] == f"{server.url}/items/***"
-    assert "tok0" not in doc and "tok0" not in results.read_text()
+    assert "tok0" not in doc and (not results or "tok0" not in lines.read_text())
     shown = tmp_path / "shown.json"
     assert main([*args[:-1], str(shown), "--show-secrets"]) == 1
     assert "/items/tok1" in shown.read_text()

@@ -25,14 +25,46 @@ class Job:
     @property
     def step(self) -> bool: ...
     parts: list[bytes | int] | None
+    quick_takes: list[tuple[int, bytes, int, int, tuple[tuple[int, int], ...]]] | None
+    cookie_field: int
+    stores: bool
+    root_path: bool
     def fill(self, head: bytes) -> None: ...
     def fill_from(self, slots: list[bytes | None]) -> bool: ...
+
+TAKES: tuple[str, ...]
+
+def json_member(body: bytes, key: bytes) -> bytes | None: ...
+def simple_cookie(text: bytes, root_path: bool) -> tuple[bytes, bytes] | None: ...
+def placed(value: bytes, where: int) -> bytes | None: ...
+
+class Budget:
+    requests: int
+    iterations: int
+    started: int
+    first: int
+    every: int
+    completed: int
+    failed: int
+    stopped: bool
+    def __init__(self, requests: int, iterations: int, first: int, every: int) -> None: ...
 
 class Cursor:
     jobs: list[Job | None]
     slots: list[bytes | None]
     pos: int
     reserved: int
+    taken: list[bytes | None]
+    jar: list[tuple[bytes, bytes]]
+    jar_on: bool
+    jar_allowed: bool
+    took: bool
+    broken: bool
+    cookie_slots: list[int]
+    budget: Budget | None
+    start: list[bytes | None] | None
+    generation: int
+    iteration: int
 
 class Cycle:
     remaining: int

@@ -331,6 +331,13 @@ cdef class Job:
     cdef Py_ssize_t capture_len[MAX_CAPTURES]
     cdef bint keep_body
     cdef bint takes  # its response has values for its sender to take
+    # What compiled code takes from its responses itself (see Cursor.take): (what, key, field
+    # index, variable index, ((slot, where), ...)) each, or None when only the sender can;
+    # the index of Set-Cookie in its captures, whether its run keeps cookies, and whether
+    # its request's default cookie path is "/".
+    cdef public list quick_takes
+    cdef public int cookie_field
+    cdef public bint stores, root_path
     # Its bytes as constant parts and the indexes of slots (a user's values, encoded for
     # where each goes, and its Cookie line), for the path to fill itself; None: its sender's.
     cdef public list parts
@@ -371,48 +378,6 @@ cdef bytes _filled(list parts, list slots):
         memcpy(dst + at, PyBytes_AS_STRING(<bytes>piece), n)
         at += n
     return out
-
-
-cdef class Cursor:
-    """Where a flow's virtual user is, as the compiled path sees it: its steps' jobs (None
-    for one only its sender sends), the step in flight (``pos``), how many of them the
-    iteration may send (``reserved``), and its ``slots``: bytes its jobs' :attr:`Job.parts`
-    name (None: a value that cannot be sent). A step whose response has nothing to take is
-    followed by the next here, filled from the slots, while there is one; else the sender
-    hears ``following``."""
-
-    cdef public list jobs
-    cdef public list slots
-    cdef public Py_ssize_t pos
-    cdef public Py_ssize_t reserved
-
-    def __init__(self):
-        self.jobs = []
-        self.slots = []
-        self.pos = 0
-        self.reserved = 0
-
-    cdef Job next_here(self, Job done):
-        """The next step, filled, when the path may send it itself right after ``done``
-        (on the same connection); None otherwise."""
-        cdef Py_ssize_t at = self.pos + 1
-        cdef object obj
-        cdef Job job
-        cdef bytes head
-        if at >= self.reserved or at >= len(self.jobs):
-            return None
-        obj = self.jobs[at]
-        if obj is None:
-            return None
-        job = <Job>obj
-        if job.parts is None or job.key is not done.key:
-            return None
-        head = _filled(job.parts, self.slots)
-        if head is None:
-            return None
-        job.head = head
-        self.pos = at
-        return job
 
 
 cdef class Cycle:
@@ -507,6 +472,7 @@ cdef class Path:
                 return None  # interim and odd statuses are the Python path's
             job.statuses[code] = 1
         job.keep = []
+        job.cookie_field = -1
         for name, value in equals:
             self._rule(job, name, value, False)
         for name in absent:
@@ -1113,12 +1079,16 @@ cdef class Wire:
 
     cdef object _step_here(self, Job job):
         """The next step of a flow's user, when the path follows this one itself (see
-        Cursor): a response with nothing to take, on a connection that stays open."""
-        if job.takes or self.cursor is None or self.reader.captured is not None:
+        Cursor): its response's captures taken here (or none to take), on a connection that
+        stays open."""
+        cdef Cursor cursor = self.cursor
+        if cursor is None or not self.reader.keep_alive:
             return None
-        if not self.reader.keep_alive:
-            return None
-        return self.cursor.next_here(job)
+        cursor.took = False
+        if job.takes or self.reader.captured is not None:
+            if not cursor.take(job, self.reader):
+                return None
+        return cursor.next_here(job)
 
     cdef object _following(self, int64_t now):
         """A step's sender hears of its response (see Path.step); an exception there is
@@ -1193,5 +1163,6 @@ cdef class Wire:
         self.unsynced = 0
 
 
+include "_flowstep.pxi"
 include "_hpack.pxi"
 include "_h2wire.pxi"

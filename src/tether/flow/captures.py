@@ -21,7 +21,7 @@ from tether.flow.cookies import parse_set_cookie
 from tether.flow.template import BUILTINS
 from tether.model import CaptureRule, CaptureSource
 
-__all__ = ["SOURCES", "from_object", "set_cookie_values", "take"]
+__all__ = ["SOURCES", "from_object", "json_path", "set_cookie_values", "take"]
 
 SOURCES: tuple[CaptureSource, ...] = ("json", "header", "cookie", "regex", "status")
 _NAME = re.compile(r"[A-Za-z_][\w.-]*")
@@ -88,7 +88,7 @@ def take(
     if body is None:
         return None
     if source == "json":
-        return json_value(body, _path(rule.what))
+        return json_value(body, json_path(rule.what))
     return regex_value(body, _pattern(rule.what))
 
 
@@ -119,6 +119,8 @@ def json_value(body: bytes, path: JsonPath) -> str | None:
         # Decoded first: json.loads of bytes looks for their encoding at every call.
         doc: Any = json.loads(body.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError among them: a JSON body is UTF-8 (RFC 8259)
+        return None
+    except RecursionError:  # nested past what json.loads reads: a server's, not the run's
         return None
     for step in path:
         if isinstance(doc, dict):
@@ -151,7 +153,8 @@ def regex_value(body: bytes, pattern: re.Pattern[str]) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def _path(text: str) -> JsonPath:
+def json_path(text: str) -> JsonPath:
+    """A ``json`` capture's path, parsed (once per text)."""
     return parse_json_path(text, "capture")
 
 

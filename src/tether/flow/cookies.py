@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["CookieJar", "SetCookie", "parse_set_cookie"]
+__all__ = ["CookieJar", "SetCookie", "default_path", "parse_set_cookie"]
 
 _PER_DOMAIN = 50
 _TOTAL = 3000
@@ -466,6 +466,12 @@ def _domains_of(host: str) -> Iterator[str]:
 def _request_path(target: str) -> str:
     path = target.split("?", 1)[0].split("#", 1)[0]
     return path if path.startswith("/") else "/"
+
+
+def default_path(target: str) -> str:
+    """The path a cookie set by a response to ``target`` (a request target) without a Path
+    of its own is given."""
+    return _default_path(_request_path(target))
 
 
 def _default_path(request_path: str) -> str:

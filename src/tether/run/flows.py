@@ -31,8 +31,8 @@ from tether.engine.request import Prepared, Url, resolve
 from tether.engine.splice import Splice, Where, splice
 from tether.errors import InputError, RecordError
 from tether.flow import data as data_rows
-from tether.flow.captures import set_cookie_values, take
-from tether.flow.cookies import CookieJar
+from tether.flow.captures import json_path, set_cookie_values, take
+from tether.flow.cookies import CookieJar, default_path
 from tether.flow.data import DataRows
 from tether.flow.template import PER_ITERATION, Hole, Template, parse, uses
 from tether.http.heads import NOT_IN_A_VALUE, Headers
@@ -102,6 +102,18 @@ class Slots:
         """The slot of the Cookie line for requests to ``url``."""
         return self._slot(self._cookies, (url.scheme, url.host, url.target))
 
+    def places(self, name: str) -> list[tuple[int, int]]:
+        """(slot, where) of each hole ``name``'s value fills."""
+        return [(at, where) for (held, where), at in self._values.items() if held == name]
+
+    def cookie_slots(self) -> Iterable[int]:
+        """The slots of the Cookie lines."""
+        return self._cookies.values()
+
+    def cookie_hosts(self) -> set[tuple[str, str]]:
+        """(scheme, host) of every Cookie line's slot."""
+        return {(scheme, host.lower()) for scheme, host, _ in self._cookies}
+
     def _slot(self, known: dict[Any, int], key: Any) -> int:
         if key not in known:
             known[key] = self.count
@@ -143,15 +155,60 @@ def _encoded(text: str | None, where: Where) -> bytes | None:
 
 class _Cursor:
     """Where a user is in its flow, on the Python path (the compiled path's Cursor is the
-    same, read by the connection too)."""
+    same, read and moved on by the connection too: see its docstring)."""
 
-    __slots__ = ("jobs", "pos", "reserved", "slots")
+    __slots__ = (
+        "broken",
+        "budget",
+        "cookie_slots",
+        "generation",
+        "iteration",
+        "jar",
+        "jar_allowed",
+        "jar_on",
+        "jobs",
+        "pos",
+        "reserved",
+        "slots",
+        "start",
+        "taken",
+        "took",
+    )
 
     def __init__(self) -> None:
         self.jobs: list[Any] = []
         self.slots: list[bytes | None] = []
         self.pos = 0
         self.reserved = 0
+        self.taken: list[bytes | None] = []
+        self.jar: list[tuple[bytes, bytes]] = []
+        self.jar_on = self.jar_allowed = self.took = self.broken = False
+        self.cookie_slots: list[int] = []
+        self.budget: Any = None
+        self.start: list[bytes | None] | None = None
+        self.generation = self.iteration = 0
+
+
+class _Budget:
+    """What a flow run may still start, on the Python path (the compiled path's Budget is
+    the same, shared with its cursors): -1 for no count."""
+
+    __slots__ = (
+        "completed",
+        "every",
+        "failed",
+        "first",
+        "iterations",
+        "requests",
+        "started",
+        "stopped",
+    )
+
+    def __init__(self, requests: int, iterations: int, first: int, every: int) -> None:
+        self.requests, self.iterations = requests, iterations
+        self.first, self.every = first, every
+        self.started = self.completed = self.failed = 0
+        self.stopped = False
 
 
 @dataclass(slots=True)
@@ -230,6 +287,10 @@ class Step:
             return  # a URL that is whole only once filled: each send is planned in full
         self.native = self.template.native
         if self.native is not None:
+            self.native.stores = jar
+            self.native.root_path = default_path(self.template.url.target) == "/"
+            if b"set-cookie" in self.captures:
+                self.native.cookie_field = self.captures.index(b"set-cookie")
             request = self.template.request
             self.splice = splice(request.http11, len(request.body), holes=bool(record.uses))
             made = [(parse(m.decode()).holes[0], where) for m, where in self.splice.holes]
@@ -298,6 +359,34 @@ class Step:
         if not self.dynamic_expect:
             return record
         return replace(record, expect=_expect(self.record.expect, _Known(values)))
+
+
+def quick_takes(step: Step, slots: Slots, variables: dict[str, int]) -> list[Any] | None:
+    """What compiled code takes from ``step``'s responses itself (see the compiled
+    Cursor's ``take``), or None when a capture of it is only its sender's: a regular
+    expression, a JSON path beyond one member of the top-level object."""
+    assert native is not None
+    program: list[Any] = []
+    for rule in step.record.capture:
+        key, at = b"", -1
+        if rule.source == "json":
+            path = json_path(rule.what)
+            if len(path) != 1 or not isinstance(path[0], str) or not path[0].isascii():
+                return None
+            key = path[0].encode("ascii")
+        elif rule.source == "header":
+            at = step.captures.index(rule.what.encode("latin-1"))
+        elif rule.source == "cookie":
+            key = rule.what.encode("utf-8")
+        elif rule.source != "status":
+            return None
+        places = slots.places(rule.name)
+        if any(where is Where.BODY for _, where in places):
+            return None
+        kind = native.TAKES.index(rule.source)
+        holes = tuple((slot, int(where)) for slot, where in places)
+        program.append((kind, key, at, variables[rule.name], holes))
+    return program
 
 
 def _quoted(values: dict[str, str], template: Template) -> dict[str, str]:
@@ -526,10 +615,15 @@ class FlowRun:
         self.client = client
         self.flows = flows
         self.settings = settings
-        self.requests, self.iterations = budget  # left to reserve, to start (None: no count)
+        requests, iterations = budget
+        # Left to reserve, to start (-1: no count), and started here; the compiled path's
+        # cursors begin iterations from it too.
+        self.budget: Any = (native.Budget if native is not None else _Budget)(
+            -1 if requests is None else requests,
+            -1 if iterations is None else iterations,
+            *share,
+        )
         self.share = share
-        self.stopped = False
-        self.started = 0  # iterations started here
         self._rows: Iterator[int] | None = None
         data = settings.data
         if data is not None:
@@ -540,6 +634,48 @@ class FlowRun:
             for step in flow.steps:
                 step.compile(client, counted, settings.cookies, self.slots)
             flow.compiled()
+        self.variables = {
+            rule.name: 0 for flow in flows for step in flow.steps for rule in step.record.capture
+        }
+        for at, name in enumerate(self.variables):
+            self.variables[name] = at
+        self.secret_names = {name for name in self.variables if _SECRET_NAME.search(name)}
+        self._quick(flows)
+
+    def _quick(self, flows: list[Flow]) -> None:
+        """What the compiled path does itself: each step's captures it can take, the jar
+        it keeps while every Cookie line is for one host (a cookie of the plain kind is then
+        every line's), and whether a user's cursor begins iterations (one flow, no data, no
+        slot of a value that changes with the iteration)."""
+        hosts = self.slots.cookie_hosts()
+        self.jar_origin = next(iter(hosts), None)
+        self.jar_here = self.settings.cookies and len(hosts) <= 1
+        for flow in flows:
+            for step in flow.steps:
+                if step.native is not None:
+                    step.native.quick_takes = quick_takes(step, self.slots, self.variables)
+        first = flows[0].jobs[0] if len(flows) == 1 and flows[0].jobs else None
+        changing = bool(self.slots.places("$iteration"))
+        self.loops = first is not None and self.settings.data is None and not changing
+
+    @property
+    def stopped(self) -> bool:
+        """Nothing more is started (the duration is up, Ctrl-C)."""
+        return bool(self.budget.stopped)
+
+    @stopped.setter
+    def stopped(self, value: bool) -> None:
+        self.budget.stopped = value
+
+    def fold(self) -> None:
+        """Count the iterations the compiled path's cursors ended and began again."""
+        budget = self.budget
+        if budget.completed or budget.failed:
+            tally = self.session.summary
+            name = self.flows[0].name  # (cursors begin iterations only of a run's one flow)
+            tally.iterations_completed[name] += budget.completed
+            tally.iterations_failed[name] += budget.failed
+            budget.completed = budget.failed = 0
 
     @property
     def compiled(self) -> bool:
@@ -549,9 +685,10 @@ class FlowRun:
 
     def begin(self, user: VirtualUser) -> bool:
         """Set ``user`` up for its next iteration; False when the run has no more."""
-        if self.stopped or self.session.over or self.iterations == 0:
+        budget = self.budget
+        if budget.stopped or self.session.over or budget.iterations == 0:
             return False
-        if self.requests is not None and self.requests <= 0:
+        if budget.requests == 0:
             return False
         values: dict[str, str] = {}
         if self._rows is not None and self.settings.data is not None:
@@ -561,13 +698,13 @@ class FlowRun:
             values = self.settings.data.values(row)
         flow = _pick(self.flows)
         reserved = len(flow.steps)
-        if self.requests is not None:
-            reserved = min(reserved, self.requests)
-            self.requests -= reserved
-        if self.iterations is not None:
-            self.iterations -= 1
-        number = self.share[0] + self.started * self.share[1]
-        self.started += 1
+        if budget.requests > 0:
+            reserved = min(reserved, budget.requests)
+            budget.requests -= reserved
+        if budget.iterations > 0:
+            budget.iterations -= 1
+        number = budget.first + budget.started * budget.every
+        budget.started += 1
         values["$worker"] = str(user.number)
         values["$iteration"] = str(number)
         user.setup(flow, values, reserved, number)
@@ -575,8 +712,8 @@ class FlowRun:
 
     def give_back(self, reserved: int) -> None:
         """Requests an iteration reserved and did not send (it was cut short)."""
-        if self.requests is not None:
-            self.requests += reserved
+        if self.budget.requests >= 0:
+            self.budget.requests += reserved
 
     def job(self, step: Step, user: VirtualUser) -> Job:
         """The step filled for ``user`` and planned in full (what the Python path sends,
@@ -608,11 +745,11 @@ class VirtualUser(Journey):
     (:meth:`following`), else through the send path (:meth:`go`)."""
 
     __slots__ = (
-        "broken",
         "cursor",
         "due",
         "flow",
-        "iteration",
+        "fresh",
+        "generation",
         "jar",
         "jar_version",
         "number",
@@ -633,26 +770,89 @@ class VirtualUser(Journey):
         self.jar: CookieJar | None = CookieJar() if run.settings.cookies else None
         self.jar_version = -2  # the jar's version the slots' Cookie lines were made of
         self.values: dict[str, str] = {}
+        self.fresh: dict[str, str] = {}  # the values an iteration begins with
         self.secrets: list[str] = []  # values captured under secret-looking names
         self.flow: Flow | None = None
         # Where it is: the step in flight and the steps it may send, which the compiled
-        # connection moves on itself between steps with nothing to take.
-        self.cursor: Any = native.Cursor() if native is not None else _Cursor()
-        self.iteration = 0
-        self.broken = False  # a request of this iteration failed
+        # connection moves on itself between steps whose captures it can take (and, with a
+        # budget, from one iteration into the next).
+        cursor = self.cursor = native.Cursor() if native is not None else _Cursor()
+        cursor.taken = [None] * len(run.variables)
+        cursor.jar_allowed = run.jar_here and self.jar is not None
+        cursor.cookie_slots = list(run.slots.cookie_slots())
+        if run.loops and not once:
+            cursor.budget = run.budget
+        self.generation = 0  # the cursor's, when the values were last taken in
         self.step_job: Job | None = None
         self.due: float | None = None  # the open model: when the iteration was due
 
+    @property
+    def iteration(self) -> int:
+        """The number of the iteration it is in (unique over the run)."""
+        return int(self.cursor.iteration)
+
+    @property
+    def broken(self) -> bool:
+        """A request of this iteration failed."""
+        return bool(self.cursor.broken)
+
     def setup(self, flow: Flow, values: dict[str, str], reserved: int, iteration: int) -> None:
         """A fresh iteration of ``flow`` (the run's :meth:`FlowRun.begin` calls it)."""
-        self.flow, self.values, self.iteration = flow, values, iteration
-        self.cursor.pos, self.cursor.reserved = 0, reserved
-        self.cursor.jobs = flow.jobs
-        self.broken = False
+        cursor = self.cursor
+        self.flow, self.fresh, self.values = flow, values, dict(values)
+        cursor.iteration, cursor.broken = iteration, False
+        cursor.pos, cursor.reserved = 0, reserved
+        cursor.jobs = flow.jobs
+        self._fresh_state()
+        cursor.jar, cursor.jar_on = [], cursor.jar_allowed
+        cursor.taken = [None] * len(cursor.taken)
+        self._refresh()
+        if cursor.budget is not None:
+            cursor.start = list(cursor.slots)
+
+    def _fresh_state(self) -> None:
+        """No cookies and nothing captured on the Python side."""
         self.secrets = []
         if self.jar is not None:
             self.jar.clear()
-        self._refresh()
+        self.jar_version = -2  # (the compiled jar may have written the Cookie lines)
+
+    def _pull(self) -> None:
+        """Take in what the compiled path did since the Python side last looked: the
+        iterations its cursor began, the values it captured and the cookies it kept (the
+        jar is the Python side's from here to the iteration's end)."""
+        cursor = self.cursor
+        changed = False
+        if cursor.generation != self.generation:  # it began iterations: this is the last
+            self.generation = cursor.generation
+            self.values = dict(self.fresh, **{"$iteration": str(cursor.iteration)})
+            self._fresh_state()
+            changed = True
+        taken = cursor.taken
+        if any(value is not None for value in taken):
+            for name, at in self.run.variables.items():
+                value = taken[at]
+                if value is not None:
+                    self.values[name] = text = value.decode("utf-8")
+                    taken[at] = None
+                    changed = True
+                    if name in self.run.secret_names and self.run.settings.mask:
+                        self.secrets.append(text)
+        if cursor.jar:
+            self._spill(cursor.jar)
+            cursor.jar = []
+            changed = True
+        cursor.jar_on = False
+        if changed:
+            self._refresh()
+
+    def _spill(self, cookies: list[tuple[bytes, bytes]]) -> None:
+        """The compiled jar's cookies (host-only, of path "/") into the user's jar, in the
+        order they were made."""
+        assert self.jar is not None and self.run.jar_origin is not None
+        scheme, host = self.run.jar_origin
+        texts = [b"%s=%s; Path=/" % pair for pair in cookies]
+        self.jar.store([text.decode("latin-1") for text in texts], scheme, host, "/", time.time())
 
     def _refresh(self) -> None:
         """The slots the compiled jobs fill from, as the values and the jar now are."""
@@ -686,6 +886,7 @@ class VirtualUser(Journey):
         """Send the current step through the send path, skipping (as failures) those that
         cannot be filled; at the flow's end, the next iteration; else the user is done."""
         run = self.run
+        self._pull()
         while self._current():
             flow = self.flow
             assert flow is not None
@@ -713,7 +914,8 @@ class VirtualUser(Journey):
             if flow is None:
                 return False
             if run.stopped or run.session.finished.done():
-                self._end(cut=True)
+                # (an iteration whose last step was in flight when the run stopped is whole)
+                self._end(cut=self.cursor.pos < len(flow.steps))
                 return False
             if self.cursor.pos < self.cursor.reserved:  # (never past the flow's length: see begin)
                 return True
@@ -745,6 +947,7 @@ class VirtualUser(Journey):
 
     def prepared_now(self) -> Any:
         """The Prepared of the step in flight (the Python path takes it over)."""
+        self._pull()
         flow = self.flow
         assert flow is not None
         step = flow.steps[self.cursor.pos]
@@ -759,6 +962,7 @@ class VirtualUser(Journey):
     # -- hearing back -----------------------------------------------------------------------
 
     def answered(self, outcome: Outcome) -> None:
+        self._pull()
         job = self.step_job
         assert job is not None
         miss = self._captured(outcome)
@@ -795,10 +999,11 @@ class VirtualUser(Journey):
         (see ``Path.step``): take its captures, and answer with the next step's compiled
         job to send at once (None: :meth:`go` sends it), or False when a capture missed (the
         response is counted here, as that failure)."""
+        self._pull()
         flow = self.flow
         assert flow is not None
         step = flow.steps[self.cursor.pos]
-        if captured is not None or step.record.capture:
+        if not self.cursor.took and (captured is not None or step.record.capture):
             self.job = step.template  # (the path may have sent it: what its cookies are for)
             fields = [(step.captures[i], value) for i, value in captured or ()]
             headers = Headers.of_fields(fields)
@@ -825,7 +1030,7 @@ class VirtualUser(Journey):
         return self._upcoming()
 
     def _advance(self, ok: bool, miss: bool) -> None:
-        self.broken = self.broken or not ok
+        self.cursor.broken = self.cursor.broken or not ok
         self.cursor.pos += 1
         if miss and self.run.settings.skip_on_miss:
             self.cursor.reserved = self.cursor.pos  # the rest of this iteration is not sent

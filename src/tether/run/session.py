@@ -262,13 +262,13 @@ async def run_async(
         cycles=_cycles(client),
         repeat=asked.cycles,
     )
-    fold = _folder(client, summary)
     workers = 1 if asked.rate is not None else asked.concurrency
     session = Session(feed, client, summary, sink, workers)
     if flow_records is not None:  # (before the watch and the metrics start: it may refuse)
         session.flows = _flow_run(session, flow_records, asked, counted)
         if not session.flows.compiled:
             summary.facts.engine = "python"  # no step of it can go on the compiled path
+    fold = _folder(client, summary, session.flows)
 
     def requests_now() -> int:
         fold()
@@ -326,13 +326,16 @@ def _cycles(client: Client) -> Cycles:
     return cycle
 
 
-def _folder(client: Client, summary: Summary) -> Callable[[], None]:
-    """What folds what the client counted itself into the summary."""
+def _folder(client: Client, summary: Summary, flows: FlowRun | None) -> Callable[[], None]:
+    """What folds what the client counted itself into the summary (and the iterations
+    its flows' cursors began again)."""
 
     def fold() -> None:
         counted = client.counted()
         if counted is not None:
             summary.add_counted(counted)
+        if flows is not None:
+            flows.fold()
 
     return fold
 
