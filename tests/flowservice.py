@@ -17,6 +17,17 @@ from dataclasses import dataclass, field
 
 from servers import ConnInfo, ThreadServer, read_request, response
 
+LOGIN = {
+    "method": "POST",
+    "url": "/login",
+    "body": '{"user": "a"}',
+    "expect": {"status": 200},
+    "capture": {"token": {"json": "$.token"}, "sid": {"cookie": "sid"}},
+}
+"""The service's login as a flow's record: its token and its cookie captured."""
+ME = {"url": "/me", "headers": {"Authorization": "Bearer {{token}}"}, "expect": {"status": 200}}
+"""A ``GET /me`` with the login's token (and, from the jar, its cookie)."""
+
 
 @dataclass
 class Sessions:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flowservice import Sessions, session_server
+from flowservice import LOGIN, ME, Sessions, session_server
 from servers import ThreadServer, dask_cluster
 from tether.cli import main
 from tether.engine import compiled
@@ -23,15 +23,6 @@ from tether.run.pacer import Pacer
 from tether.run.session import run
 
 PATHS = [pytest.param(True, id="compiled"), pytest.param(False, id="python")]
-
-LOGIN = {
-    "method": "POST",
-    "url": "/login",
-    "body": '{"user": "a"}',
-    "expect": {"status": 200},
-    "capture": {"token": {"json": "$.token"}, "sid": {"cookie": "sid"}},
-}
-ME = {"url": "/me", "headers": {"Authorization": "Bearer {{token}}"}, "expect": {"status": 200}}
 
 
 def lines(*records: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flowservice import session_server
+from flowservice import LOGIN, ME, session_server
 from servers import ConnInfo, ThreadServer, read_request, response
 from tether.engine import compiled
 from tether.engine.splice import Where
@@ -199,16 +199,6 @@ def test_a_value_goes_into_a_hole_encoded_as_the_python_side_encodes_it() -> Non
         value = bytes(rng.choice([*range(0, 128), 32, 65, 97]) for _ in range(rng.randint(0, 8)))
         for where in (Where.TARGET, Where.HEADER):
             assert native.placed(value, int(where)) == _encoded(value.decode("ascii"), where)
-
-
-LOGIN = {
-    "method": "POST",
-    "url": "/login",
-    "body": '{"user": "a"}',
-    "expect": {"status": 200},
-    "capture": {"token": {"json": "$.token"}},
-}
-ME = {"url": "/me", "headers": {"Authorization": "Bearer {{token}}"}, "expect": {"status": 200}}
 
 
 def test_a_flow_of_takes_compiled_code_can_make_never_calls_python(
