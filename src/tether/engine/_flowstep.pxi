@@ -264,6 +264,11 @@ cdef object _json_take(bytearray body, bytes key):
 # -- cookies ---------------------------------------------------------------------------------
 
 def simple_cookie(bytes text, bint root_path):
+    """For tests: see :func:`_simple_cookie`."""
+    return _simple_cookie(text, root_path)
+
+
+cdef object _simple_cookie(bytes text, bint root_path):
     """(name, value) of a Set-Cookie value that sets a plain cookie: ``name=value`` of
     token and cookie-octets, with no attributes but ``Path=/``, ``HttpOnly``, ``SameSite``
     (no Path: only for a request whose default path is "/", ``root_path``). Such a cookie is
@@ -487,7 +492,7 @@ cdef class Cursor:
         if reader.captured is not None:
             for field, value in reader.captured:
                 if field == job.cookie_field:
-                    pair = simple_cookie(value, job.root_path)
+                    pair = _simple_cookie(value, job.root_path)
                     if pair is None:
                         return False
                     cookies.append(pair)
