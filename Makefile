@@ -29,6 +29,7 @@ test: $(STAMP)
 	bash scripts/ensure-go
 	bash scripts/ensure-browser
 	bash scripts/ensure-prometheus
+	bash scripts/ensure-curl
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

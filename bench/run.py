@@ -32,14 +32,19 @@ Tables:
    connections of one stream each (``-c 50 -m 1``), and tether ``-c 1`` against h2load
    ``-c 1 -m 1`` (one stream in flight), the same rounds as the closed model: req/s, the
    ratio tether / h2load, client CPU per request, connections opened (nginx accepts);
-4. memory: tether's peak RSS after 100k, 1M and 10M requests in the default environment,
+4. records from live traffic: wrk at 50 connections through ``tether capture`` (writing a
+   record of every exchange) against wrk straight to nginx, the same rounds: req/s, the
+   ratio, the proxy's CPU per request, its upstream connections (nginx accepts), and
+   wrk's, the records' and nginx's counts of requests in each round;
+5. memory: tether's peak RSS after 100k, 1M and 10M requests in the default environment,
    and after 100k with TETHER_PURE_PYTHON=1, a reference (more on that path would add
    ~15 s for 1M, ~2 min for 10M);
    then the time from starting ``tether run`` to its first request on the wire, 5 starts
    on each path (target: under 200 ms).
 
-Wall time (2 cores): ~11 min: the closed model is 17 runs a round x 5 rounds x 5 s, ~7.3
-min; HTTP/2 3 runs a round x 5 rounds x 5 s, ~1.3 min; the open model ~20 s
+Wall time (2 cores): ~12 min: the closed model is 17 runs a round x 5 rounds x 5 s, ~7.3
+min; the capture proxy 2 runs a round, ~1 min; HTTP/2 3 runs a round x 5 rounds x 5 s,
+~1.3 min; the open model ~20 s
 (~40 s should it ever report compiled and get python rows); memory ~2 min (the 10M run,
 ~100 s at ~100k req/s, is most of it); the first-request runs ~2 s. Rounds and durations are
 unchanged, so the figures stay comparable with earlier results. ``--quick``
@@ -570,6 +575,105 @@ def flow_table(records: Path, url: str, rounds: int, secs: int, tmp: Path) -> st
     return f"{head}\n\n{table}\n\n{checked} {counts_line(misses, 'its connections and 0.1%')}"
 
 
+@dataclass
+class Proxied:
+    """One round of wrk through ``tether capture``: wrk's sample (nginx's accepts are the
+    proxy's upstream connections), the requests nginx served once the proxy had stopped
+    (it answers what was in flight when wrk stopped), the proxy's CPU and what it says it
+    wrote."""
+
+    sample: Sample
+    wrk_requests: int
+    served: int
+    proxy_cpu_s: float
+    written: int
+
+
+def wrk_count(out: str) -> int:
+    """The requests wrk counted (those whose response came in before its end)."""
+    found = re.search(r"(\d+) requests in", out)
+    return int(found.group(1)) if found else 0
+
+
+def through_proxy(url: str, secs: int, tmp: Path) -> Proxied:
+    """wrk at 50 connections through a capture proxy in front of ``url``, the proxy then
+    stopped with SIGTERM as a user would."""
+    out = tmp / "captured.jsonl"
+    cmd = [sys.executable, "-m", "tether", "capture", "--listen", "127.0.0.1:0"]
+    cmd += ["--upstream", url, "-o", str(out)]
+    proxy = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=DEFAULT_ENV)
+    assert proxy.stderr is not None
+    first = proxy.stderr.readline()
+    port = first.split("listening on http://")[1].split(",")[0].rsplit(":", 1)[1]
+    wrk = ["wrk", "-t1", "-c50", f"-d{secs}s", f"http://127.0.0.1:{port}/"]
+    before = status(url)
+    sample = measure(wrk, url, PARSERS["wrk"], DEFAULT_ENV, timeout=secs + 60)
+    proxy.send_signal(signal.SIGTERM)
+    said = proxy.stderr.read()
+    _, code, usage = os.wait4(proxy.pid, 0)
+    proxy.returncode = code
+    after = status(url)
+    assert before is not None and after is not None
+    written = re.search(r"([\d,]+) records written", said)
+    return Proxied(
+        sample,
+        wrk_count(sample.out),
+        after["requests"] - before["requests"] - 3,  # the reads of stub_status: 3 requests
+        usage.ru_utime + usage.ru_stime,
+        int(written.group(1).replace(",", "")) if written else -1,
+    )
+
+
+def proxy_table(records: Path, url: str, rounds: int, secs: int, tmp: Path) -> str:
+    """wrk through ``tether capture`` (recording every exchange) against wrk straight to
+    nginx, 50 connections, round after round."""
+    direct: list[Sample] = []
+    proxied: list[Proxied] = []
+    for r in range(rounds):
+        for step in ("direct", "proxied") if r % 2 == 0 else ("proxied", "direct"):
+            if step == "direct":
+                direct.append(
+                    measure(closed_cmd("wrk", records, url, 50, secs), url, PARSERS["wrk"])
+                )
+                log(f"  round {r + 1} wrk direct: {direct[-1].rps:,.0f} req/s")
+            else:
+                proxied.append(through_proxy(url, secs, tmp))
+                log(f"  round {r + 1} wrk through capture: {proxied[-1].sample.rps:,.0f} req/s")
+    through = [p.sample for p in proxied]
+    cpu = statistics.median(p.proxy_cpu_s / max(p.written, 1) * 1e6 for p in proxied)
+    lines = [
+        "| wrk -c 50 | req/s (median) | / direct | proxy CPU per request | "
+        "upstream connections (nginx accepts) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| straight to nginx | {statistics.median(s.rps for s in direct):,.0f} | 1 | - | "
+        f"{statistics.median(s.accepts for s in direct):,.0f} |",
+        f"| through tether capture | {statistics.median(s.rps for s in through):,.0f} | "
+        f"{paired_ratio(through, direct):.2f} | {cpu:.1f} us | "
+        f"{max(s.accepts for s in through):,} (most in a round) |",
+    ]
+    counts = "; ".join(
+        f"round {i + 1}: wrk {p.wrk_requests:,}, written {p.written:,}, nginx {p.served:,}"
+        for i, p in enumerate(proxied)
+    )
+    lost = [i + 1 for i, p in enumerate(proxied) if p.written != p.served]
+    verdict = (
+        f"**Records and nginx's count differ in rounds {lost}.**"
+        if lost
+        else "Every request nginx served was written as a record."
+    )
+    head = (
+        "`tether capture` in front of nginx, writing a checked record of every exchange to a "
+        "file, with wrk at 50 connections through it; wrk straight to nginx beside it. The "
+        "proxy's upstream connections are nginx's accepts during the proxied run (its "
+        "`--max-idle-per-host` is 64)."
+    )
+    tail = (
+        f"{verdict} Requests counted ({counts}); wrk does not count the responses still in "
+        "flight when it stops (at most one a connection), which the proxy answered and wrote."
+    )
+    return f"{head}\n\n" + "\n".join(lines) + f"\n\n{tail}"
+
+
 MAX_INFLIGHT = 1000  # tether's default --max-inflight
 
 
@@ -794,6 +898,8 @@ def main() -> int:
         closed = closed_table(tools, records, url, args.rounds, args.seconds)
         log("flow ...")
         flows = flow_table(records, url, args.rounds, args.seconds, Path(tmp))
+        log("capture proxy ...")
+        proxy = proxy_table(records, url, args.rounds, args.seconds, Path(tmp))
         log("HTTP/2 ...")
         h2 = h2_table(records, server, args.rounds, args.seconds)
         log("open model ...")
@@ -817,6 +923,7 @@ def main() -> int:
         minutes=minutes,
         closed=closed,
         flows=flows,
+        proxy=proxy,
         h2=h2,
         rates=rates,
         rss=rss,
@@ -848,6 +955,10 @@ only. The whole run took {minutes:.1f} min.{quick}
 ## A flow: log in, then three authorised GETs
 
 {flows}
+
+## Records from live traffic: wrk through tether capture
+
+{proxy}
 
 ## HTTP/2 over TLS: tether --http2 and h2load
 

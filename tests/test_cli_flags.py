@@ -209,7 +209,8 @@ def test_each_default_of_the_command_line_is_its_dataclasses(
         # secret: from --redact-header and --show-secrets (the test above checks it);
         # share: set by a split run; check_in_full: for tests of the fast path
         RunOptions: {"secret", "share", "check_in_full", "compiled"},
-        Reading: {"url_request"},  # made of the URL flags, for a URL in place of the file
+        # made of the URL flags, for a URL in place of the file; and -H, with a file
+        Reading: {"url_request", "set_headers"},
         Outputs: {"verbosity"},  # made of --quiet and --silent (tests/test_quiet.py)
         Gates: set(),
         RunCommand: set(),

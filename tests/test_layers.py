@@ -92,6 +92,12 @@ NEVER = [
         "tether.live",
         ("tether.engine", "tether.run", "tether.commands", "tether.cli", "tether.report"),
     ),
+    # The capture proxy stands on the engine, the checks' capture and diff rules and the
+    # records' format; it is no run, and renders nothing.
+    (
+        "tether.proxy",
+        ("tether.run", "tether.commands", "tether.cli", "tether.report", "tether.watch"),
+    ),
 ]
 
 

@@ -93,12 +93,34 @@ def test_the_url_flags_with_a_records_file_are_refused(
 ) -> None:
     records = write_records(tmp_path / "r.jsonl", 2, lambda i: {"url": f"/p/{i}"})
     with EchoServer() as srv:
-        status = main(["run", str(records), "-t", srv.url, "-H", "X-A: 1", "-m", "POST"])
+        status = main(["run", str(records), "-t", srv.url, "--body", "x", "-m", "POST"])
         assert srv.captured == []
     assert status == 2
-    assert "--method, --header go with a URL in place of the records file" in (
+    assert "--method, --body go with a URL in place of the records file" in (
         capsys.readouterr().err
     )
+
+
+def test_h_with_a_records_file_sets_the_header_on_every_record(tmp_path: Path) -> None:
+    records = write_records(
+        tmp_path / "r.jsonl", 2, lambda i: {"url": f"/p/{i}", "headers": {"x-a": "own", "X-B": "b"}}
+    )
+    with EchoServer() as srv:
+        status = main(["run", str(records), "-t", srv.url, "-H", "X-A: given", "-q"])
+        heads = [request.head.lower() for request in srv.captured]
+    assert status == 0
+    assert len(heads) == 2
+    for head in heads:
+        assert head.count(b"x-a:") == 1 and b"x-a: given" in head and b"x-b: b" in head
+
+
+def test_h_with_a_records_file_never_frames_a_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = write_records(tmp_path / "r.jsonl", 1, lambda i: {"url": "/"})
+    status = main(["run", str(records), "-t", "http://127.0.0.1:1", "-H", "Content-Length: 5"])
+    assert status == 2
+    assert "-H Content-Length: tether frames every record's body itself" in capsys.readouterr().err
 
 
 def test_a_url_splits_over_workers_like_a_records_file(tmp_path: Path) -> None:

@@ -98,9 +98,14 @@ class Capture:
 
     keep_headers: tuple[str, ...] = ()
     ignore: tuple[JsonPath, ...] = ()
+    digest_over: int = 0
+    """A body longer than this is expected by its sha256 whatever it holds (0: no bound):
+    what ``tether capture --max-body`` bounds a record's size with."""
 
     @classmethod
-    def from_options(cls, keep_headers: Sequence[str], ignore: Sequence[str]) -> Capture:
+    def from_options(
+        cls, keep_headers: Sequence[str], ignore: Sequence[str], digest_over: int = 0
+    ) -> Capture:
         """From the command's options; InputError for a volatile header or a bad path."""
         names = tuple(name.lower() for name in keep_headers)
         volatile = sorted(set(names) & VOLATILE_HEADERS)
@@ -109,7 +114,7 @@ class Capture:
                 f"--keep-header {', '.join(volatile)}: changes on every response, so it "
                 "cannot be expected"
             )
-        return cls(names, tuple(parse_json_path(path) for path in ignore))
+        return cls(names, tuple(parse_json_path(path) for path in ignore), digest_over)
 
 
 def expectations(outcome: Outcome, capture: Capture) -> Expect | None:
@@ -125,9 +130,20 @@ def expectations(outcome: Outcome, capture: Capture) -> Expect | None:
     return Expect((outcome.status,), tuple(headers), _body(outcome.body or b"", capture))
 
 
+_JSON_START = re.compile(rb"[ \t\r\n]*[\[{]")
+
+
+def _may_be_json(body: bytes) -> bool:
+    """Whether the body may be a JSON object or array (what is expected as JSON): a quick
+    look at its first byte, so that a page or an image costs no failed parse."""
+    return _JSON_START.match(body) is not None
+
+
 def _body(body: bytes, capture: Capture) -> tuple[BodyExpect, ...]:
     if not body:
         return ()
+    if (capture.digest_over and len(body) > capture.digest_over) or not _may_be_json(body):
+        return (BodyExpect("sha256", hashlib.sha256(body).hexdigest()),)
     try:
         doc = json.loads(body)
     except ValueError:  # not JSON (nor UTF-8): its bytes, as a digest

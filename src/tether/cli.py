@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from tether.commands import audit, convert, diff, doctor, record, run
+from tether.commands import audit, capture, convert, diff, doctor, record, run
 from tether.commands import report as rerender
 from tether.commands.options import ExitStatus
 from tether.errors import InputError
@@ -50,6 +50,7 @@ def serve_demo_command(port: int) -> None:
 for _command in (
     run.run_command,
     audit.audit_command,
+    capture.capture_command,
     convert.convert_command,
     diff.diff_command,
     doctor.doctor_command,

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HIDDEN", "MASK", "SECRET_HEADERS", "mask_url", "masked", "secret_names"]
+__all__ = [
+    "HIDDEN",
+    "MASK",
+    "SECRET_HEADERS",
+    "is_placeholder",
+    "mask_url",
+    "masked",
+    "placeholder",
+    "placeholder_in",
+    "secret_names",
+]
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 MASK = "(secret: not shown; --show-secrets shows it)"
@@ -26,6 +36,29 @@ def masked(field: str, value: str, secret: frozenset[str]) -> str:
     if kind == "header" and name.lower() in secret and value != "(absent)":
         return MASK
     return value
+
+
+_PLACEHOLDER = "(secret not recorded: tether run -H '{name}: VALUE' fills it)"
+
+
+def placeholder(name: str) -> str:
+    """What ``tether capture`` records in place of a secret header's value (without
+    ``--keep-secrets``): the header named, and how a run fills it."""
+    return _PLACEHOLDER.format(name=name)
+
+
+def is_placeholder(name: str, value: str) -> bool:
+    """Whether ``value`` is still the placeholder of header ``name`` (no run sends it: it
+    would carry no credential, and the server's 401 would be counted as the service's)."""
+    return value == placeholder(name)
+
+
+def placeholder_in(headers: tuple[tuple[str, str], ...]) -> str | None:
+    """The name of the first header whose value is still its placeholder, or None."""
+    for name, value in headers:
+        if is_placeholder(name, value):
+            return name
+    return None
 
 
 HIDDEN = "***"

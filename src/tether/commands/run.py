@@ -6,6 +6,7 @@ once (:func:`command_options`); past that the run's functions take the dataclass
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import resource
@@ -189,7 +190,8 @@ URL_FLAGS = free_flags(
         multiple=True,
         metavar="'NAME: VALUE'",
         param="headers",
-        help="With a URL: a request header.",
+        help="A request header (with a records file: set on every record, in place of "
+        "its own of that name).",
     ),
     flags.Flag(("--body",), metavar="TEXT", help="With a URL: the request body (UTF-8)."),
     flags.Flag(
@@ -284,15 +286,23 @@ def command_options(records: str, opts: dict[str, Any]) -> RunCommand:
     )
 
 
+_FRAMING_FIELDS = ("content-length", "transfer-encoding")
+
+
 def _reading(records: str, opts: dict[str, Any]) -> Reading:
     """How to read the records; for a URL, with the request and check its flags make
     (checked now: a bad flag is a usage error before anything is sent). Those flags with a
     records file are refused: the file's records say their own requests."""
     given = [placed.flag.name for placed in URL_FLAGS if opts[placed.param]]
     if not oneurl.is_url(records):
+        given = [name for name in given if name != "--header"]  # -H sets every record's
         if given:
             raise InputError(f"{', '.join(given)} go with a URL in place of the records file")
-        return reading(opts)
+        headers = oneurl.header_fields(tuple(opts["headers"]))
+        framing = [name for name, _ in headers if name.lower() in _FRAMING_FIELDS]
+        if framing:
+            raise InputError(f"-H {framing[0]}: tether frames every record's body itself")
+        return dataclasses.replace(reading(opts), set_headers=headers)
     if opts["body"] is not None and opts["body_file"]:
         raise InputError("give --body or --body-file, not both")
     body = opts["body"].encode("utf-8") if opts["body"] is not None else b""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tether.document import GroupRow
 from tether.merging import LIVE, Merges, by
@@ -27,6 +28,7 @@ _ID = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # a run's (or a capture's) paths repeat; the cache stays bounded
 def template(path: str) -> str:
     """``/users/42/posts?x=1`` -> ``/users/{id}/posts``: ids replaced, the query dropped."""
     path = path.split("?", 1)[0]

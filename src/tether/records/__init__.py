@@ -14,16 +14,25 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from tether.errors import InputError, RecordError
-from tether.flags import Kind, flag, made_of
+from tether.flags import Kind, flag, internal, made_of
 from tether.model import Record
 from tether.records import accesslog, csvfile, curl, har, jsonl, oneurl, vegeta
 from tether.records.oneurl import UrlRequest
 
-__all__ = ["FORMATS", "PLAIN_READING", "Items", "Reading", "detect", "file_source", "read"]
+__all__ = [
+    "FORMATS",
+    "PLAIN_READING",
+    "FileSource",
+    "Items",
+    "Reading",
+    "detect",
+    "file_source",
+    "read",
+]
 
 Items = Iterator[Record | RecordError]
 
@@ -95,6 +104,13 @@ class Reading:
             help="Access logs: the nginx log_format they were written in.",
         ),
     )
+    set_headers: tuple[tuple[str, str], ...] = field(
+        default=(),
+        metadata=internal("the run command's -H given with a records file, made there"),
+    )
+    """Fields set on every record read, each in place of the record's own of that name
+    (``tether run records -H 'Authorization: ...'``: what fills a captured secret's
+    placeholder)."""
     # Made of the run command's URL flags, which only that command takes.
     url_request: UrlRequest | None = field(
         default=None,
@@ -176,23 +192,52 @@ PLAIN_READING = Reading()
 """Detect the format; no recorded expectations; every origin."""
 
 
-def file_source(path: str, reading: Reading = PLAIN_READING) -> Callable[[], Items]:
+class FileSource:
     """A re-openable source for the records at ``path`` (``-`` is standard input, which
-    cannot be read twice, so it does not cycle; a URL is its one record)."""
+    cannot be read twice, so it does not cycle; a URL is its one record): each call reads
+    them afresh."""
 
-    def open_records() -> Items:
+    def __init__(self, path: str, reading: Reading) -> None:
+        self.path = path
+        self.reading = reading
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the records arrive as they are written (standard input, as from ``tether
+        capture -o -``): no reader may wait for more of them than it needs."""
+        return self.path == "-"
+
+    def __call__(self) -> Items:
+        path, reading = self.path, self.reading
         if oneurl.is_url(path):
             request = reading.url_request or UrlRequest()
             yield jsonl.item(lambda: oneurl.as_object(path, request), 1, oneurl.SOURCE)
             return
         if path == "-":
-            yield from read(sys.stdin.buffer, "<stdin>", reading)
+            yield from _with_headers(read(sys.stdin.buffer, "<stdin>", reading), reading)
             return
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed below, lazily
         except OSError as exc:
             raise InputError(f"cannot read records {path!r}: {exc.strerror}") from None
         with stream:
-            yield from read(stream, path, reading)
+            yield from _with_headers(read(stream, path, reading), reading)
 
-    return open_records
+
+def file_source(path: str, reading: Reading = PLAIN_READING) -> FileSource:
+    """The records at ``path`` as a :class:`FileSource`."""
+    return FileSource(path, reading)
+
+
+def _with_headers(items: Items, reading: Reading) -> Items:
+    """The records with ``reading.set_headers`` in place of their own of those names."""
+    given = reading.set_headers
+    if not given:
+        yield from items
+        return
+    names = {name.lower() for name, _ in given}
+    for item in items:
+        if isinstance(item, Record):
+            kept = tuple(field for field in item.headers if field[0].lower() not in names)
+            item = replace(item, headers=kept + given)
+        yield item

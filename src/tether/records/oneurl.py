@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from tether.errors import RecordError
+from tether.errors import InputError, RecordError
 from tether.model import Record
 from tether.records import jsonl
 
@@ -69,3 +69,11 @@ def _fields(given: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
             raise RecordError(SOURCE, 1, f"{flag} {text!r}: give it as 'Name: value'")
         fields.append((name.strip(), value.strip()))
     return fields
+
+
+def header_fields(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``-H 'Name: value'`` flags as fields; InputError for one without its colon."""
+    try:
+        return tuple(_fields(given, "-H"))
+    except RecordError as exc:
+        raise InputError(exc.problem) from None

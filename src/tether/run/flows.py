@@ -455,17 +455,23 @@ class Flow:
 
 
 def find_flows(
-    source: Callable[[], Iterable[Record | RecordError]],
+    source: Callable[[], Iterable[Record | RecordError]], *, streamed: bool = False
 ) -> tuple[list[Record] | None, Callable[[], Iterable[Record | RecordError]]]:
     """The records of ``source`` when it is a flow file (every one read: there is no run
     of a flow with one left out), else None; and the source to read the records from
     again, whose first reading goes on from what was read here (standard input cannot be
-    read twice). InputError when a flow holds bad records or more than :data:`FLOW_MOST`."""
+    read twice). InputError when a flow holds bad records or more than :data:`FLOW_MOST`.
+
+    A ``streamed`` source (records that arrive as they are written) is told by its first
+    record: reading ahead for a later flow step would hold the run until the writer ends
+    (a flow on standard input begins at its first record)."""
     it = iter(source())
     head: list[Record | RecordError] = []
     fatal: InputError | None = None
     try:
-        head.extend(islice(it, FLOW_MOST + 1))
+        head.extend(islice(it, 1 if streamed else FLOW_MOST + 1))
+        if streamed and any(isinstance(item, Record) and item.in_flow for item in head):
+            head.extend(islice(it, FLOW_MOST))
     except InputError as error:  # the records cannot be read on: the feed says so, in turn
         it, fatal = _raising(error), error
     again = _replayed(head, it, source)

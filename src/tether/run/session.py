@@ -19,17 +19,20 @@ from tether.engine.client import Client
 from tether.engine.connection import STRICT_HEADS
 from tether.engine.options import ClientOptions
 from tether.engine.request import Prepared
+from tether.errors import InputError
 from tether.metrics.groups import MAX_GROUPS, admitted, group_key
 from tether.metrics.histogram import Histogram, await_numpy, preload_numpy
 from tether.metrics.summary import Summary
 from tether.metrics.timeline import Point, Sampler
 from tether.model import Mismatch, Outcome, Record
+from tether.records import FileSource
 from tether.run.closed_model import Worker
 from tether.run.feed import Cycles, Feed, Job, NoTarget, RecordSource, validate
 from tether.run.flows import FlowArrivals, FlowRun, VirtualUser, find_flows, flows_of
 from tether.run.open_model import Arrivals
 from tether.run.options import RunOptions
 from tether.run.signals import STOP_SIGNALS
+from tether.secrets import placeholder_in
 from tether.watch.sampler import Watcher, conclude
 
 __all__ = [
@@ -163,6 +166,16 @@ def planner(
     def plan(record: Record) -> Job:
         if client.base is None and record.url.startswith("/"):
             raise NoTarget(record.source, record.line, record.url)
+        if record.in_flow:
+            raise InputError(
+                "is a flow's step (it captures, uses {{variables}} or names its flow), but "
+                "the run is not a flow: its records start with plain ones"
+            )
+        if (secret := placeholder_in(record.headers)) is not None:
+            raise InputError(
+                f"header {secret} holds the placeholder tether capture wrote for a secret: "
+                f"give its value with -H '{secret}: VALUE' (or capture with --keep-secrets)"
+            )
         quick = None if check_in_full else quick_check(record.expect, STRICT_HEADS)
         if quick is None or counted is None:
             prep = client.plan(record)
@@ -240,7 +253,8 @@ async def run_async(
     if asked.rate is not None:
         summary.service = Histogram()
         summary.facts.rate_target = asked.rate.mean_rate
-    flow_records, source = find_flows(source)
+    streamed = isinstance(source, FileSource) and source.streamed
+    flow_records, source = find_flows(source, streamed=streamed)
     # The compiled path counts the responses that meet their expectations; a run that wants
     # each outcome (a sink, checks in full) is Python's.
     compiled = asked.compiled and sink is None and not asked.check_in_full
