@@ -23,15 +23,9 @@ from tether.engine.client import Client
 from tether.engine.dispatch import Journey
 from tether.engine.request import Prepared
 from tether.errors import InputError
-from tether.http.heads import Headers, head_fields
+from tether.http.heads import Headers
 from tether.model import KEEP_BODY, Outcome, Record
-from tether.proxy.hops import (
-    forwarded_request,
-    framed,
-    response_bytes,
-    returned_head,
-    returned_response,
-)
+from tether.proxy.hops import VIA, forwarded_request, returned
 from tether.proxy.hops import sentence_response as said
 from tether.proxy.listener import ClientConnection, Incoming
 from tether.proxy.mirror import Mirror
@@ -131,13 +125,6 @@ class _Forwarded(Journey):
         raise exc
 
 
-def _status_reason(head: bytes) -> str:
-    """The reason phrase of the head's status line (kept as the upstream wrote it)."""
-    line = head[: head.find(b"\r\n")]
-    parts = line.split(b" ", 2)
-    return parts[2].decode("latin-1") if len(parts) == 3 else ""
-
-
 def _failure_status(outcome: Outcome) -> tuple[int, str]:
     if outcome.error_kind == "timeout":
         return 504, "Gateway Timeout"
@@ -164,7 +151,7 @@ class Proxy:
         self.tally.exchanges += 1
         path = path_of(incoming.target)
         forwarded = forwarded_request(incoming.fields)
-        upstream = [*forwarded, ("Via", "1.1 tether")] if self.via else forwarded
+        upstream = [*forwarded, ("Via", VIA)] if self.via else forwarded
         record = Record(incoming.method, path, tuple(upstream), incoming.body, KEEP_BODY)
         try:
             prep = self.client.prepare(record)
@@ -183,23 +170,14 @@ class Proxy:
             return
         head = outcome.headers.head if isinstance(outcome.headers, Headers) else b""
         close = not incoming.keep_alive
-        body = outcome.body or b""
-        quick = None
-        if not incoming.head_only and outcome.status >= 200 and outcome.status not in (204, 304):
-            quick = returned_head(head, via=self.via)  # the common case: bytes as they came
-        if quick is not None:
-            answer = framed(quick, body, close=close)
-        else:
-            keep_length = incoming.head_only or outcome.status == 304
-            fields = returned_response(head_fields(head), keep_length=keep_length, via=self.via)
-            answer = response_bytes(
-                outcome.status,
-                _status_reason(head),
-                fields,
-                body,
-                head_only=incoming.head_only,
-                close=close,
-            )
+        answer = returned(
+            head,
+            outcome.status,
+            outcome.body or b"",
+            head_only=incoming.head_only,
+            close=close,
+            via=self.via,
+        )
         journey.conn.respond(answer, close=close)
         self._record(journey, outcome)
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from tether.http.heads import head_fields
+
 __all__ = [
     "HOP_BY_HOP",
     "VIA",
     "forwarded_request",
     "framed",
     "response_bytes",
+    "returned",
     "returned_head",
     "returned_response",
     "sentence_response",
@@ -61,10 +64,11 @@ def _with_via(fields: list[tuple[str, str]], via: bool) -> list[tuple[str, str]]
     return fields
 
 
-def forwarded_request(fields: Fields, *, via: bool = False) -> list[tuple[str, str]]:
-    """A client's request fields as they go upstream: hop-by-hop ones and what the engine
-    writes itself (Host, Content-Length, Expect) left out, a ``Via`` added when asked."""
-    return _with_via(_kept(fields, HOP_BY_HOP | _REWRITTEN_REQUEST), via)
+def forwarded_request(fields: Fields) -> list[tuple[str, str]]:
+    """A client's request fields as they go upstream (and are recorded): hop-by-hop ones
+    and what the engine writes itself (Host, Content-Length, Expect) left out. ``--via``
+    adds its field to what goes upstream only: a record holds the client's request."""
+    return _kept(fields, HOP_BY_HOP | _REWRITTEN_REQUEST)
 
 
 def returned_response(
@@ -136,6 +140,27 @@ def framed(head: bytes, body: bytes, *, close: bool) -> bytes:
     length, and ``Connection: close`` when the proxy closes after it), the body after it."""
     length = b"Content-Length: %d\r\n" % len(body)
     return head + length + (b"Connection: close\r\n\r\n" if close else b"\r\n") + body
+
+
+def _reason(head: bytes) -> str:
+    """The reason phrase of the head's status line, as the upstream wrote it."""
+    parts = head[: head.find(b"\r\n")].split(b" ", 2)
+    return parts[2].decode("latin-1") if len(parts) == 3 else ""
+
+
+def returned(
+    head: bytes, status: int, body: bytes, *, head_only: bool, close: bool, via: bool = False
+) -> bytes:
+    """The client's answer, from the upstream's head (its bytes as read) and whole body:
+    the quick way (:func:`returned_head`) when the proxy frames a body and the head allows,
+    else field by field."""
+    if not head_only and not _bodiless(status):
+        quick = returned_head(head, via=via)
+        if quick is not None:
+            return framed(quick, body, close=close)
+    keep_length = head_only or status == 304
+    fields = returned_response(head_fields(head), keep_length=keep_length, via=via)
+    return response_bytes(status, _reason(head), fields, body, head_only=head_only, close=close)
 
 
 def sentence_response(status: int, reason: str, sentence: str, *, head_only: bool) -> bytes:
