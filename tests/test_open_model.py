@@ -6,7 +6,11 @@ makes requests later."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from helpers import redirect_record, write_records
-from servers import ConnInfo, NginxServer, ThreadServer, read_request, response
+from servers import ConnInfo, NginxServer, ThreadServer, read_request, reset, response
 from tether.cli import main
+from tether.engine.options import ClientOptions
 from tether.model import Record
 from tether.run.options import RunOptions
-from tether.run.pacer import Pacer
+from tether.run.pacer import OriginalPace, Pacer
 from tether.run.session import run
 
 
@@ -169,3 +174,91 @@ def test_a_stall_opens_a_few_connections_not_one_a_request() -> None:
     assert summary.requests == 1000 and summary.errors == 0
     assert summary.late > 100  # the stall made them wait ...
     assert summary.ledger.opened <= 40  # ... for the connections there were, and some more
+
+
+def _refused_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"  # nothing listens there once the socket is gone
+
+
+def test_a_refused_port_ends_a_rate_run_when_its_duration_does() -> None:
+    # Every dial fails at once; the requests held back for room must still go out when the
+    # failed dials leave the async path (they once waited for a response that never came,
+    # and the run never ended: with the progress line on, every time).
+    cmd = [sys.executable, "-m", "tether", "run", _refused_url(), "--rate", "5000", "-d", "3"]
+    started = time.monotonic()
+    done = subprocess.run([*cmd, "--json", "-"], capture_output=True, text=True, timeout=30)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    assert doc["requests"] == doc["errors"] == 15_000  # each due request counted once
+    assert took < 10, took  # 3 s of schedule and the start-up, not a wait for nothing
+    assert "No connection could be opened" in done.stderr
+
+
+async def silent(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+) -> None:
+    """Accepts, reads, never answers (until the client goes)."""
+    while await reader.read(65536):
+        pass
+
+
+async def resetting(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: ConnInfo
+) -> None:
+    """Resets every connection it accepts."""
+    reset(writer)
+
+
+FAULTS = {"silent": silent, "resetting": resetting}
+SCHEDULES = {
+    "rate": (RunOptions(rate=Pacer(400, 400, 1.5), requests=10**6), 600),
+    "ramp": (RunOptions(rate=Pacer(100, 700, 1.5), requests=10**6), 600),
+    "pace": (RunOptions(rate=OriginalPace(1.0, None)), 600),
+}
+
+
+def paced_records() -> list[Record]:
+    # Recorded 2.5 ms apart: 600 of them over 1.5 s, at their own pace.
+    return [Record("GET", f"/p/{i}", line=i + 1, at=1e9 + i * 0.0025) for i in range(600)]
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_a_server_that_never_answers_or_resets_ends_the_run_on_time(
+    fault: str, schedule: str
+) -> None:
+    # Each due request is counted once, as failed or sent, and the run is over within its
+    # schedule plus --timeout: what waits for room past --timeout from when it was due is
+    # never sent (a silent server once held a run for a timeout per in-flight cap).
+    asked, due = SCHEDULES[schedule]
+    with ThreadServer(FAULTS[fault], expect_errors=True) as srv:
+        asked = dataclasses.replace(asked, target=srv.url, max_inflight=50)
+        source = paced_records if schedule == "pace" else lambda: records()
+        started = time.monotonic()
+        summary = run(source, asked, ClientOptions(timeout=1.0))
+        took = time.monotonic() - started
+    doc = summary.to_dict()
+    assert doc["requests"] == doc["errors"] == due, doc["error_kinds"]
+    assert took < 1.5 + 1.0 + 1.5, took  # the schedule, --timeout, and a loaded machine's slack
+    if fault == "silent":
+        assert doc["error_kinds"].get("unsent", 0) > 0  # more were due than could be in flight
+        assert set(doc["error_kinds"]) <= {"timeout", "unsent"}
+
+
+def test_a_silent_server_ends_a_rate_run_over_workers_on_time() -> None:
+    with ThreadServer(silent, expect_errors=True) as srv:
+        cmd = [sys.executable, "-m", "tether", "run", f"{srv.url}/", "--rate", "400", "-d", "1.5"]
+        cmd += ["--timeout", "1s", "--max-inflight", "50", "-w", "2", "--json", "-"]
+        started = time.monotonic()
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    assert doc["requests"] == doc["errors"] == 600
+    assert doc["error_kinds"].get("unsent", 0) > 0
+    assert took < 1.5 + 1.0 + 4.0, took  # two processes' start-up besides
+    assert "never sent" in done.stderr

@@ -110,6 +110,13 @@ class StreamReset(RequestError):
     kind = "stream_reset"
 
 
+class Unsent(RequestError):
+    """An open-model request that waited for room (the in-flight cap, or a connection)
+    past ``--timeout`` from when it was due, and was never sent."""
+
+    kind = "unsent"
+
+
 class TooManyRedirects(RequestError):
     """More redirect hops than ``follow_redirects`` allows."""
 

@@ -142,6 +142,11 @@ class Dispatch:
         self._timeout = options.timeout
         self.follow = options.follow_redirects  # redirects followed at most (0: none)
         self._tasks: dict[asyncio.Task[None], Journey] = {}
+        self.room: Callable[[], None] | None = None
+        """Told each time a request leaves the async path, so that a sender holding
+        requests back until :meth:`ready` (the open model) sends them then: the journey
+        hears its answer while its task still counts, and when every task fails in one
+        turn of the loop (a refused port) no later answer would come to say so."""
 
     # --- the rules ---------------------------------------------------------------------------
 
@@ -195,6 +200,8 @@ class Dispatch:
         journey = self._tasks.pop(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             journey.failed(exc)
+        if self.room is not None and not self.stopped:
+            self.room()
 
     def stop(self) -> None:
         """Abandon every request on its async path; callbacks still to come are ignored."""

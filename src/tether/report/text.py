@@ -19,6 +19,7 @@ from tether.document import (
     ThresholdResult,
     Watch,
 )
+from tether.errors import Unsent
 from tether.ledger import CloseReason
 from tether.thresholds import shown
 
@@ -410,6 +411,12 @@ def verdict(doc: SummaryDocument) -> str:
         parts.append(_unreachable(doc))
     else:
         parts += [_matched_sentence(doc), _carried(doc)]
+    if unsent := doc["error_kinds"].get(Unsent.kind, 0):
+        parts.append(
+            f"{_count(unsent, 'request')} {'was' if unsent == 1 else 'were'} never sent: "
+            "each waited for room in flight past --timeout from when it was due (the requests "
+            "in flight were not answered in time)."
+        )
     if leak := h2_leak_sentence(doc):
         parts.append(leak)
     if doc["input_errors"]:
@@ -438,11 +445,13 @@ def _matched_sentence(doc: SummaryDocument) -> str:
 def _carried(doc: SummaryDocument) -> str:
     """``3 connections carried 300 requests (100 per connection)``, and when they were not
     reused, that and why: the ledger's reasons for closing them."""
-    n, c = doc["requests"], doc["connections"]
+    c = doc["connections"]
+    n = doc["requests"] - doc["error_kinds"].get(Unsent.kind, 0)  # those never sent: none
     said = f"{_count(c['opened'], 'connection')} carried {_count(n, 'request')}"
     if c.get("h2"):
         said += " over " + "/".join(sorted(c.get("protocol", {}), reverse=True))
-    said += f" ({figure(c['requests_per_connection'])} per connection)"
+    per = c["requests_per_connection"] if n == doc["requests"] else n / max(c["opened"], 1)
+    said += f" ({figure(per)} per connection)"
     if not_reused(doc):
         could = reusable(doc)
         how = (

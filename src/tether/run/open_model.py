@@ -9,11 +9,13 @@ is recorded from the connection's callback.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING
 
 from tether.engine.dispatch import Journey
+from tether.errors import Unsent
 from tether.model import Outcome
 from tether.run.feed import Job
 from tether.run.pacer import Schedule
@@ -23,6 +25,18 @@ if TYPE_CHECKING:
 
 LATE_SLACK = 0.001
 """An open-model request sent more than this after it was due counts as late."""
+
+
+def unsent(job: Job, waited: float, timeout: float) -> Outcome:
+    """The outcome of a request that was due ``waited`` seconds ago and never found room:
+    it could not have been answered within ``--timeout`` of when it was due, so it is
+    counted as failed then, not sent later (a server that answers nothing would otherwise
+    hold a run for a timeout per in-flight cap's worth of requests)."""
+    prep = job.prep
+    error = Unsent(f"not sent: no room for it within --timeout ({timeout:g}s) of when it was due")
+    return Outcome(
+        prep.record, url=prep.url_text, error=str(error), error_kind=error.kind, latency=waited
+    )
 
 
 class Flight(Journey):
@@ -69,10 +83,13 @@ class Arrivals:
         self._follows_records = pacer.follows_records  # else the records' times are not read
         self._first_at: float | None = None  # the first record's recorded time
         self._offset = 0.0  # the last recorded time, from the first one
+        self._timeout = session.client.options.timeout  # what a request may wait for room
+        self._expiry: asyncio.TimerHandle | None = None  # for the longest-waiting request
 
     def start(self) -> None:
         """Start the schedule now."""
         self._t0 = time.perf_counter()
+        self.dispatch.room = self._send_waiting
         self._tick()
 
     def _tick(self) -> None:
@@ -104,6 +121,7 @@ class Arrivals:
             else:
                 session.summary.late += 1
                 self._waiting.append((job, self._t0 + at))
+                self._expire_later()
         self._maybe_done()
 
     def _may_send(self, job: Job) -> bool:
@@ -135,10 +153,35 @@ class Arrivals:
     def request_done(self) -> None:
         """One request is done: send the longest-waiting ones that may go now."""
         self._inflight -= 1
+        self._send_waiting()
+        self._maybe_done()
+
+    def _send_waiting(self) -> None:
+        """Send the longest-waiting requests that may go now (also when the async path has
+        room again: :attr:`tether.engine.dispatch.Dispatch.room`)."""
         waiting = self._waiting
         while waiting and not self.session.over and self._may_send(waiting[0][0]):
             job, due = waiting.popleft()
             self._send(job, due, counted=True)  # counted as late when it had to wait
+
+    def _expire_later(self) -> None:
+        """One timer, for when the longest-waiting request has waited too long."""
+        if self._expiry is None and self._waiting and self._timeout:
+            wait = self._waiting[0][1] + self._timeout - time.perf_counter()
+            self._expiry = self.session.loop.call_later(max(wait, 0.0), self._expire)
+
+    def _expire(self) -> None:
+        """Count the requests that waited past ``--timeout`` from their due time as failed,
+        unsent (see :func:`unsent`)."""
+        self._expiry = None
+        if self.session.over:
+            return
+        now = time.perf_counter()
+        waiting = self._waiting
+        while waiting and now - waiting[0][1] >= self._timeout:
+            job, due = waiting.popleft()
+            self.session.deliver(job, unsent(job, now - due, self._timeout))
+        self._expire_later()
         self._maybe_done()
 
     def _maybe_done(self) -> None:
