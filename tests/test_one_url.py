@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import write_records
-from servers import EchoServer
+from servers import EchoServer, response
 from tether.cli import main
 
 
@@ -140,3 +140,31 @@ def test_a_url_with_a_duration_is_sent_until_the_time_is_up(tmp_path: Path) -> N
         sent = len(srv.captured)
     doc = json.loads(out.read_text())
     assert doc["requests"] == sent > 10 and 0.25 <= doc["duration_s"] < 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [([], 1), (["--expect-status", "any"], 0), (["--expect-status", "404"], 0)],
+)
+def test_a_url_run_expects_2xx_or_3xx_unless_told(
+    capsys: pytest.CaptureFixture[str], flags: list[str], code: int
+) -> None:
+    with EchoServer({"/missing": response(404, b"no")}) as srv:
+        status = main(["run", f"{srv.url}/missing", "-n", "3", *flags])
+    out = " ".join(capsys.readouterr().out.split())  # the terminal's wrapping undone
+    assert status == code, out
+    said = "A run of one URL expects a 2xx or 3xx status unless --expect-status says otherwise"
+    assert (said in out) is (code == 1)
+    if code == 1:
+        assert "3 of 3 responses did not match" in out and "2xx or 3xx" in out
+
+
+def test_expect_status_takes_a_status_or_any(capsys: pytest.CaptureFixture[str]) -> None:
+    for given, said in (
+        (["abc"], "--expect-status 'abc': give a status from 100 to 599, or any"),
+        (["700"], "--expect-status '700': give a status from 100 to 599, or any"),
+        (["any", "200"], "--expect-status any takes any status: give it alone"),
+    ):
+        flags = [arg for value in given for arg in ("--expect-status", value)]
+        assert main(["run", "http://127.0.0.1:1/", *flags]) == 2
+        assert said in capsys.readouterr().err

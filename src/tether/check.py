@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.http.heads import Headers, head_lower, header_key, one_header
-from tether.model import BodyExpect, Expect, HeaderExpect, Mismatch, Outcome, Vouch
+from tether.model import (
+    SUCCESS,
+    SUCCESS_TEXT,
+    BodyExpect,
+    Expect,
+    HeaderExpect,
+    Mismatch,
+    Outcome,
+    Vouch,
+)
 
 __all__ = ["QuickCheck", "check", "quick_check"]
 
@@ -162,7 +171,12 @@ def _plain_value(value: str) -> bool:
 
 
 def _status_mismatch(expected: tuple[int, ...], got: int) -> Mismatch:
-    want = str(expected[0]) if len(expected) == 1 else "one of " + ", ".join(map(str, expected))
+    if expected == SUCCESS:
+        want = SUCCESS_TEXT
+    elif len(expected) == 1:
+        want = str(expected[0])
+    else:
+        want = "one of " + ", ".join(map(str, expected))
     return Mismatch("status", want, str(got))
 
 

@@ -67,6 +67,12 @@ class Expect:
 
 NO_EXPECT = Expect()
 
+SUCCESS = tuple(range(200, 400))
+"""The statuses a run of one URL expects when ``--expect-status`` does not say (2xx and 3xx,
+as hey and k6 count failures)."""
+SUCCESS_TEXT = "2xx or 3xx"
+"""How a mismatch names :data:`SUCCESS` as the status expected."""
+
 KEEP_BODY = Expect(body=(BodyExpect("contains", ""),))
 """Expects nothing but has the body kept: the engine keeps a body only when a check needs
 it, and an empty "contains" holds for any body (for commands that read bodies themselves)."""

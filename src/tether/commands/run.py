@@ -201,9 +201,10 @@ URL_FLAGS = free_flags(
     ),
     flags.Flag(
         ("--expect-status",),
-        kind=flags.Kind.STATUS,
         multiple=True,
-        help="With a URL: the status expected (repeat it for any of several).",
+        metavar="STATUS",
+        help="With a URL: the status expected (repeat it for any of several; without it, "
+        "any 2xx or 3xx; any: any status).",
     ),
     flags.Flag(
         ("--expect-header",),
@@ -313,7 +314,7 @@ def _reading(records: str, opts: dict[str, Any]) -> Reading:
         method=opts["method"] or "GET",
         headers=tuple(opts["headers"]),
         body=body,
-        expect_status=tuple(opts["expect_status"]),
+        expect_status=oneurl.expected_statuses(tuple(opts["expect_status"])),
         expect_headers=tuple(opts["expect_header"]),
     )
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.errors import InputError, RecordError
-from tether.model import Record
+from tether.model import SUCCESS, Record
 from tether.records import jsonl
 
 __all__ = ["SOURCE", "UrlRequest", "is_url", "read"]
@@ -24,12 +24,13 @@ SOURCE = "the command line"
 @dataclass(frozen=True, slots=True)
 class UrlRequest:
     """The flags that make the one URL's request and check. ``headers`` and
-    ``expect_headers`` as typed, ``Name: value``; ``expect_status`` any one of them."""
+    ``expect_headers`` as typed, ``Name: value``; ``expect_status`` any one of them (by
+    default a 2xx or a 3xx, as hey and k6 count failures; none for ``any``)."""
 
     method: str = "GET"
     headers: tuple[str, ...] = ()
     body: bytes = b""
-    expect_status: tuple[int, ...] = ()
+    expect_status: tuple[int, ...] = SUCCESS  # (): any status (--expect-status any)
     expect_headers: tuple[str, ...] = ()
 
 
@@ -69,6 +70,23 @@ def _fields(given: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
             raise RecordError(SOURCE, 1, f"{flag} {text!r}: give it as 'Name: value'")
         fields.append((name.strip(), value.strip()))
     return fields
+
+
+def expected_statuses(given: tuple[str, ...]) -> tuple[int, ...]:
+    """``--expect-status`` as given (each a status, or ``any``): the statuses expected,
+    :data:`tether.model.SUCCESS` when none is given, () for ``any``; InputError else."""
+    if not given:
+        return SUCCESS
+    if "any" in (text.strip().lower() for text in given):
+        if len(given) > 1:
+            raise InputError("--expect-status any takes any status: give it alone")
+        return ()
+    statuses = []
+    for text in given:
+        if not text.strip().isdigit() or not 100 <= int(text) <= 599:
+            raise InputError(f"--expect-status {text!r}: give a status from 100 to 599, or any")
+        statuses.append(int(text))
+    return tuple(statuses)
 
 
 def header_fields(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

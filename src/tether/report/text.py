@@ -21,6 +21,7 @@ from tether.document import (
 )
 from tether.errors import Unsent
 from tether.ledger import CloseReason
+from tether.model import SUCCESS_TEXT
 from tether.thresholds import shown
 
 
@@ -439,7 +440,13 @@ def _matched_sentence(doc: SummaryDocument) -> str:
         said.append(f"{mismatched:,} of {_count(_responses(doc), 'response')} did not match")
     if failed:
         said.append(f"{failed:,} of {_count(n, 'request')} failed")
-    return " and ".join(said) + "."
+    sentence = " and ".join(said) + "."
+    if any(m["expected"] == SUCCESS_TEXT for m in doc["mismatch_examples"]):
+        sentence += (
+            " A run of one URL expects a 2xx or 3xx status unless --expect-status says"
+            " otherwise (--expect-status any takes any)."
+        )
+    return sentence
 
 
 def _carried(doc: SummaryDocument) -> str:
