@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import tether
 from servers import BROWSER_DIR, NginxFactory, record_har
 from tether.cli import main
+from tether.engine.request import framing_problem
 from tether.errors import InputError, RecordError
 from tether.model import HeaderExpect, Record
 from tether.records import FORMATS, Reading, detect, file_source, read
@@ -402,3 +403,35 @@ def test_readers_survive_plausible_junk(fmt: str, lines: list[str]) -> None:
             assert isinstance(item, Record | RecordError)
     except InputError:
         pass
+
+
+def test_har_and_curl_framing_is_the_recordings_and_is_dropped_as_the_readme_says(
+    tmp_path: Path,
+) -> None:
+    # A native record's own Transfer-Encoding is refused; a HAR's or a copied curl command's
+    # described the transfer that was recorded: dropped, and the replay framed by tether.
+    framing = [
+        {"name": "Content-Length", "value": "99"},
+        {"name": "Transfer-Encoding", "value": "chunked"},
+    ]
+    body = {"postData": {"mimeType": "text/plain", "text": "abc"}}
+    entry = har_entry("POST", "https://app.example/x", request=body)
+    entry["request"]["headers"] += framing  # type: ignore[index]
+    (har,) = good(records_of(write_har(tmp_path / "f.har", [entry])))
+    curl = tmp_path / "f.curl"
+    curl.write_text(
+        "curl 'http://127.0.0.1:1/x' -H 'Transfer-Encoding: chunked' "
+        "-H 'Content-Length: 99' --data-raw 'abc'\n"
+    )
+    (copied,) = good(records_of(curl))
+    for record in (har, copied):
+        names = {name.lower() for name, _ in record.headers}
+        assert not names & {"content-length", "transfer-encoding"} and record.body == b"abc"
+    native = tmp_path / "f.jsonl"
+    native.write_text(
+        json.dumps({"method": "POST", "url": "/x", "headers": {"Transfer-Encoding": "chunked"}})
+        + "\n"
+    )
+    (given,) = good(records_of(native))
+    refused = framing_problem(given.headers, given.body)  # what every send of it says
+    assert refused is not None and "a Transfer-Encoding header" in refused
