@@ -23,8 +23,9 @@ The behaviours (:data:`BEHAVIOURS`):
   up on the connection).
 - ``data_beyond_content_length``: ``content-length: 5`` and 10 bytes of DATA.
 - ``uppercase_field``, ``connection_specific_field`` (``connection: keep-alive``),
-  ``transfer_encoding_field`` (``transfer-encoding: chunked``), ``missing_status``: a
-  malformed response head (RFC 9113 8.2.1, 8.2.2, 8.3.2).
+  ``transfer_encoding_field`` (``transfer-encoding: chunked``), ``missing_status``, and
+  ``status_2000``, ``status_20``, ``status_abc``, ``status_2x0`` (a ``:status`` that is not
+  three digits): a malformed response head (RFC 9113 8.2.1, 8.2.2, 8.3.2).
 
 Every flood is bounded here too (:data:`FLOOD_BYTES`, :data:`FLOOD_SECONDS`), and ends
 when the client goes away; ``flooded`` lists how much each flood wrote. Stopping the server
@@ -269,6 +270,16 @@ class _Conn:
             self.server._flood_ended(sent)
 
 
+def _odd_status(value: bytes) -> Callable[[_Conn, int], Awaitable[bool]]:
+    """A response whose :status is ``value``, otherwise whole."""
+
+    async def answer(conn: _Conn, sid: int) -> bool:
+        conn.respond(sid, [(b":status", value)])
+        return True
+
+    return answer
+
+
 _BEHAVIOURS: dict[str, Callable[[_Conn, int], Awaitable[bool]]] = {
     "continuation_flood": _Conn.continuation_flood,
     "hpack_bomb": _Conn.hpack_bomb,
@@ -282,6 +293,10 @@ _BEHAVIOURS: dict[str, Callable[[_Conn, int], Awaitable[bool]]] = {
     "connection_specific_field": _Conn.connection_specific_field,
     "transfer_encoding_field": _Conn.transfer_encoding_field,
     "missing_status": _Conn.missing_status,
+    "status_2000": _odd_status(b"2000"),
+    "status_20": _odd_status(b"20"),
+    "status_abc": _odd_status(b"abc"),
+    "status_2x0": _odd_status(b"2x0"),
 }
 """What the server does with a request for :data:`HOSTILE`; True: the connection goes on."""
 

@@ -220,6 +220,10 @@ def test_the_settings_timeout_is_nghttp2s() -> None:
         ("connection_specific_field", "connection.specific"),
         ("transfer_encoding_field", "connection.specific"),
         ("missing_status", ":status"),
+        ("status_2000", ":status"),
+        ("status_20", ":status"),
+        ("status_abc", ":status"),
+        ("status_2x0", ":status"),
     ],
 )
 def test_a_malformed_response_fails_its_request(behaviour: str, words: str) -> None:

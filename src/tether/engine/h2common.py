@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from tether.engine.exchange import WHERE, Done, Exchange, Stage, classify_lost
-from tether.errors import RequestError
+from tether.errors import ProtocolError, RequestError
 from tether.http.heads import Headers
 from tether.ledger import CloseReason
 from tether.model import BodyNeed
@@ -78,17 +78,26 @@ HEAD_FLOOR = len(b"HTTP/2.0 000\r\n\r\n")
 def response_fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Headers]:
     """A response's fields, validated: the size of the head they make (as an HTTP/1.1
     head of them would be, status line first, for the head size limit to mean one thing
-    over both protocols), the status, and the :class:`~tether.http.heads.Headers`."""
-    status = b"000"
+    over both protocols), the status, and the :class:`~tether.http.heads.Headers`.
+    ProtocolError, in the compiled path's words, for a ``:status`` that is not three
+    digits (RFC 9113 8.3.2: ``2000`` is not 200, ``2x0`` no status), or two of them."""
+    status: bytes | None = None
     size = HEAD_FLOOR
     regular = []
     for name, value in fields:
         if name == b":status":
+            if status is not None:
+                raise ProtocolError("malformed response: two :status fields")
             status = value
         elif not name.startswith(b":"):
             regular.append((name, value))
             size += len(name) + len(value) + 4  # "name: value\r\n"
-    return size + len(status) - 3, int(status), Headers.of_fields(regular)
+    if status is None:
+        raise ProtocolError("malformed response: no :status field")
+    if len(status) != 3 or not status.isdigit():
+        shown = repr(status.decode("latin-1"))
+        raise ProtocolError(f"malformed response: :status {shown} is not three digits")
+    return size, int(status), Headers.of_fields(regular)
 
 
 def where(ex: Exchange) -> str:

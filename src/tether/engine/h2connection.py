@@ -343,7 +343,13 @@ class H2Connection(PooledConnection):
         ex = self._streams.get(event.stream_id)
         if ex is None or ex.done is None:
             return
-        size, status, headers = response_fields(event.headers)
+        try:
+            size, status, headers = response_fields(event.headers)
+        except ProtocolError as exc:  # a stream error (RFC 9113 8.1.1): its stream alone
+            self._reset(ex, ErrorCodes.PROTOCOL_ERROR)
+            self._closed_stream(ex)
+            ex.fail(exc)
+            return
         if size > self._max_head:
             self._reset(ex, ErrorCodes.CANCEL)
             ex.fail(HeadersTooLarge(f"response headers over {self._max_head:,} bytes"))
