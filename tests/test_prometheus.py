@@ -5,6 +5,9 @@ summary; and the latency histogram's fixed buckets, counted from tether's own.""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -229,3 +232,47 @@ def test_a_real_prometheus_scrapes_the_runs_request_count(tmp_path: Path) -> Non
     assert status == 0
     assert requests == doc["requests"] > 0
     assert opened == doc["connections"]["opened"]
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+def test_idle_connections_on_the_metrics_port_are_bounded_and_timed_out(
+    server: EchoServer, tmp_path: Path
+) -> None:
+    # A hundred connections that never send a request once held a thread each for the
+    # whole run (and slowed it): past MOST_SCRAPERS they are closed as they come, and the
+    # rest once REQUEST_TIMEOUT_S has passed; a scrape then goes through.
+    from tether.live.prometheus import MOST_SCRAPERS, REQUEST_TIMEOUT_S
+
+    listen = f"127.0.0.1:{free_port()}"
+    argv = ["run", str(records(tmp_path / "r.jsonl")), "-t", server.url, "--rate", "200"]
+    argv += ["-d", f"{REQUEST_TIMEOUT_S + 4:g}s", "--prometheus-listen", listen, "-q"]
+    argv += ["--prometheus-linger", "0.5s"]
+    run = subprocess.Popen([sys.executable, "-m", "tether", *argv], stderr=subprocess.PIPE)
+    try:
+        host, port = listen.rsplit(":", 1)
+        deadline = time.monotonic() + 10
+        while _threads(run.pid) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the endpoint's own thread up
+        before = _threads(run.pid)
+        idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(100)]
+        time.sleep(0.5)
+        held = _threads(run.pid)
+        assert held <= before + MOST_SCRAPERS, (before, held)
+        for sock in idle:
+            sock.settimeout(REQUEST_TIMEOUT_S + 3)
+        started = time.monotonic()
+        closed = [sock.recv(1) == b"" for sock in idle]  # each ends: at once, or timed out
+        assert all(closed) and time.monotonic() - started < REQUEST_TIMEOUT_S + 3
+        for sock in idle:
+            sock.close()
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as answer:
+            assert "tether_requests_total" in answer.read().decode()
+    finally:
+        _, err = run.communicate(timeout=60)
+    assert run.returncode == 1, err.decode()  # the records' planted mismatches
+    assert b"Traceback" not in err and b"Exception" not in err, err.decode()

@@ -16,8 +16,10 @@ the run's requests.
 from __future__ import annotations
 
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -210,11 +212,23 @@ def server(sock: socket.socket, exporter: Exporter) -> ThreadingWSGIServer:
     return httpd
 
 
+MOST_SCRAPERS = 16
+"""Connections served at once (a thread each): Prometheus scrapes on one at a time, and
+connections past these are closed as they come, so that idle ones cannot grow the run's
+threads without bound."""
+
+REQUEST_TIMEOUT_S = 5.0
+"""What a connection may take to send its request: one that sends nothing (or half a
+head) is closed then, not held by a thread for the rest of the run."""
+
+
 class _Served(ThreadingWSGIServer):
     """The server on a socket bound already: bound before the first request, while
-    prometheus_client was still being imported."""
+    prometheus_client was still being imported; at most :data:`MOST_SCRAPERS` connections
+    at once."""
 
     def __init__(self, sock: socket.socket) -> None:
+        self._room = threading.BoundedSemaphore(MOST_SCRAPERS)
         self.address_family = sock.family
         host, port = sock.getsockname()[:2]
         super().__init__((host, port), _Quiet, bind_and_activate=False)
@@ -225,9 +239,31 @@ class _Served(ThreadingWSGIServer):
         self.server_name, self.server_port = host, port
         self.setup_environ()
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread for the connection while there is room; else it is closed at once."""
+        if not self._room.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._room.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that timed out or went away is no error of the run's: nothing on
+        stderr (the base class prints a traceback for each)."""
+        if not isinstance(sys.exc_info()[1], OSError):  # TimeoutError is one
+            super().handle_error(request, client_address)
+
 
 class _Quiet(WSGIRequestHandler):
-    """A scrape is not worth a line on stderr."""
+    """A scrape is not worth a line on stderr; one that does not send its request within
+    :data:`REQUEST_TIMEOUT_S` is closed."""
+
+    timeout = REQUEST_TIMEOUT_S
 
     def log_message(self, format: str, *args: object) -> None:  # the base's names
         pass
