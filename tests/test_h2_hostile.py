@@ -230,3 +230,23 @@ def test_a_malformed_response_fails_its_request(behaviour: str, words: str) -> N
     """Otherwise whole (headers, body, END_STREAM): a client that does not check would
     count it a success."""
     assert_failed_alone(hostile_run(behaviour), "protocol", words)
+
+
+@pytest.mark.parametrize("behaviour", ["uppercase_field", "connection_specific_field"])
+def test_one_malformed_stream_among_good_ones_fails_alone(behaviour: str) -> None:
+    """A malformed response is a stream error (RFC 9113 8.1.1): at -c 10, with every 4th
+    response malformed, only those fail, and the one connection carries all the others
+    (once, each failed the connection and every stream in flight on it)."""
+    records = [Record("GET", HOSTILE if i % 4 == 3 else f"/ok/{i}") for i in range(100)]
+    with H2Hostile(behaviour) as server:
+        summary = tether.run(
+            records,
+            target=server.url,
+            concurrency=10,
+            http2_prior_knowledge=True,
+            timeout=TIMEOUT,
+        )
+    doc = summary.to_dict()
+    assert (doc["requests"], doc["ok"], doc["errors"]) == (100, 75, 25), doc["error_kinds"]
+    assert doc["error_kinds"] == {"protocol": 25}
+    assert doc["connections"]["opened"] == 1

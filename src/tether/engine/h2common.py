@@ -6,6 +6,7 @@ loads h2: a compiled connection never needs it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -75,28 +76,72 @@ HEAD_FLOOR = len(b"HTTP/2.0 000\r\n\r\n")
 """What a response head's size starts from: its status line and blank line."""
 
 
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+"""A field name as HTTP/2 allows it: a token (RFC 9110 5.6.2), in lower case."""
+_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+_BAD_IN_VALUE = re.compile(rb"[\x00\r\n]")
+
+
+def _malformed(why: str) -> ProtocolError:
+    return ProtocolError(f"malformed response: {why}")
+
+
+def _field_problem(name: bytes, value: bytes) -> str | None:
+    """What makes one regular field of a response malformed (RFC 9113 8.2), or None."""
+    shown = repr(name.decode("latin-1"))
+    if not _TOKEN.fullmatch(name):
+        if _TOKEN.fullmatch(name.lower()):
+            return f"upper-case field name {shown}"
+        return f"field name {shown} is not a token"
+    if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
+        return f"connection-specific field {shown}"
+    if _BAD_IN_VALUE.search(value):
+        return f"CR, LF or NUL in the value of {shown}"
+    if value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
+        return f"blanks around the value of {shown}"
+    return None
+
+
 def response_fields(fields: list[tuple[bytes, bytes]]) -> tuple[int, int, Headers]:
     """A response's fields, validated: the size of the head they make (as an HTTP/1.1
     head of them would be, status line first, for the head size limit to mean one thing
     over both protocols), the status, and the :class:`~tether.http.heads.Headers`.
-    ProtocolError, in the compiled path's words, for a ``:status`` that is not three
-    digits (RFC 9113 8.3.2: ``2000`` is not 200, ``2x0`` no status), or two of them."""
+    ProtocolError, in the compiled path's words, for a malformed head (RFC 9113 8.1.1,
+    8.2, 8.3.2): a field name that is not a lower-case token, a connection-specific field,
+    CR, LF or NUL in a value or blanks around it, a pseudo-header field other than one
+    ``:status`` of three digits before the regular fields (``2000`` is not 200), or
+    content-lengths that disagree. It is the stream's error, not the connection's."""
     status: bytes | None = None
     size = HEAD_FLOOR
-    regular = []
+    regular: list[tuple[bytes, bytes]] = []
+    length: bytes | None = None
     for name, value in fields:
-        if name == b":status":
+        if not name:
+            raise _malformed("an empty field name")
+        if name.startswith(b":"):
+            if regular:
+                raise _malformed("a pseudo-header field after the regular ones")
+            if name != b":status":
+                raise _malformed(f"pseudo-header field {name.decode('latin-1')!r} in a response")
             if status is not None:
-                raise ProtocolError("malformed response: two :status fields")
+                raise _malformed("two :status fields")
             status = value
-        elif not name.startswith(b":"):
-            regular.append((name, value))
-            size += len(name) + len(value) + 4  # "name: value\r\n"
+            continue
+        problem = _field_problem(name, value)
+        if problem is not None:
+            raise _malformed(problem)
+        if name == b"content-length":
+            if not value.isdigit() or (length is not None and value != length):
+                raise _malformed(f"content-length {value.decode('latin-1')!r}")
+            length = value
+        regular.append((name, value))
+        size += len(name) + len(value) + 4  # "name: value\r\n"
     if status is None:
-        raise ProtocolError("malformed response: no :status field")
+        raise _malformed("no :status field")
     if len(status) != 3 or not status.isdigit():
-        shown = repr(status.decode("latin-1"))
-        raise ProtocolError(f"malformed response: :status {shown} is not three digits")
+        raise _malformed(f":status {status.decode('latin-1')!r} is not three digits")
     return size, int(status), Headers.of_fields(regular)
 
 

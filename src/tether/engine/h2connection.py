@@ -110,9 +110,13 @@ def _error_code(code: int) -> ErrorCodes | int:
         return code
 
 
-_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
-"""Every connection's: fields as bytes, both ways validated (the head made of the server's
-fields relies on h2 having refused CR, LF and NUL in them)."""
+_CONFIG = h2.config.H2Configuration(
+    client_side=True, header_encoding=None, validate_inbound_headers=False
+)
+"""Every connection's: fields as bytes; ours validated by h2, the server's by
+:func:`tether.engine.h2common.response_fields`, as the compiled path validates them: h2
+would make a malformed response the whole connection's error, where it is its stream's
+(RFC 9113 8.1.1)."""
 
 
 class H2Connection(PooledConnection):
