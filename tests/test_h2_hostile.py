@@ -80,15 +80,17 @@ class Ran:
         return example["kind"], example["error"] or ""
 
 
-def hostile_run(behaviour: str, **options: Any) -> Ran:
-    """:data:`RECORDS` sent to an :class:`H2Hostile` with ``behaviour``, over h2c."""
+def hostile_run(
+    behaviour: str, records: list[Record] = RECORDS, concurrency: int = 1, **options: Any
+) -> Ran:
+    """``records`` sent to an :class:`H2Hostile` with ``behaviour``, over h2c."""
     with H2Hostile(behaviour) as server:
         before = _reset_peak()
         start = time.monotonic()
         summary = tether.run(
-            RECORDS,
+            records,
             target=server.url,
-            concurrency=1,
+            concurrency=concurrency,
             http2_prior_knowledge=True,
             timeout=TIMEOUT,
             **options,
@@ -238,15 +240,7 @@ def test_one_malformed_stream_among_good_ones_fails_alone(behaviour: str) -> Non
     response malformed, only those fail, and the one connection carries all the others
     (once, each failed the connection and every stream in flight on it)."""
     records = [Record("GET", HOSTILE if i % 4 == 3 else f"/ok/{i}") for i in range(100)]
-    with H2Hostile(behaviour) as server:
-        summary = tether.run(
-            records,
-            target=server.url,
-            concurrency=10,
-            http2_prior_knowledge=True,
-            timeout=TIMEOUT,
-        )
-    doc = summary.to_dict()
+    doc = hostile_run(behaviour, records, concurrency=10).summary.to_dict()
     assert (doc["requests"], doc["ok"], doc["errors"]) == (100, 75, 25), doc["error_kinds"]
     assert doc["error_kinds"] == {"protocol": 25}
     assert doc["connections"]["opened"] == 1

@@ -51,6 +51,7 @@ def capture(options: CaptureOptions, client: ClientOptions, verbosity: Verbosity
     import uvloop
 
     from tether.proxy.serve import capture as serve
+    from tether.run.signals import STOP_SIGNALS
 
     if options.json_path and not options.mirrors:
         raise InputError("--json writes the mirror's report: it goes with --mirror")
@@ -66,7 +67,7 @@ def capture(options: CaptureOptions, client: ClientOptions, verbosity: Verbosity
     def heard(group: str, name: str) -> None:
         told(f"mirror: differs: {group} {name}")
 
-    done = uvloop.run(serve(options, client, told, heard))
+    done = uvloop.run(serve(options, client, told, heard, STOP_SIGNALS))
     for line in closing_lines(done, options):
         told(line)
     mirrored = _report_mirror(done, options, verbosity)

@@ -17,6 +17,7 @@ from tether.commands.options import (
 )
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.model import Outcome
+from tether.proxy.options import CaptureOptions
 from tether.records import Items, Reading, file_source
 from tether.run.feed import RecordSource
 from tether.run.options import RunOptions
@@ -31,18 +32,7 @@ if TYPE_CHECKING:
 @with_flags(READ_FLAGS)
 @with_flags([own_flag(RunOptions, "target", help="The known-good service's base URL.")])
 @click.option("--output", "-o", metavar="PATH", required=True, help="The golden records file.")
-@click.option(
-    "--keep-header",
-    multiple=True,
-    metavar="NAME",
-    help="Also expect this response header's value (Location always is).",
-)
-@click.option(
-    "--ignore-json-path",
-    multiple=True,
-    metavar="PATH",
-    help="Leave this field of JSON bodies out of the expectation ($.a.b, $.items[*].id).",
-)
+@with_flags([own_flag(CaptureOptions, "keep_header"), own_flag(CaptureOptions, "ignore_json_path")])
 @with_flags([own_flag(RunOptions, "concurrency"), own_flag(ClientOptions, "timeout")])
 @with_verbosity
 def record_command(records: str, **opts: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["VISIBLE", "basic_auth", "unsendable"]
+__all__ = ["VISIBLE", "basic_auth", "host_port", "unsendable"]
 
 VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
 """What a request-target may hold as it is: visible ASCII (anything else is
@@ -35,3 +35,14 @@ def basic_auth(url: str) -> tuple[str, tuple[str, str] | None]:
     token = base64.b64encode(credentials.encode()).decode("ascii")
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=host).geturl(), ("Authorization", f"Basic {token}")
+
+
+def host_port(text: str) -> tuple[str, int] | None:
+    """``127.0.0.1:9464`` or ``[::1]:9464`` as (host, port), a port from 0 to 65535; None
+    for anything else (each flag that listens says its own sentence, and whether port 0,
+    any free one, will do)."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host, int(port)

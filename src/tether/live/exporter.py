@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from tether.document import Counts
 from tether.errors import InputError
+from tether.http.urls import host_port
 from tether.metrics.histogram import Histogram, bucket_index
 from tether.metrics.summary import Summary
 
@@ -55,14 +56,13 @@ def listen_address(text: str) -> tuple[str, int]:
     """``127.0.0.1:9464`` or ``[::1]:9464`` as (host, port) (pure); InputError naming the
     flag otherwise. The host is required: an exporter on every interface is a choice to make
     (``0.0.0.0:9464``), never a default."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    found = host_port(text)
+    if found is None or found[1] == 0:
         raise InputError(
             f"--prometheus-listen {text!r}: give HOST:PORT, such as 127.0.0.1:9464 "
             "(this machine only) or 0.0.0.0:9464 (every interface)"
         )
-    return host, int(port)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from tether.capture import Capture
@@ -14,6 +14,7 @@ from tether.engine.client import Client
 from tether.engine.options import WHOLE_BODY_DRAIN_LIMIT, ClientOptions
 from tether.engine.request import split_url
 from tether.errors import InputError
+from tether.http.urls import host_port
 from tether.ledger import Ledger
 from tether.proxy.forward import Proxy, RecordsFile, Tally
 from tether.proxy.listener import Limits, Listener
@@ -24,7 +25,6 @@ from tether.secrets import secret_names
 
 __all__ = ["Captured", "capture", "listen_address", "upstream_options"]
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 5.0  # seconds what is in flight may take to be answered once the proxy stops
 
 
@@ -43,11 +43,10 @@ class Captured:
 
 def listen_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a host and a port; InputError otherwise."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    found = host_port(text)
+    if found is None:
         raise InputError(f"--listen {text!r}: give HOST:PORT (as in 127.0.0.1:8081)")
-    return host, int(port)
+    return found
 
 
 def _origin(url: str, what: str) -> str:
@@ -113,11 +112,10 @@ async def capture(
     client_options: ClientOptions,
     say: Callable[[str], None],
     heard: Callable[[str, str], None],
-    *,
-    started: Callable[[int], None] | None = None,
+    stop_signals: Sequence[signal.Signals],
 ) -> Captured:
-    """Run the proxy until stopped. ``say`` gets the sentence that says where it listens;
-    ``heard`` each difference a mirror finds first; ``started`` the port, once listening."""
+    """Run the proxy until one of ``stop_signals`` (or ``--limit``). ``say`` gets the
+    sentence that says where it listens; ``heard`` each difference a mirror finds first."""
     host, port = listen_address(options.listen)
     upstream = _origin(options.upstream, "--upstream")
     engine = upstream_options(options, client_options)
@@ -141,16 +139,14 @@ async def capture(
     except OSError as exc:
         out.close()
         raise InputError(f"--listen {options.listen}: {exc.strerror}") from None
-    for sig in STOP_SIGNALS:
+    for sig in stop_signals:
         loop.add_signal_handler(sig, _stopping, stop, stopped_by, sig)
     say(f"capture: listening on http://{host}:{port}, forwarding to {upstream}")
-    if started is not None:
-        started(port)
     flusher = loop.create_task(_flush_every_second(out))
     try:
         await stop.wait()
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in stop_signals:
             loop.remove_signal_handler(sig)
         await _wind_down(listener, mirror, client)
         flusher.cancel()
